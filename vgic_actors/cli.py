@@ -1,0 +1,81 @@
+"""The `vgic-actors` command line. The only place that prints errors or picks exit codes.
+
+Exit codes: 0 every expectation held, 1 a finding or a failed expectation,
+2 bad input or usage. Known errors print one line, ``error: ...``, with no
+traceback (``--debug`` shows it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from vgic_actors import __version__
+from vgic_actors.errors import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, VgicActorsError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="vgic-actors",
+        description="An executable, concurrent model of the Linux KVM/arm64 virtual GIC, "
+        "built to hunt races in it.",
+    )
+    parser.add_argument("--version", action="version", version=f"vgic-actors {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser(
+        "selfcheck",
+        help="check the architectural model on the asymmetric SPI deactivation",
+        description="Play the asymmetric SPI deactivation (an SPI acknowledged on vCPU0 and "
+        "deactivated by vCPU1) on two GICv3 virtual CPU interfaces, with and without "
+        "ICH_HCR_EL2.TDIR, and report what the hardware does.",
+    )
+    return parser
+
+
+def _selfcheck(stdout: TextIO) -> int:
+    from vgic_actors.selfcheck import render, run_checks
+
+    checks = run_checks()
+    print(render(checks), file=stdout)
+    return EXIT_OK if all(c.ok for c in checks) else EXIT_FINDINGS
+
+
+def main(
+    argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None
+) -> int:
+    """Run the CLI; returns the exit status instead of exiting (tests call it in-process)."""
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed
+        return int(exc.code or 0)
+    try:
+        if args.command == "selfcheck":
+            return _selfcheck(out)
+        parser.print_help(out)
+        return EXIT_BAD_INPUT
+    except VgicActorsError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc.format_message()}", file=err)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=err)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

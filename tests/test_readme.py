@@ -31,4 +31,5 @@ def test_ci_runs_the_readme_test_command_verbatim():
 def test_ci_runs_the_readme_main_job():
     """.ci/run also runs the README's main job (the last word(s) of the first command)."""
     main_job = readme_commands()[0].split(".venv/bin/")[-1]
-    assert any(line.strip() == f".venv/bin/{main_job}" for line in (ROOT / ".ci" / "run").read_text().splitlines())
+    ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert any(line.strip() == f".venv/bin/{main_job}" for line in ci_lines)

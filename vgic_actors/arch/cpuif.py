@@ -176,7 +176,7 @@ class VirtualCpuInterface:
             return lr.vintid
         st.lrs[n] = lr.with_state(LRState.ACTIVE)
         index = (lr.priority & gprio_mask(st.vmcr, group)) >> (8 - self.config.pre_bits)
-        bank = self._apr_bank(group)
+        bank = st.ap1r if group and self.config.version is GicVersion.V3 else st.ap0r
         bank[index // 32] |= 1 << (index % 32)
         return self._intid_value(lr)
 
@@ -363,14 +363,17 @@ class VirtualCpuInterface:
         if self.config.version is GicVersion.V2:
             raise ArchUsageError(f"{reg.value}: GICv2 has no such register (use GICV_CTLR)")
 
-    def _apr_bank(self, group: int, n: int = 0) -> list[int]:
+    def _apr_bank(self, group: int, n: int) -> list[int]:
+        """The APR words a guest access to ICV_AP<group>R<n> reaches (validated)."""
         st = self.state
         if self.config.version is GicVersion.V2:
             if group != 0 or n != 0:
                 raise ArchUsageError(f"GICV_APR: GICv2 has one APR, got group {group} n {n}")
             return st.ap0r
         if not 0 <= n < self.config.nr_apr:
-            raise ArchUsageError(f"ICV_AP{group}R{n}_EL1: expected n in 0..{self.config.nr_apr - 1}")
+            raise ArchUsageError(
+                f"ICV_AP{group}R{n}_EL1: expected n in 0..{self.config.nr_apr - 1}"
+            )
         return st.ap1r if group else st.ap0r
 
     def _intid_value(self, lr: ListRegister) -> int:
@@ -389,7 +392,8 @@ class VirtualCpuInterface:
     def _find_active(self, intid: int, source: int | None) -> int | None:
         """First LR with the active bit set holding ``intid`` (QEMU icv_find_active)."""
         for n, lr in enumerate(self.state.lrs):
-            if lr.state.active and lr.vintid == intid and (source is None or lr.source_cpu == source):
+            same_source = source is None or lr.source_cpu == source
+            if lr.state.active and lr.vintid == intid and same_source:
                 return n
         return None
 

@@ -149,7 +149,9 @@ class CpuIfConfig:
         if not 5 <= self.pri_bits <= 8:
             raise ArchUsageError(f"pri_bits: expected 5..8, got {self.pri_bits}")
         if not 5 <= self.pre_bits <= self.pri_bits:
-            raise ArchUsageError(f"pre_bits: expected 5..pri_bits ({self.pri_bits}), got {self.pre_bits}")
+            raise ArchUsageError(
+                f"pre_bits: expected 5..pri_bits ({self.pri_bits}), got {self.pre_bits}"
+            )
         if self.id_bits not in (16, 24):
             raise ArchUsageError(f"id_bits: expected 16 or 24, got {self.id_bits}")
 

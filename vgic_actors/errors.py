@@ -45,3 +45,29 @@ class ArchUsageError(VgicActorsError):
 
 class ModelInternalError(Exception):
     """A bug in the model itself: shown with its traceback, please report it."""
+
+
+class ReplayDivergence(VgicActorsError):
+    """A replayed choice log does not fit the run it is replayed on (strict replay only).
+
+    Plain replay records a misalignment and carries on; a caller that needs the exact
+    run (``run --replay``) turns the report into this error.
+    """
+
+    exit_code = EXIT_FINDINGS
+
+    def __init__(self, index: int, bound: int, value: int) -> None:
+        self.index, self.bound, self.value = index, bound, value
+        super().__init__(f"replay diverged at choice {index}: bound {bound}, log has {value}")
+
+
+class RuntimeModelError(ModelInternalError):
+    """The model broke a rule of the actor runtime (a bug in the model, not a finding)."""
+
+
+class LockOrderError(RuntimeModelError):
+    """A model lock was taken against the lock order, recursively, or released unheld."""
+
+
+class OutsideActorError(RuntimeModelError):
+    """A runtime primitive that needs the current actor was used outside any actor."""

@@ -51,7 +51,8 @@ def test_oracle_disabled_or_idle_goes_nowhere():
 
 def test_oracle_level_pending_from_line():
     """A level irq is pending while its line is high."""
-    assert vgic_target_oracle(irq(config=IrqConfig.LEVEL, line_level=True, target_vcpu=1), True) == 1
+    level = irq(config=IrqConfig.LEVEL, line_level=True, target_vcpu=1)
+    assert vgic_target_oracle(level, True) == 1
 
 
 def cmp(a, b, sw=MERGED, vmcr=VMCR, vcpu=0):

@@ -38,3 +38,38 @@ def test_selfcheck_reports_the_lost_deactivation_and_the_trap():
     assert code == 0
     assert "lost deactivation" in out and "ICH_HCR_EL2.TDIR" in out
     assert out.rstrip().endswith("4 passed, 0 failed")
+
+
+def test_bench_prints_model_and_trio_rates_and_their_ratio():
+    """bench prints one JSON object with both rates and the ratio between them."""
+    import json
+
+    code, out, _ = run("bench", "--steps", "2000", "--actors", "3")
+    assert code == 0
+    result = json.loads(out)
+    assert result["model_steps"] >= 2000 and result["trio_hops"] == 2000
+    assert result["model_steps_per_s"] > 0 and result["trio_hops_per_s"] > 0
+    assert abs(result["ratio"] - result["model_steps_per_s"] / result["trio_hops_per_s"]) < 0.01
+
+
+def test_bench_rejects_nonsense_sizes():
+    """bench --steps 0 is a usage error."""
+    code, _, err = run("bench", "--steps", "0")
+    assert code == 2 and err.startswith("error:")
+
+
+def test_variants_lists_every_variant_with_its_story():
+    """variants prints one line per catalogue entry, starting with its name."""
+    from vgic_actors.kvm.variants import VARIANTS
+
+    code, out, _ = run("variants")
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == len(VARIANTS)
+    assert [line.split()[0] for line in lines] == list(VARIANTS)
+    assert "[K1]" in next(line for line in lines if line.startswith("v4-applied"))
+
+
+def test_variants_verbose_shows_differing_switches():
+    """variants -v shows, under v4-applied, the EOIcount walk start switch."""
+    _, out, _ = run("variants", "-v")
+    assert "eoicount_walk_start: 'after_last_lr' -> 'head'" in out

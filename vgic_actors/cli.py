@@ -13,7 +13,13 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from vgic_actors import __version__
-from vgic_actors.errors import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, VgicActorsError
+from vgic_actors.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_FINDINGS,
+    EXIT_OK,
+    UsageError,
+    VgicActorsError,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +39,51 @@ def build_parser() -> argparse.ArgumentParser:
         "deactivated by vCPU1) on two GICv3 virtual CPU interfaces, with and without "
         "ICH_HCR_EL2.TDIR, and report what the hardware does.",
     )
+    variants = sub.add_parser(
+        "variants",
+        help="list the kernel variants and planted mutants, one line each",
+        description="List every kernel variant (versions of the LR-overflow and SPI-tracking "
+        "series) and every synthetic mutant, with the story of what it shows. With -v, also "
+        "the switches where each differs from merged.",
+    )
+    variants.add_argument("-v", "--verbose", action="store_true", help="show differing switches")
+    bench = sub.add_parser(
+        "bench",
+        help="measure model steps/s against bare Trio token passing",
+        description="Print JSON: model steps/s (logging off) next to Trio tasks passing a "
+        "token over memory channels in the same process, and their ratio (goal >= 0.5).",
+    )
+    bench.add_argument("--actors", type=int, default=4, help="actors / ring tasks (default 4)")
+    bench.add_argument("--steps", type=int, default=200_000, help="steps to time (default 200000)")
+    bench.add_argument(
+        "--strategy", choices=("random", "pct"), default="random", help="model strategy"
+    )
     return parser
+
+
+def _bench(args: argparse.Namespace, stdout: TextIO) -> int:
+    import msgspec
+
+    from vgic_actors.bench import bench
+
+    if args.actors < 1 or args.steps < 1:
+        raise UsageError("bench needs --actors >= 1 and --steps >= 1")
+    result = bench(args.actors, args.steps, args.strategy)
+    print(msgspec.json.encode(result).decode(), file=stdout)
+    return EXIT_OK
+
+
+def _variants(args: argparse.Namespace, stdout: TextIO) -> int:
+    from vgic_actors.kvm.variants import VARIANTS, differences
+
+    width = max(len(name) for name in VARIANTS)
+    for name, variant in VARIANTS.items():
+        tag = f"[{variant.bug}] " if variant.bug else ""
+        print(f"{name:<{width}}  {tag}{variant.story}", file=stdout)
+        if args.verbose:
+            for switch, (base, value) in differences(variant).items():
+                print(f"{'':<{width}}    {switch}: {base!r} -> {value!r}", file=stdout)
+    return EXIT_OK
 
 
 def _selfcheck(stdout: TextIO) -> int:
@@ -58,6 +108,10 @@ def main(
     try:
         if args.command == "selfcheck":
             return _selfcheck(out)
+        if args.command == "variants":
+            return _variants(args, out)
+        if args.command == "bench":
+            return _bench(args, out)
         parser.print_help(out)
         return EXIT_BAD_INPUT
     except VgicActorsError as exc:

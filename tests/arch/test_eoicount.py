@@ -115,3 +115,10 @@ def test_s11_5_switch_eoir_without_apr_lookup():
     c = cpuif(lr(40, A), switches=ArchSwitches(eoir_without_apr="lookup"))
     c.write_eoir(1, 40)
     assert c.state.lrs[0].state is A, "nothing was dropped, so the LR cannot match"
+
+
+def test_s5_intid_above_id_bits_does_not_alias_to_an_sgi():
+    """An EOIR value beyond 16 ID bits is read as 24 bits (QEMU): no LR, an LPI, no count."""
+    c = acked()
+    c.write_eoir(1, 65536)
+    assert c.state.hcr.eoicount == 0

@@ -387,7 +387,10 @@ class VirtualCpuInterface:
         if self.config.version is GicVersion.V2:
             intid = value & 0x3FF
             return intid, (value >> 10) & 7 if intid <= SGI_MAX else None
-        return value & ((1 << self.config.id_bits) - 1), None
+        # INTID field is [23:0] (QEMU reads value & 0xffffff); bits above ICH_VTR.IDbits are
+        # RES0 for the guest, so a value beyond them names no LR and, being >= 8192, counts
+        # as an LPI rather than aliasing to a low INTID.
+        return value & 0xFFFFFF, None
 
     def _find_active(self, intid: int, source: int | None) -> int | None:
         """First LR with the active bit set holding ``intid`` (QEMU icv_find_active)."""

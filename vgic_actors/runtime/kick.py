@@ -1,0 +1,142 @@
+"""Requests and kicks between vCPUs (kernel-vgic.md section 8.2), IPIs as messages.
+
+`VcpuCore` is the part of struct kvm_vcpu the runtime owns: mode, requests, the
+rcuwait, and the physical CPU it runs on. A reschedule IPI is a message to the
+target pCPU's IPI mailbox; the guest on that pCPU notices it only once delivered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from vgic_actors.events import KickSent
+from vgic_actors.runtime.cells import (
+    IN_GUEST_MODE,
+    KVM_REQUEST_MASK,
+    OUTSIDE_GUEST_MODE,
+    Mode,
+    VcpuMode,
+    VcpuRequests,
+)
+from vgic_actors.runtime.messages import Mailbox
+from vgic_actors.runtime.scheduler import Actor, Message, Scheduler, current_actor
+from vgic_actors.runtime.waits import WaitQueue
+
+KVM_REQUEST_NO_WAKEUP = 1 << 8
+"""kvm_host.h: do not wake a blocked vCPU for this request."""
+KVM_REQUEST_WAIT = 1 << 9
+"""kvm_host.h: wait until the IPIs were handled (smp_call_function_many(wait=true))."""
+KVM_REQUEST_NO_ACTION = 1 << 10
+"""kvm_host.h: do not set the request bit (kick only)."""
+
+
+class Pcpu:
+    """A physical CPU: its id and the mailbox its IPIs land in."""
+
+    def __init__(self, sched: Scheduler, cpu: int) -> None:
+        self.cpu = cpu
+        self.ipi = Mailbox(sched, f"cpu{cpu}.ipi")
+
+
+class VcpuCore:
+    """kvm_vcpu's mode, requests, wait and cpu: what kicks and the run loop share."""
+
+    def __init__(self, vcpu_id: int, pcpu: Pcpu | None = None) -> None:
+        self.vcpu_id = vcpu_id
+        self.mode = VcpuMode(vcpu_id)
+        self.requests = VcpuRequests(vcpu_id)
+        self.wait = WaitQueue(f"vcpu{vcpu_id}.wait", vcpu_id)
+        self.pcpu = pcpu
+
+
+def _emit_kick(actor: Actor, vcpu: VcpuCore, how: str, req: int) -> None:
+    sched = actor.sched
+    if sched.em.on:
+        sched.em.emit(
+            KickSent(step=sched.step, vt=sched.vt, actor=actor.name, vcpu=vcpu.vcpu_id,
+                     how=how, req=req)
+        )
+
+
+def smp_send_reschedule(
+    actor: Actor, pcpu: Pcpu, *, on_delivered: Callable[[Message], None] | None = None
+) -> Message:
+    """arch/arm64 smp.c: smp_send_reschedule: an IPI in flight to `pcpu` (no point)."""
+    return pcpu.ipi.post(None, kind="ipi", src=actor.name, on_delivered=on_delivered)
+
+
+async def kvm_vcpu_exiting_guest_mode(vcpu: VcpuCore) -> Mode:
+    """kvm_host.h: kvm_vcpu_exiting_guest_mode: cmpxchg IN_GUEST -> EXITING, old mode."""
+    return await vcpu.mode.cmpxchg(IN_GUEST_MODE, Mode.EXITING_GUEST_MODE)
+
+
+async def kvm_vcpu_kick(vcpu: VcpuCore) -> None:
+    """kvm_main.c: kvm_vcpu_kick: wake it if blocked, else IPI it if it was in guest mode.
+
+    No IPI to the caller's own pCPU (the cmpxchg to EXITING_GUEST_MODE suffices).
+    """
+    actor = current_actor()
+    if await vcpu.wait.kvm_vcpu_wake_up():
+        _emit_kick(actor, vcpu, "wake", -1)
+        return
+    # arm.c: kvm_arch_vcpu_should_kick
+    should_kick = await kvm_vcpu_exiting_guest_mode(vcpu) == IN_GUEST_MODE
+    if should_kick and vcpu.pcpu is not None and vcpu.pcpu.cpu != actor.cpu:
+        smp_send_reschedule(actor, vcpu.pcpu)
+        _emit_kick(actor, vcpu, "ipi", -1)
+        return
+    _emit_kick(actor, vcpu, "none", -1)
+
+
+def _kvm_request_needs_ipi(mode: Mode, req: int) -> bool:
+    """kvm_main.c: kvm_request_needs_ipi, given the mode the cmpxchg found."""
+    if req & KVM_REQUEST_WAIT:
+        return mode != OUTSIDE_GUEST_MODE
+    return mode == IN_GUEST_MODE
+
+
+async def kvm_make_vcpu_request(vcpu: VcpuCore, req: int, me: int | None) -> Pcpu | None:
+    """kvm_main.c: kvm_make_vcpu_request: set the bit, wake, or say which pCPU to IPI."""
+    if not req & KVM_REQUEST_NO_ACTION:
+        await vcpu.requests.kvm_make_request(req)
+    if not req & KVM_REQUEST_NO_WAKEUP and await vcpu.wait.kvm_vcpu_wake_up():
+        _emit_kick(current_actor(), vcpu, "wake", req & KVM_REQUEST_MASK)
+        return None
+    mode = await kvm_vcpu_exiting_guest_mode(vcpu)
+    if _kvm_request_needs_ipi(mode, req) and vcpu.pcpu is not None and vcpu.pcpu.cpu != me:
+        return vcpu.pcpu
+    _emit_kick(current_actor(), vcpu, "none", req & KVM_REQUEST_MASK)
+    return None
+
+
+async def kvm_make_all_cpus_request(vcpus: Sequence[VcpuCore], req: int) -> bool:
+    """kvm_main.c: kvm_make_all_cpus_request: every vCPU gets the bit; IPIs as messages.
+
+    Blocked vCPUs are woken (unless NO_WAKEUP); those the cmpxchg finds in guest mode
+    get one IPI message each. Only a WAIT request blocks until every IPI is delivered
+    (smp_call_function_many with wait). Returns True if any IPI was sent.
+    """
+    actor = current_actor()
+    targets: list[tuple[VcpuCore, Pcpu]] = []
+    for vcpu in vcpus:
+        pcpu = await kvm_make_vcpu_request(vcpu, req, actor.cpu)
+        if pcpu is not None:
+            targets.append((vcpu, pcpu))
+    if not targets:
+        return False
+    sched = actor.sched
+    outstanding = len(targets)
+
+    def acked(_msg: Message) -> None:
+        nonlocal outstanding
+        outstanding -= 1
+        if outstanding == 0:
+            sched.wake(actor)
+
+    wait = bool(req & KVM_REQUEST_WAIT)
+    for vcpu, pcpu in targets:
+        smp_send_reschedule(actor, pcpu, on_delivered=acked if wait else None)
+        _emit_kick(actor, vcpu, "ipi", req & KVM_REQUEST_MASK)
+    while wait and outstanding:
+        await sched.block(actor, "smp_call_function_many")
+    return True

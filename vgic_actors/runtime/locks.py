@@ -1,0 +1,110 @@
+"""Model spinlocks with a lock-order check (our lockdep).
+
+Acquire is one interleaving point. A contended acquirer blocks and is not enabled;
+release hands the lock to the oldest waiter (queued spinlocks are FIFO) and is not a
+point. Code inside the lock that touches only lock-protected data needs no point.
+
+Lock order: a lock has a `rank` (lower = outer, taken first, e.g. ap_list_lock before
+irq_lock) and a `sub` rank for locks of one class (two ap_list_locks: lower vcpu_id
+first). Taking a lock whose (rank, sub) is not above every ranked lock held raises
+LockOrderError, as does taking a lock twice or releasing one not held. `rank=None`
+opts out of the check (for planted-deadlock tests).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from types import TracebackType
+
+from vgic_actors.errors import LockOrderError
+from vgic_actors.events import LockAcquired, LockReleased
+from vgic_actors.runtime.scheduler import Actor, current_actor, point
+
+
+class SpinLock:
+    """raw_spinlock_t / spinlock_t in the model (IRQ-off variants are the same here)."""
+
+    __slots__ = ("_l", "name", "owner", "rank", "sub", "waiters")
+
+    def __init__(self, name: str, rank: int | None = None, sub: int = 0) -> None:
+        self.name = name
+        self.rank = rank
+        self.sub = sub
+        self.owner: Actor | None = None
+        self.waiters: deque[Actor] = deque()
+        self._l = f"lock:{name}"
+
+    def locked(self) -> bool:
+        """spin_is_locked (no point)."""
+        return self.owner is not None
+
+    def assert_held(self) -> None:
+        """lockdep_assert_held: the current actor holds this lock."""
+        if self.owner is not current_actor():
+            raise LockOrderError(f"{self.name} is not held by {current_actor().name}")
+
+    def _check_order(self, actor: Actor) -> None:
+        for held in actor.held:
+            if held is self:
+                raise LockOrderError(f"{actor.name} takes {self.name} twice")
+            if self.rank is None or held.rank is None:
+                continue
+            if (self.rank, self.sub) <= (held.rank, held.sub):
+                raise LockOrderError(
+                    f"{actor.name} takes {self.name} (rank {self.rank}.{self.sub}) while "
+                    f"holding {held.name} (rank {held.rank}.{held.sub})"
+                )
+
+    async def acquire(self) -> None:
+        """spin_lock: one point; if taken, block until the holder hands it over."""
+        actor = current_actor()
+        self._check_order(actor)
+        await point(self._l)
+        contended = self.owner is not None
+        if contended:
+            self.waiters.append(actor)
+            while self.owner is not actor:
+                await actor.sched.block(actor, self._l)
+        else:
+            self.owner = actor
+        actor.held.append(self)
+        sched = actor.sched
+        if sched.em.on:
+            sched.em.emit(
+                LockAcquired(
+                    step=sched.step, vt=sched.vt, actor=actor.name, lock=self.name,
+                    contended=contended,
+                )
+            )
+
+    def release(self) -> None:
+        """spin_unlock: hand the lock to the oldest waiter, if any (no point)."""
+        actor = current_actor()
+        if self.owner is not actor:
+            raise LockOrderError(f"{actor.name} releases {self.name}, which it does not hold")
+        actor.held.remove(self)
+        nxt = self.waiters.popleft() if self.waiters else None
+        self.owner = nxt
+        if nxt is not None:
+            actor.sched.wake(nxt)
+        sched = actor.sched
+        if sched.em.on:
+            sched.em.emit(
+                LockReleased(
+                    step=sched.step, vt=sched.vt, actor=actor.name, lock=self.name,
+                    to=nxt.name if nxt is not None else "",
+                )
+            )
+
+    async def __aenter__(self) -> SpinLock:
+        await self.acquire()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.owner is current_actor():
+            self.release()

@@ -1,0 +1,148 @@
+"""The pCPU shell: the vCPU run loop of arm.c, with the kernel layer's steps as hooks.
+
+kernel-vgic.md 8.1, reduced to what the model needs:
+
+    loop:
+      check_vcpu_requests            (hook; False leaves the loop)
+      flush_hwstate                  (hook: kvm_vgic_flush_hwstate)
+      smp_store_mb(mode, IN_GUEST_MODE)
+      if kvm_request_pending: mode = OUTSIDE_GUEST_MODE; sync_hwstate; continue
+      guest slice                    (guest_step hook, one instruction per point)
+      mode = OUTSIDE_GUEST_MODE
+      sync_hwstate                   (hook: kvm_vgic_sync_hwstate)
+      take pending IPIs              (IRQs briefly enabled)
+      handle_exit                    (hook; False leaves the loop)
+
+A guest slice ends on a delivered IPI, a raised maintenance interrupt, a trap, WFI
+with nothing pending (all reported by the hooks) or at its timeslice.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Protocol
+
+from vgic_actors.events import EntryAborted, GuestEntered, GuestExited, IpisHandled
+from vgic_actors.runtime.cells import IN_GUEST_MODE, OUTSIDE_GUEST_MODE
+from vgic_actors.runtime.kick import VcpuCore
+from vgic_actors.runtime.scheduler import Actor, current_actor
+
+
+class ExitReason(enum.Enum):
+    """Why a guest slice ended."""
+
+    IPI = "ipi"
+    MAINTENANCE = "maintenance"
+    TRAP = "trap"
+    WFI = "wfi"
+    TIMESLICE = "timeslice"
+    HALT = "halt"  # the guest program finished
+
+
+@dataclass(frozen=True, slots=True)
+class GuestExit:
+    """A guest exit: its reason and what the kernel needs to handle it (e.g. the trap)."""
+
+    reason: ExitReason
+    detail: object = None
+    instructions: int = 0
+
+
+class RunLoopHooks(Protocol):
+    """What the kernel layer plugs into the shell (all run on the vCPU's pCPU actor)."""
+
+    async def check_vcpu_requests(self) -> bool:
+        """arm.c: check_vcpu_requests; False stops the run loop."""
+        ...
+
+    async def flush_hwstate(self) -> None:
+        """vgic.c: kvm_vgic_flush_hwstate (LRs, ICH_HCR_EL2 incl. TDIR)."""
+        ...
+
+    async def sync_hwstate(self) -> None:
+        """vgic.c: kvm_vgic_sync_hwstate (fold and prune)."""
+        ...
+
+    def maintenance_irq_level(self) -> bool:
+        """The maintenance interrupt line as the hardware drives it now (no point)."""
+        ...
+
+    async def guest_step(self) -> GuestExit | None:
+        """Run one guest instruction (at least one point); an exit, or None to go on."""
+        ...
+
+    async def handle_exit(self, exit: GuestExit) -> bool:
+        """handle_exit.c: handle_exit (traps, WFI -> kvm_vcpu_block); False stops."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RunLoopConfig:
+    """Shell parameters. `recheck_requests=False` is a mutant (the missed-kick race)."""
+
+    timeslice: int = 64
+    recheck_requests: bool = True
+
+
+def _emit_exit(actor: Actor, vcpu: VcpuCore, exit: GuestExit) -> None:
+    sched = actor.sched
+    sched.em.emit(
+        GuestExited(step=sched.step, vt=sched.vt, actor=actor.name, vcpu=vcpu.vcpu_id,
+                    reason=exit.reason.value, instructions=exit.instructions)
+    )
+
+
+async def run_guest_slice(vcpu: VcpuCore, hooks: RunLoopHooks, timeslice: int) -> GuestExit:
+    """Step the guest until an IPI is delivered, the MI is raised, it exits, or time is up.
+
+    Pending interrupts are taken between instructions, so a delivered IPI (or an
+    asserted maintenance interrupt) ends the slice before the next instruction.
+    """
+    ipi = vcpu.pcpu.ipi if vcpu.pcpu is not None else None
+    for n in range(timeslice):
+        if ipi is not None and ipi.pending():
+            return GuestExit(ExitReason.IPI, instructions=n)
+        if hooks.maintenance_irq_level():
+            return GuestExit(ExitReason.MAINTENANCE, instructions=n)
+        exit = await hooks.guest_step()
+        if exit is not None:
+            return GuestExit(exit.reason, exit.detail, n + 1)
+    return GuestExit(ExitReason.TIMESLICE, instructions=timeslice)
+
+
+async def kvm_arch_vcpu_ioctl_run(
+    vcpu: VcpuCore, hooks: RunLoopHooks, config: RunLoopConfig | None = None
+) -> None:
+    """arm.c: kvm_arch_vcpu_ioctl_run: the run loop on the current (pCPU) actor."""
+    cfg = config or RunLoopConfig()
+    actor = current_actor()
+    sched = actor.sched
+    em = sched.em
+    while True:
+        if not await hooks.check_vcpu_requests():
+            return
+        await hooks.flush_hwstate()
+        await vcpu.mode.smp_store_mb(IN_GUEST_MODE)
+        if cfg.recheck_requests and await vcpu.requests.kvm_request_pending():
+            await vcpu.mode.store(OUTSIDE_GUEST_MODE)
+            if em.on:
+                em.emit(EntryAborted(step=sched.step, vt=sched.vt, actor=actor.name,
+                                     vcpu=vcpu.vcpu_id))
+            await hooks.sync_hwstate()
+            continue
+        if em.on:
+            em.emit(GuestEntered(step=sched.step, vt=sched.vt, actor=actor.name,
+                                 vcpu=vcpu.vcpu_id))
+        exit = await run_guest_slice(vcpu, hooks, cfg.timeslice)
+        await vcpu.mode.store(OUTSIDE_GUEST_MODE)
+        if em.on:
+            _emit_exit(actor, vcpu, exit)
+        await hooks.sync_hwstate()
+        if vcpu.pcpu is not None:
+            taken = vcpu.pcpu.ipi.drain()
+            if taken and em.on:
+                em.emit(IpisHandled(step=sched.step, vt=sched.vt, actor=actor.name,
+                                    cpu=vcpu.pcpu.cpu, count=len(taken)))
+        if not await hooks.handle_exit(exit):
+            return

@@ -1,0 +1,557 @@
+"""The controlled scheduler: one actor runs model code at a time; a strategy picks the next.
+
+Each actor is a Trio task. It runs until its next interleaving point (`point`), a
+blocking wait (`Scheduler.block`) or its end; there the actor itself asks the
+strategy for the next event among the enabled set, in canonical order:
+
+    [the current actor, if ready] + [other ready actors by id]
+    + [messages in flight, oldest first] + [due timers, earliest first]
+
+A message or timer event runs inline (delivery, timer callback) and the loop asks
+again; an actor event hands the CPU over with ``trio.lowlevel.reschedule`` and parks
+the asking task. Trio never has two model tasks runnable at once, so Trio's own
+scheduler decides nothing. A decision with one enabled event is not a choice and is
+not recorded. Virtual time `vt` advances by one per step and jumps to the next timer
+when nothing else is enabled.
+
+A run ends quiescent when nothing is enabled and no work is pending; with work
+pending (an actor blocked on something other than new work, a one-shot timer armed,
+or the `work_pending` hook true) it is a deadlock; at the step budget it is a
+livelock if work is pending. Either way the run returns; nothing hangs.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextvars
+import enum
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import trio
+
+from vgic_actors.errors import LockOrderError, OutsideActorError, RuntimeModelError
+from vgic_actors.events import (
+    ActorBlocked,
+    ActorFinished,
+    ActorStepped,
+    FindingReported,
+    MessageDelivered,
+    MessageSent,
+    RunEnded,
+    TimerFired,
+)
+from vgic_actors.runtime.choices import ChoiceLog
+from vgic_actors.runtime.eventlog import Emitter
+from vgic_actors.runtime.findings import ActorSnapshot, Finding, Outcome, RunStatistics
+from vgic_actors.runtime.strategies import Schedulable, Strategy
+
+
+class ActorState(enum.Enum):
+    """Where an actor is: parked at a point (READY), running, blocked, or finished."""
+
+    READY = "ready"
+    RUNNING = "running"
+    BLOCKED = "blocked"
+    DONE = "done"
+
+
+_READY = ActorState.READY
+_RUNNING = ActorState.RUNNING
+_BLOCKED = ActorState.BLOCKED
+
+
+class Actor(Schedulable):
+    """One Trio task under the scheduler: a pCPU, the distributor, a device, the VMM."""
+
+    __slots__ = (
+        "blocked_on",
+        "cpu",
+        "fn",
+        "held",
+        "history",
+        "id",
+        "idle",
+        "label",
+        "name",
+        "sched",
+        "state",
+        "steps",
+        "task",
+    )
+
+    def __init__(
+        self,
+        sched: Scheduler,
+        aid: int,
+        name: str,
+        fn: Callable[[], Awaitable[None]],
+        cpu: int | None,
+        history: int,
+    ) -> None:
+        super().__init__()
+        self.sched, self.id, self.name, self.fn, self.cpu = sched, aid, name, fn, cpu
+        self.state = _READY
+        self.blocked_on = ""
+        self.idle = False
+        self.label = "start"
+        self.task: Any = None
+        self.held: list[Any] = []  # model locks held, innermost last (see locks.SpinLock)
+        self.history: deque[str] = deque(maxlen=history)
+        self.steps = 0
+
+    def __repr__(self) -> str:
+        return f"<Actor {self.id} {self.name} {self.state.value}>"
+
+
+class Target(Protocol):
+    """Where a message can be delivered: a mailbox or a reply slot."""
+
+    name: str
+
+    def _arrive(self, msg: Message) -> None: ...
+
+
+class Message(Schedulable):
+    """A message in flight: it reaches `target` only when the scheduler delivers it."""
+
+    __slots__ = ("kind", "on_delivered", "payload", "reply_to", "seq", "src", "target")
+
+    def __init__(
+        self,
+        seq: int,
+        kind: str,
+        src: str,
+        target: Target,
+        payload: object,
+        reply_to: Target | None,
+        on_delivered: Callable[[Message], None] | None,
+    ) -> None:
+        super().__init__()
+        self.seq, self.kind, self.src, self.target = seq, kind, src, target
+        self.payload, self.reply_to, self.on_delivered = payload, reply_to, on_delivered
+
+    def _fire(self, sched: Scheduler) -> None:
+        sched.in_flight.remove(self)
+        sched.delivered += 1
+        em = sched.em
+        if em.on:
+            em.emit(
+                MessageDelivered(
+                    step=sched.step, vt=sched.vt, actor=self.target.name,
+                    msg=self.seq, kind=self.kind, src=self.src, dst=self.target.name,
+                )
+            )
+        self.target._arrive(self)
+        if self.on_delivered is not None:
+            self.on_delivered(self)
+
+    def describe(self) -> str:
+        """``#seq kind src->dst`` for findings."""
+        return f"#{self.seq} {self.kind} {self.src}->{self.target.name}"
+
+
+class Timer(Schedulable):
+    """A one-shot or periodic virtual timer; firing it is a schedulable event."""
+
+    __slots__ = ("armed", "callback", "deadline", "name", "period", "sched", "seq")
+
+    def __init__(
+        self, sched: Scheduler, seq: int, name: str, deadline: int, period: int | None,
+        callback: Callable[[], None],
+    ) -> None:
+        super().__init__()
+        self.sched, self.seq, self.name = sched, seq, name
+        self.deadline, self.period, self.callback = deadline, period, callback
+        self.armed = True
+
+    def cancel(self) -> None:
+        """Disarm the timer (del_timer); a no-op when it already fired or was cancelled."""
+        if self.armed:
+            self.armed = False
+            self.sched.timers.remove(self)
+
+    def _fire(self, sched: Scheduler) -> None:
+        sched.timers.remove(self)
+        sched.timers_fired += 1
+        if self.period is not None:
+            self.deadline += self.period
+            bisect.insort(sched.timers, self, key=_timer_key)
+        else:
+            self.armed = False
+        if sched.em.on:
+            sched.em.emit(TimerFired(step=sched.step, vt=sched.vt, actor="timer", timer=self.name))
+        self.callback()
+
+
+def _timer_key(t: Timer) -> tuple[int, int]:
+    return (t.deadline, t.seq)
+
+
+_CURRENT: contextvars.ContextVar[Actor] = contextvars.ContextVar("vgic_actors_actor")
+
+
+def _abort_ok(_: Any) -> trio.lowlevel.Abort:
+    return trio.lowlevel.Abort.SUCCEEDED
+
+
+async def _park() -> None:
+    await trio.lowlevel.wait_task_rescheduled(_abort_ok)
+
+
+def current_actor() -> Actor:
+    """The actor whose task is running (raises OutsideActorError outside any actor)."""
+    actor = _CURRENT.get(None)
+    if actor is None:
+        raise OutsideActorError("no current actor: call this from a task the Scheduler runs")
+    return actor
+
+
+def current_scheduler() -> Scheduler:
+    """The scheduler of the current actor."""
+    return current_actor().sched
+
+
+async def point(label: str) -> Actor:
+    """An interleaving point: the strategy may run any other enabled event here.
+
+    Returns the current actor (handy for its scheduler and name). Call it at every
+    access to unlocked shared state, lock acquire, message send and guest instruction.
+    """
+    actor = _CURRENT.get(None)
+    if actor is None:
+        raise OutsideActorError(f"point({label!r}) outside an actor")
+    sched = actor.sched
+    if sched.ended:
+        await trio.lowlevel.checkpoint()  # raises Cancelled: the run is being torn down
+        raise RuntimeModelError(f"point({label!r}) after the run ended")
+    actor.history.append(label)
+    actor.label = label
+    actor.state = _READY
+    nxt = sched._next_actor()
+    if nxt is actor:
+        return actor
+    sched._switch(nxt)
+    await _park()
+    return actor
+
+
+class Scheduler:
+    """Owns the enabled set, the virtual clock and the choice log of one run."""
+
+    def __init__(
+        self,
+        strategy: Strategy,
+        *,
+        max_steps: int = 100_000,
+        emitter: Emitter | None = None,
+        history: int = 8,
+    ) -> None:
+        self.strategy = strategy
+        self.max_steps = max_steps
+        self.em = emitter if emitter is not None else Emitter()
+        self._history = history
+        self.actors: list[Actor] = []
+        self.in_flight: list[Message] = []
+        self.timers: list[Timer] = []
+        self.current: Actor | None = None
+        self.step = 0
+        self.vt = 0
+        self.choice_values: list[int] = []
+        self.choice_bounds: list[int] = []
+        self.sent = self.delivered = self.timers_fired = 0
+        self.ended = False
+        self.outcome: Outcome | None = None
+        self.finding: Finding | None = None
+        self.work_pending: Callable[[], bool] | None = None
+        self._cands: list[Any] = []
+        self._seq = 0
+        self._main_task: Any = None
+        self._main_parked = False
+        self._nursery: trio.Nursery | None = None
+
+    # --- building a run ---------------------------------------------------------------
+
+    def spawn(
+        self, name: str, fn: Callable[[], Awaitable[None]], *, cpu: int | None = None
+    ) -> Actor:
+        """Add an actor running `fn`; before `run` or from inside the run."""
+        actor = Actor(self, len(self.actors), name, fn, cpu, self._history)
+        self.actors.append(actor)
+        self.strategy.register(actor)
+        if self._nursery is not None:
+            self._nursery.start_soon(self._actor_main, actor, name=name)
+        return actor
+
+    def call_at(
+        self, deadline: int, callback: Callable[[], None], *, name: str, period: int | None = None
+    ) -> Timer:
+        """Arm a timer for virtual time `deadline` (mod_timer); periodic if `period`."""
+        if period is not None and period < 1:
+            raise ValueError("a periodic timer needs period >= 1")
+        self._seq += 1
+        timer = Timer(self, self._seq, name, deadline, period, callback)
+        self.strategy.register(timer)
+        bisect.insort(self.timers, timer, key=_timer_key)
+        return timer
+
+    def call_later(self, delay: int, callback: Callable[[], None], *, name: str) -> Timer:
+        """A one-shot timer `delay` virtual ticks from now."""
+        return self.call_at(self.vt + delay, callback, name=name)
+
+    def call_every(self, period: int, callback: Callable[[], None], *, name: str) -> Timer:
+        """A periodic timer, first due one `period` from now."""
+        return self.call_at(self.vt + period, callback, name=name, period=period)
+
+    def post(
+        self,
+        target: Target,
+        payload: object,
+        *,
+        kind: str,
+        src: str,
+        reply_to: Target | None = None,
+        on_delivered: Callable[[Message], None] | None = None,
+    ) -> Message:
+        """Put a message in flight to `target` (no interleaving point: callers add one)."""
+        self._seq += 1
+        msg = Message(self._seq, kind, src, target, payload, reply_to, on_delivered)
+        self.strategy.register(msg)
+        self.in_flight.append(msg)
+        self.sent += 1
+        if self.em.on:
+            self.em.emit(
+                MessageSent(
+                    step=self.step, vt=self.vt, actor=src, msg=msg.seq, kind=kind,
+                    dst=target.name,
+                )
+            )
+        return msg
+
+    # --- blocking and waking ----------------------------------------------------------
+
+    async def block(self, actor: Actor, on: str, *, idle: bool = False) -> None:
+        """Park `actor` (the caller) until `wake`; idle: it only waits for new work."""
+        if self.ended:
+            await trio.lowlevel.checkpoint()
+            raise RuntimeModelError(f"block({on!r}) after the run ended")
+        actor.state = _BLOCKED
+        actor.blocked_on = on
+        actor.idle = idle
+        if self.em.on:
+            self.em.emit(
+                ActorBlocked(step=self.step, vt=self.vt, actor=actor.name, on=on, idle=idle)
+            )
+        self._switch(self._next_actor())
+        await _park()
+
+    def wake(self, actor: Actor) -> bool:
+        """Make a blocked actor enabled again; False if it was not blocked."""
+        if actor.state is not _BLOCKED:
+            return False
+        actor.state = _READY
+        actor.blocked_on = ""
+        actor.idle = False
+        return True
+
+    # --- the decision loop ------------------------------------------------------------
+
+    def _has_work(self) -> bool:
+        for a in self.actors:
+            if a.state is _READY or (a.state is _BLOCKED and not a.idle):
+                return True
+        if self.in_flight:
+            return True
+        for t in self.timers:
+            if t.period is None:
+                return True
+        hook = self.work_pending
+        return hook is not None and hook()
+
+    def _next_actor(self) -> Actor | None:
+        """Run deliveries and timers the strategy picks until it picks an actor (or the end)."""
+        cands = self._cands
+        em = self.em
+        strategy = self.strategy
+        actors = self.actors
+        while True:
+            if self.step >= self.max_steps:
+                self._end(Outcome.LIVELOCK if self._has_work() else Outcome.BUDGET)
+                return None
+            cands.clear()
+            cur = self.current
+            if cur is not None and cur.state is _READY:
+                cands.append(cur)
+            for a in actors:
+                if a.state is _READY and a is not cur:
+                    cands.append(a)
+            in_flight = self.in_flight
+            if in_flight:
+                cands.extend(in_flight)
+            timers = self.timers
+            if timers:
+                if not cands and not self._has_work():
+                    self._end(Outcome.QUIESCENT)  # only periodic timers left ticking
+                    return None
+                vt = self.vt
+                for t in timers:
+                    if t.deadline > vt:
+                        break
+                    cands.append(t)
+            n = len(cands)
+            if n == 0:
+                if timers:  # work is pending (checked above): jump to the next timer
+                    self.vt = timers[0].deadline
+                    continue
+                self._end(Outcome.DEADLOCK if self._has_work() else Outcome.QUIESCENT)
+                return None
+            if n == 1:
+                i = 0
+            else:
+                i = strategy.choose(cands)
+                self.choice_values.append(i)
+                self.choice_bounds.append(n)
+            ev = cands[i]
+            self.step += 1
+            self.vt += 1
+            if type(ev) is Actor:
+                self.current = ev
+                ev.state = _RUNNING
+                ev.steps += 1
+                if em.on:
+                    em.emit(
+                        ActorStepped(
+                            step=self.step, vt=self.vt, actor=ev.name, label=ev.label,
+                            choice=i, of=n,
+                        )
+                    )
+                return ev
+            ev._fire(self)
+
+    def _switch(self, nxt: Actor | None) -> None:
+        if nxt is None:
+            if self._main_parked:
+                self._main_parked = False
+                trio.lowlevel.reschedule(self._main_task)
+        elif nxt.task is not None:
+            trio.lowlevel.reschedule(nxt.task)
+        # else: nxt has not started yet; its task sees RUNNING and goes straight on
+
+    def _end(self, outcome: Outcome) -> None:
+        self.ended = True
+        self.outcome = outcome
+        em = self.em
+        if outcome in (Outcome.DEADLOCK, Outcome.LIVELOCK):
+            message = (
+                "nothing enabled while work is pending"
+                if outcome is Outcome.DEADLOCK
+                else f"step budget {self.max_steps} spent while work is pending"
+            )
+            if em.on:
+                em.emit(
+                    FindingReported(
+                        step=self.step, vt=self.vt, actor="scheduler", kind=outcome.value,
+                        message=message,
+                    )
+                )
+            self.finding = Finding(
+                kind=outcome.value,
+                message=message,
+                step=self.step,
+                vt=self.vt,
+                actors=self.snapshot(),
+                in_flight=[m.describe() for m in self.in_flight],
+                last_events=list(em.recent),
+            )
+        if em.on:
+            em.emit(
+                RunEnded(
+                    step=self.step, vt=self.vt, actor="scheduler", outcome=outcome.value,
+                    choices=len(self.choice_values),
+                )
+            )
+            em.on = False  # teardown (cancellation) must not add events after the end
+
+    # --- actor tasks and the run ------------------------------------------------------
+
+    async def _actor_main(self, actor: Actor) -> None:
+        _CURRENT.set(actor)
+        actor.task = trio.lowlevel.current_task()
+        if actor.state is not _RUNNING:
+            await _park()
+        await actor.fn()
+        if actor.held:
+            raise LockOrderError(
+                f"{actor.name} finished holding {', '.join(lk.name for lk in actor.held)}"
+            )
+        actor.state = ActorState.DONE
+        if self.em.on:
+            self.em.emit(ActorFinished(step=self.step, vt=self.vt, actor=actor.name))
+        self._switch(self._next_actor())
+
+    async def run(self) -> Outcome:
+        """Run every spawned actor under control until quiescence, a finding or the budget.
+
+        An exception raised by model code (a model bug) propagates; a lone exception is
+        unwrapped from Trio's ExceptionGroup.
+        """
+        self._main_task = trio.lowlevel.current_task()
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                for actor in self.actors:
+                    nursery.start_soon(self._actor_main, actor, name=actor.name)
+                nxt = self._next_actor()
+                if nxt is not None:
+                    self._main_parked = True
+                    await _park()
+                nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            leaves = _leaves(group)
+            if len(leaves) == 1:
+                raise leaves[0] from None
+            raise
+        finally:
+            self._nursery = None
+        assert self.outcome is not None
+        return self.outcome
+
+    # --- reporting --------------------------------------------------------------------
+
+    def choice_log(self) -> ChoiceLog:
+        """The decisions taken so far."""
+        return ChoiceLog(values=list(self.choice_values), bounds=list(self.choice_bounds))
+
+    def snapshot(self) -> list[ActorSnapshot]:
+        """Every actor's state, what it waits for, its locks and last points."""
+        return [
+            ActorSnapshot(
+                id=a.id, name=a.name, state=a.state.value, blocked_on=a.blocked_on,
+                idle=a.idle, steps=a.steps, holds=[lk.name for lk in a.held],
+                last_points=list(a.history),
+            )
+            for a in self.actors
+        ]
+
+    def statistics(self) -> RunStatistics:
+        """Coverage figures: steps, decisions, deviations, messages, timers."""
+        return RunStatistics(
+            steps=self.step,
+            decisions=len(self.choice_values),
+            deviations=sum(1 for v in self.choice_values if v),
+            messages_sent=self.sent,
+            messages_delivered=self.delivered,
+            timers_fired=self.timers_fired,
+            in_flight_at_end=len(self.in_flight),
+        )
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            out.extend(_leaves(exc))
+        else:
+            out.append(exc)
+    return out

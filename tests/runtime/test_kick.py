@@ -18,6 +18,7 @@ from vgic_actors.runtime import (
     kvm_vcpu_kick,
     point,
     run,
+    sleep,
 )
 
 REQ = 1
@@ -117,12 +118,13 @@ def test_make_all_cpus_request_sets_wakes_ipis_and_does_not_wait():
     assert seen["in_flight"] == 1  # the IPI was still in flight when the call returned
 
 
-def test_make_all_cpus_request_with_wait_waits_for_delivery():
-    """A WAIT request returns only after its IPIs were delivered; NO_WAKEUP wakes no one."""
+def test_make_all_cpus_request_with_wait_waits_until_handled():
+    """A WAIT request returns only after its IPIs were handled; NO_WAKEUP wakes no one."""
     flag = [False]
     seen = {}
 
     async def kicker(cores, box):
+        cores[1].pcpu.irqs_disabled = False  # that CPU takes interrupts as they arrive
         await kvm_make_all_cpus_request(cores, REQ | KVM_REQUEST_WAIT | KVM_REQUEST_NO_WAKEUP)
         seen["in_flight"] = len(box["sched"].in_flight)
         seen["ipi1"] = cores[1].pcpu.ipi.pending()
@@ -130,8 +132,39 @@ def test_make_all_cpus_request_with_wait_waits_for_delivery():
         await cores[0].wait.kvm_vcpu_wake_up()
 
     _cores, events, _ = kick_run(three_vcpus(flag), kicker, vcpus=3)
-    assert seen == {"in_flight": 0, "ipi1": 1}
+    assert seen == {"in_flight": 0, "ipi1": 0}
     assert ("wake" not in [how for v, how in kicks(events) if v == 0])
+
+
+def test_wait_request_blocks_while_the_target_has_irqs_disabled():
+    """Delivered is not handled: the WAIT caller sleeps until the target enables IRQs.
+
+    The spinning target never yields under the all-zero schedule; the IPI latency bound
+    forces the delivery anyway.
+    """
+    order = []
+
+    def prepare(sched, cores):
+        cores[1].mode.mode = Mode.IN_GUEST_MODE
+        cores[1].pcpu.ipi_latency = 5
+
+        async def target():
+            await sleep(1)  # let the kicker send first
+            while not cores[1].pcpu.ipi.pending():
+                await point("guest")
+            order.append("delivered")
+            await point("exit")
+            order.append("irq_enable")
+            cores[1].pcpu.local_irq_enable()
+
+        sched.spawn("vcpu1", target, cpu=1)
+
+    async def kicker(cores, _box):
+        await kvm_make_all_cpus_request(cores, REQ | KVM_REQUEST_WAIT)
+        order.append("returned")
+
+    kick_run(prepare, kicker, vcpus=2)
+    assert order == ["delivered", "irq_enable", "returned"]
 
 
 class SpinGuest:

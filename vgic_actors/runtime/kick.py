@@ -31,11 +31,43 @@ KVM_REQUEST_NO_ACTION = 1 << 10
 
 
 class Pcpu:
-    """A physical CPU: its id and the mailbox its IPIs land in."""
+    """A physical CPU: its id, the mailbox its IPIs land in, and its IRQ mask.
 
-    def __init__(self, sched: Scheduler, cpu: int) -> None:
+    An IPI is *handled* (its WAIT acknowledgement given) only where the CPU runs
+    with IRQs enabled: right away if they are enabled when it is delivered, else
+    when `local_irq_enable` runs. The run loop keeps IRQs disabled from flush to
+    sync (so a guest sees a delivered IPI only as a pending exit); a vCPU blocked
+    in WFI or asleep runs with IRQs enabled. A CPU starts with IRQs disabled (inside
+    the vCPU run loop). `ipi_latency` bounds delivery in virtual time (None: unbounded).
+    """
+
+    def __init__(self, sched: Scheduler, cpu: int, ipi_latency: int | None = None) -> None:
         self.cpu = cpu
         self.ipi = Mailbox(sched, f"cpu{cpu}.ipi")
+        self.ipi_latency = ipi_latency
+        self.irqs_disabled = True
+
+    def local_irq_disable(self) -> None:
+        """local_irq_disable: IPIs stay pending in the mailbox."""
+        self.irqs_disabled = True
+
+    def local_irq_enable(self) -> list[Message]:
+        """local_irq_enable: handle every pending IPI now; IPIs delivered later are handled
+        at delivery until IRQs are disabled again. Returns the IPIs handled."""
+        self.irqs_disabled = False
+        return self.handle_ipis()
+
+    def handle_ipis(self) -> list[Message]:
+        """Take the delivered IPIs and run their handlers (the WAIT acknowledgements)."""
+        taken = self.ipi.drain()
+        for msg in taken:
+            if callable(msg.payload):
+                msg.payload()
+        return taken
+
+    def _delivered(self, _msg: Message) -> None:
+        if not self.irqs_disabled:
+            self.handle_ipis()
 
 
 class VcpuCore:
@@ -59,10 +91,17 @@ def _emit_kick(actor: Actor, vcpu: VcpuCore, how: str, req: int) -> None:
 
 
 def smp_send_reschedule(
-    actor: Actor, pcpu: Pcpu, *, on_delivered: Callable[[Message], None] | None = None
+    actor: Actor, pcpu: Pcpu, *, on_handled: Callable[[], None] | None = None
 ) -> Message:
-    """arch/arm64 smp.c: smp_send_reschedule: an IPI in flight to `pcpu` (no point)."""
-    return pcpu.ipi.post(None, kind="ipi", src=actor.name, on_delivered=on_delivered)
+    """arch/arm64 smp.c: smp_send_reschedule: an IPI in flight to `pcpu` (no point).
+
+    `on_handled` runs when the target CPU handles the IPI with IRQs enabled
+    (smp_call_function_many's completion for WAIT requests).
+    """
+    return pcpu.ipi.post(
+        on_handled, kind="ipi", src=actor.name, on_delivered=pcpu._delivered,
+        latency=pcpu.ipi_latency,
+    )
 
 
 async def kvm_vcpu_exiting_guest_mode(vcpu: VcpuCore) -> Mode:
@@ -113,8 +152,8 @@ async def kvm_make_all_cpus_request(vcpus: Sequence[VcpuCore], req: int) -> bool
     """kvm_main.c: kvm_make_all_cpus_request: every vCPU gets the bit; IPIs as messages.
 
     Blocked vCPUs are woken (unless NO_WAKEUP); those the cmpxchg finds in guest mode
-    get one IPI message each. Only a WAIT request blocks until every IPI is delivered
-    (smp_call_function_many with wait). Returns True if any IPI was sent.
+    get one IPI message each. Only a WAIT request blocks until every IPI is handled by
+    its CPU (smp_call_function_many with wait). Returns True if any IPI was sent.
     """
     actor = current_actor()
     targets: list[tuple[VcpuCore, Pcpu]] = []
@@ -127,7 +166,7 @@ async def kvm_make_all_cpus_request(vcpus: Sequence[VcpuCore], req: int) -> bool
     sched = actor.sched
     outstanding = len(targets)
 
-    def acked(_msg: Message) -> None:
+    def acked() -> None:
         nonlocal outstanding
         outstanding -= 1
         if outstanding == 0:
@@ -135,7 +174,7 @@ async def kvm_make_all_cpus_request(vcpus: Sequence[VcpuCore], req: int) -> bool
 
     wait = bool(req & KVM_REQUEST_WAIT)
     for vcpu, pcpu in targets:
-        smp_send_reschedule(actor, pcpu, on_delivered=acked if wait else None)
+        smp_send_reschedule(actor, pcpu, on_handled=acked if wait else None)
         _emit_kick(actor, vcpu, "ipi", req & KVM_REQUEST_MASK)
     while wait and outstanding:
         await sched.block(actor, "smp_call_function_many")

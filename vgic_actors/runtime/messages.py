@@ -46,9 +46,12 @@ class Mailbox:
         kind: str,
         src: str,
         on_delivered: Callable[[Message], None] | None = None,
+        latency: int | None = None,
     ) -> Message:
         """Put a message in flight without a point (timer callbacks, hardware IPIs)."""
-        return self.sched.post(self, payload, kind=kind, src=src, on_delivered=on_delivered)
+        return self.sched.post(
+            self, payload, kind=kind, src=src, on_delivered=on_delivered, latency=latency
+        )
 
     async def send(self, payload: object, *, kind: str) -> Message:
         """An interleaving point, then a message in flight to this mailbox."""

@@ -10,7 +10,7 @@ kernel-vgic.md 8.1, reduced to what the model needs:
       guest slice                    (guest_step hook, one instruction per point)
       mode = OUTSIDE_GUEST_MODE
       sync_hwstate                   (hook: kvm_vgic_sync_hwstate)
-      take pending IPIs              (IRQs briefly enabled)
+      take pending IPIs              (IRQs briefly enabled; also on an aborted entry)
       handle_exit                    (hook; False leaves the loop)
 
 A guest slice ends on a delivered IPI, a raised maintenance interrupt, a trap, WFI
@@ -93,6 +93,19 @@ def _emit_exit(actor: Actor, vcpu: VcpuCore, exit: GuestExit) -> None:
     )
 
 
+def _take_ipis(actor: Actor, vcpu: VcpuCore) -> None:
+    """arm.c: local_irq_enable after sync (IPIs handled), then disabled again."""
+    pcpu = vcpu.pcpu
+    if pcpu is None:
+        return
+    taken = pcpu.local_irq_enable()
+    pcpu.local_irq_disable()
+    sched = actor.sched
+    if taken and sched.em.on:
+        sched.em.emit(IpisHandled(step=sched.step, vt=sched.vt, actor=actor.name,
+                                  cpu=pcpu.cpu, count=len(taken)))
+
+
 async def run_guest_slice(vcpu: VcpuCore, hooks: RunLoopHooks, timeslice: int) -> GuestExit:
     """Step the guest until an IPI is delivered, the MI is raised, it exits, or time is up.
 
@@ -130,6 +143,7 @@ async def kvm_arch_vcpu_ioctl_run(
                 em.emit(EntryAborted(step=sched.step, vt=sched.vt, actor=actor.name,
                                      vcpu=vcpu.vcpu_id))
             await hooks.sync_hwstate()
+            _take_ipis(actor, vcpu)
             continue
         if em.on:
             em.emit(GuestEntered(step=sched.step, vt=sched.vt, actor=actor.name,
@@ -139,10 +153,6 @@ async def kvm_arch_vcpu_ioctl_run(
         if em.on:
             _emit_exit(actor, vcpu, exit)
         await hooks.sync_hwstate()
-        if vcpu.pcpu is not None:
-            taken = vcpu.pcpu.ipi.drain()
-            if taken and em.on:
-                em.emit(IpisHandled(step=sched.step, vt=sched.vt, actor=actor.name,
-                                    cpu=vcpu.pcpu.cpu, count=len(taken)))
+        _take_ipis(actor, vcpu)
         if not await hooks.handle_exit(exit):
             return

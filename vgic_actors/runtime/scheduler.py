@@ -116,7 +116,9 @@ class Target(Protocol):
 class Message(Schedulable):
     """A message in flight: it reaches `target` only when the scheduler delivers it."""
 
-    __slots__ = ("kind", "on_delivered", "payload", "reply_to", "seq", "src", "target")
+    __slots__ = (
+        "deadline", "kind", "on_delivered", "payload", "reply_to", "seq", "src", "target"
+    )
 
     def __init__(
         self,
@@ -131,10 +133,13 @@ class Message(Schedulable):
         super().__init__()
         self.seq, self.kind, self.src, self.target = seq, kind, src, target
         self.payload, self.reply_to, self.on_delivered = payload, reply_to, on_delivered
+        self.deadline: int | None = None  # virtual time by which it must be delivered
 
     def _fire(self, sched: Scheduler) -> None:
         sched.in_flight.remove(self)
         sched.delivered += 1
+        if self.deadline is not None:
+            sched._bounded -= 1
         em = sched.em
         if em.on:
             em.emit(
@@ -266,6 +271,7 @@ class Scheduler:
         self.finding: Finding | None = None
         self.work_pending: Callable[[], bool] | None = None
         self._cands: list[Any] = []
+        self._bounded = 0  # messages in flight that carry a delivery deadline
         self._seq = 0
         self._main_task: Any = None
         self._main_parked = False
@@ -313,10 +319,19 @@ class Scheduler:
         src: str,
         reply_to: Target | None = None,
         on_delivered: Callable[[Message], None] | None = None,
+        latency: int | None = None,
     ) -> Message:
-        """Put a message in flight to `target` (no interleaving point: callers add one)."""
+        """Put a message in flight to `target` (no interleaving point: callers add one).
+
+        With `latency`, the message must be delivered within that many ticks of
+        virtual time: once overdue it is the only choice (bounded delivery, e.g. an
+        IPI latency much shorter than any guest handshake). None: unbounded.
+        """
         self._seq += 1
         msg = Message(self._seq, kind, src, target, payload, reply_to, on_delivered)
+        if latency is not None:
+            msg.deadline = self.vt + max(latency, 0)
+            self._bounded += 1
         self.strategy.register(msg)
         self.in_flight.append(msg)
         self.sent += 1
@@ -380,6 +395,8 @@ class Scheduler:
                 self._end(Outcome.LIVELOCK if self._has_work() else Outcome.BUDGET)
                 return None
             cands.clear()
+            if self._bounded and self._deliver_overdue():
+                continue
             cur = self.current
             if cur is not None and cur.state is _READY:
                 cands.append(cur)
@@ -428,6 +445,17 @@ class Scheduler:
                     )
                 return ev
             ev._fire(self)
+
+    def _deliver_overdue(self) -> bool:
+        """Deliver the oldest message past its deadline, if any (not a choice)."""
+        vt = self.vt
+        for msg in self.in_flight:
+            if msg.deadline is not None and msg.deadline <= vt:
+                self.step += 1
+                self.vt += 1
+                msg._fire(self)
+                return True
+        return False
 
     def _switch(self, nxt: Actor | None) -> None:
         if nxt is None:

@@ -253,3 +253,20 @@ def test_s47_apr_write_restores_running_priority():
     c.write_apr(1, 0, 1 << (0x80 >> 3))
     assert c.read_rpr() == 0x80 and c.read_apr(1, 0) == 1 << 16
     assert c.read_iar(1) == SPURIOUS
+
+
+@pytest.mark.parametrize("reg", [*G0_ACCESSES, *G1_ACCESSES, *COMMON_ACCESSES])
+def test_s41_emulating_a_trap_equals_the_untrapped_access(reg):
+    """emulate(trap) has exactly the effect the access has on an interface that does not trap."""
+    table = {**G0_ACCESSES, **G1_ACCESSES, **COMMON_ACCESSES}
+    traps = IchHcr(en=True, tall0=True, tall1=True, tc=True, tdir=True)
+    trapped = cpuif(lr(40, P, prio=0xA0), lr(41, A, prio=0x90), hcr=traps, eoimode=True)
+    plain = cpuif(lr(40, P, prio=0xA0), lr(41, A, prio=0x90), eoimode=True)
+    trapped.state.ap1r[0] = plain.state.ap1r[0] = 1 << (0x90 >> 3)
+    trap = table[reg](trapped)
+    assert isinstance(trap, Trap)
+    got = trapped.emulate(trap)
+    want = table[reg](plain)
+    trapped.state.hcr = plain.state.hcr
+    assert trapped.state == plain.state
+    assert got == (want if isinstance(want, int) else None)

@@ -120,3 +120,18 @@ def test_message_latency_bound_forces_delivery_in_virtual_time():
     result = run(setup, Replay([]), max_steps=1000)
     assert result.outcome is Outcome.QUIESCENT
     assert 7 <= seen["waited"] <= 7 + 2  # overdue at vt + 7, delivered, then seen
+
+
+def test_replay_reports_where_the_enabled_set_first_differs():
+    """A log replayed on a run whose enabled sets differ is flagged at the first such choice."""
+    from vgic_actors.runtime import ChoiceLog, Replay
+
+    replay = Replay(ChoiceLog(values=[1, 0], bounds=[2, 2]))
+
+    class Item:
+        prio = 0
+
+    assert replay.choose([Item(), Item(), Item()]) == 1
+    report = replay.report()
+    assert report.diverged_at == 0 and not report.exact
+    assert "diverged at choice 0" in report.describe()

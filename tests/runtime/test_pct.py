@@ -106,3 +106,27 @@ def test_hypothesis_shrinks_the_lost_update_schedule():
     assert shrunk.deviations() <= 3
     run(setup, Replay(shrunk))
     assert box.x is not None and box.x.peek() == 1
+
+
+def test_pct_with_spin_yield_never_starves_a_flag_handshake():
+    """A spin-wait that declares itself (spin_yield) cannot starve the actor it waits for."""
+    from vgic_actors.runtime import PCT, Outcome, point, run, spin_yield
+
+    def setup(sched):
+        flag = {"v": 0}
+
+        async def waiter():
+            while flag["v"] == 0:
+                await point("spin")
+                spin_yield()
+
+        async def setter():
+            for _ in range(20):
+                await point("work")
+            flag["v"] = 1
+
+        sched.spawn("waiter", waiter)
+        sched.spawn("setter", setter)
+
+    outcomes = {run(setup, PCT(seed, 3, 100), max_steps=5000).outcome for seed in range(200)}
+    assert outcomes == {Outcome.QUIESCENT}

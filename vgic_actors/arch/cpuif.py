@@ -349,6 +349,53 @@ class VirtualCpuInterface:
         self._apr_bank(group, n)[n] = value & 0xFFFFFFFF
         return None
 
+    def emulate(self, trap: Trap) -> int | None:
+        """Perform a trapped access as the hardware would have, without the trap check.
+
+        The hypervisor's software emulation (hyp/vgic-v3-sr.c:
+        __vgic_v3_perform_cpuif_access); its readings of the section-11
+        disagreements are whatever ``config.switches`` says. Returns the value of a read.
+        """
+        reg, v, n = trap.register, trap.value or 0, trap.index
+        g = 0 if reg in (IcvReg.IAR0, IcvReg.EOIR0, IcvReg.HPPIR0, IcvReg.BPR0, IcvReg.AP0R,
+                         IcvReg.IGRPEN0) else 1
+        out: int | Trap | None
+        if reg in (IcvReg.IAR0, IcvReg.IAR1):
+            out = self.read_iar(g, trap_check=False)
+        elif reg in (IcvReg.EOIR0, IcvReg.EOIR1):
+            out = self.write_eoir(g, v, trap_check=False)
+        elif reg in (IcvReg.HPPIR0, IcvReg.HPPIR1):
+            out = self.read_hppir(g, trap_check=False)
+        elif reg is IcvReg.DIR:
+            out = self.write_dir(v, trap_check=False)
+        elif reg is IcvReg.RPR:
+            out = self.read_rpr(trap_check=False)
+        elif reg in (IcvReg.BPR0, IcvReg.BPR1):
+            out = (self.write_bpr(g, v, trap_check=False) if trap.write
+                   else self.read_bpr(g, trap_check=False))
+        elif reg in (IcvReg.AP0R, IcvReg.AP1R):
+            out = (self.write_apr(g, n, v, trap_check=False) if trap.write
+                   else self.read_apr(g, n, trap_check=False))
+        elif reg in (IcvReg.IGRPEN0, IcvReg.IGRPEN1):
+            out = (self.write_igrpen(g, v, trap_check=False) if trap.write
+                   else self.read_igrpen(g, trap_check=False))
+        elif reg is IcvReg.PMR:
+            out = self.write_pmr(v, trap_check=False) if trap.write else self.read_pmr(
+                trap_check=False)
+        else:
+            out = self.write_ctlr(v, trap_check=False) if trap.write else self.read_ctlr(
+                trap_check=False)
+        return out if isinstance(out, int) else None
+
+    def find_active_lr(self, value: int) -> int | None:
+        """The LR holding the INTID of an EOIR/DIR ``value`` with its active bit set, or None.
+
+        What a hypervisor's in-LR deactivation fast path searches
+        (hyp/vgic-v3-sr.c: __vgic_v3_find_active_lr).
+        """
+        intid, source = self._split_value(value)
+        return self._find_active(intid, source)
+
     # --- helpers -----------------------------------------------------------------------------
 
     def _trap(

@@ -49,6 +49,7 @@ from vgic_actors.runtime.scheduler import (
     current_actor,
     current_scheduler,
     point,
+    spin_yield,
 )
 from vgic_actors.runtime.strategies import (
     PCT,
@@ -120,4 +121,5 @@ __all__ = [
     "serve",
     "sleep",
     "smp_send_reschedule",
+    "spin_yield",
 ]

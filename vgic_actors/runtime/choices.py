@@ -29,12 +29,15 @@ class ChoiceLog(msgspec.Struct, frozen=True, kw_only=True):
 class ReplayReport(msgspec.Struct, frozen=True, kw_only=True):
     """How a replay fitted its run: the first misalignment and any overrun.
 
+    diverged_at: index of the first decision whose enabled set had another size than
+    the recording's (-1: none, or the log carried no bounds);
     misaligned_at: index of the first recorded value out of range (-1: none);
     misaligned: how many values were out of range (0 was used instead);
     overrun: how many decisions the run took beyond the end of the log (0 used);
     unused: how many recorded values the run never consumed.
     """
 
+    diverged_at: int = -1
     misaligned_at: int = -1
     misaligned_bound: int = 0
     misaligned_value: int = 0
@@ -45,13 +48,17 @@ class ReplayReport(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def exact(self) -> bool:
         """The run consumed the log exactly, every value in range."""
-        return self.misaligned == 0 and self.overrun == 0 and self.unused == 0
+        return (self.diverged_at < 0 and self.misaligned == 0 and self.overrun == 0
+                and self.unused == 0)
 
     def describe(self) -> str:
         """One line for humans, in the style of Hypothesis' misalignment note."""
         if self.exact:
             return "replay exact"
         parts = []
+        if self.diverged_at >= 0:
+            parts.append(f"replay diverged at choice {self.diverged_at}: the enabled set "
+                         "differs from the recording")
         if self.misaligned:
             parts.append(
                 f"replay diverged at choice {self.misaligned_at}: bound "

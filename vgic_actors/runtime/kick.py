@@ -36,9 +36,10 @@ class Pcpu:
     An IPI is *handled* (its WAIT acknowledgement given) only where the CPU runs
     with IRQs enabled: right away if they are enabled when it is delivered, else
     when `local_irq_enable` runs. The run loop keeps IRQs disabled from flush to
-    sync (so a guest sees a delivered IPI only as a pending exit); a vCPU blocked
-    in WFI or asleep runs with IRQs enabled. A CPU starts with IRQs disabled (inside
-    the vCPU run loop). `ipi_latency` bounds delivery in virtual time (None: unbounded).
+    sync (so a guest sees a delivered IPI only as a pending exit) and enables them
+    again after sync, for handle_exit, request processing and any sleep. A CPU starts
+    with IRQs disabled: a model that never runs the shell enables them itself.
+    `ipi_latency` bounds delivery in virtual time (None: unbounded).
     """
 
     def __init__(self, sched: Scheduler, cpu: int, ipi_latency: int | None = None) -> None:

@@ -94,12 +94,12 @@ def _emit_exit(actor: Actor, vcpu: VcpuCore, exit: GuestExit) -> None:
 
 
 def _take_ipis(actor: Actor, vcpu: VcpuCore) -> None:
-    """arm.c: local_irq_enable after sync (IPIs handled), then disabled again."""
+    """arm.c: local_irq_enable after sync: pending IPIs are handled, and IRQs stay
+    enabled through handle_exit, check_vcpu_requests and any sleep until the next flush."""
     pcpu = vcpu.pcpu
     if pcpu is None:
         return
     taken = pcpu.local_irq_enable()
-    pcpu.local_irq_disable()
     sched = actor.sched
     if taken and sched.em.on:
         sched.em.emit(IpisHandled(step=sched.step, vt=sched.vt, actor=actor.name,
@@ -135,6 +135,8 @@ async def kvm_arch_vcpu_ioctl_run(
     while True:
         if not await hooks.check_vcpu_requests():
             return
+        if vcpu.pcpu is not None:
+            vcpu.pcpu.local_irq_disable()  # arm.c: local_irq_disable() before the flush
         await hooks.flush_hwstate()
         await vcpu.mode.smp_store_mb(IN_GUEST_MODE)
         if cfg.recheck_requests and await vcpu.requests.kvm_request_pending():

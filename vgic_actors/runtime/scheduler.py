@@ -218,6 +218,18 @@ def current_scheduler() -> Scheduler:
     return current_actor().sched
 
 
+def spin_yield() -> None:
+    """The current actor is spin-waiting without progress (a sched_yield / cpu_relax loop).
+
+    Not a point. A strategy may use it (PCT drops the actor's priority); the
+    others ignore it.
+    """
+    actor = current_actor()
+    hook = actor.sched.on_yield
+    if hook is not None:
+        hook(actor)
+
+
 async def point(label: str) -> Actor:
     """An interleaving point: the strategy may run any other enabled event here.
 
@@ -270,6 +282,7 @@ class Scheduler:
         self.outcome: Outcome | None = None
         self.finding: Finding | None = None
         self.work_pending: Callable[[], bool] | None = None
+        self.on_yield: Callable[[Schedulable], None] | None = getattr(strategy, "yielded", None)
         self._cands: list[Any] = []
         self._bounded = 0  # messages in flight that carry a delivery deadline
         self._seq = 0

@@ -83,10 +83,21 @@ class PCT:
         self.change_points: dict[int, int] = {kp: i + 1 for i, kp in enumerate(points)}
         self.decisions = 0
         self.drops = 0
+        self._floor = 0.0  # below every change-point priority: where yielding items go
 
     def register(self, item: Schedulable) -> None:
         """Give `item` a random initial priority above every change-point priority."""
         item.prio = self.depth + self._rng.random()
+
+    def yielded(self, item: Schedulable) -> None:
+        """`item` is spinning without progress: it drops below every other priority.
+
+        PCT is unfair; without this a spin-wait at the top priority starves the
+        actor it waits for until the budget runs out (Shuttle and Coyote treat a
+        yield the same way).
+        """
+        self._floor -= 1.0
+        item.prio = self._floor
 
     def choose(self, enabled: Sequence[Schedulable]) -> int:
         """The highest-priority enabled item, after applying a change point if due."""
@@ -118,6 +129,8 @@ class Replay:
 
     def __init__(self, log: ChoiceLog | Sequence[int]) -> None:
         self._values = list(log.values if isinstance(log, ChoiceLog) else log)
+        self._bounds = list(log.bounds) if isinstance(log, ChoiceLog) else []
+        self._diverged_at = -1
         self._pos = 0
         self._misaligned_at = -1
         self._mis_bound = self._mis_value = 0
@@ -133,6 +146,9 @@ class Replay:
             self._overrun += 1
             return 0
         value = self._values[self._pos]
+        if (self._diverged_at < 0 and self._pos < len(self._bounds)
+                and self._bounds[self._pos] != len(enabled)):
+            self._diverged_at = self._pos  # the enabled set differs from the recording
         self._pos += 1
         if 0 <= value < len(enabled):
             return value
@@ -145,6 +161,7 @@ class Replay:
     def report(self) -> ReplayReport:
         """How well the log fitted the run so far."""
         return ReplayReport(
+            diverged_at=self._diverged_at,
             misaligned_at=self._misaligned_at,
             misaligned_bound=self._mis_bound,
             misaligned_value=self._mis_value,

@@ -1,0 +1,62 @@
+"""Kernel-level scenarios built in Python (the YAML runner comes later), shared by tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vgic_actors.guest import (
+    Ack,
+    Dir,
+    Eoir,
+    GuestProgram,
+    Mmio,
+    SetEoiMode,
+    SetGroupEnable,
+    SetPmr,
+    Store,
+    WaitFor,
+)
+from vgic_actors.kvm.machine import Machine, start_vm
+from vgic_actors.kvm.vm import VmConfig
+from vgic_actors.runtime import RunResult, make_strategy, run
+
+
+@dataclass
+class Outcome:
+    result: RunResult
+    machine: Machine
+
+    @property
+    def failures(self) -> list[str]:
+        return [f for g in self.machine.guests for f in g.failures]  # type: ignore[attr-defined]
+
+
+def asym_dir_guests() -> list[GuestProgram]:
+    """peer-tests.md A5 (vgic_irq.c guest_code_asym_dir): ack SPI 32 on vCPU0, DIR it on vCPU1."""
+    common = [SetGroupEnable(1, True), SetEoiMode(True), SetPmr(0xF8)]
+    vcpu0 = GuestProgram("vcpu0", [
+        *common,
+        Mmio("ISENABLER", 32),
+        Mmio("ISPENDR", 32),
+        Ack(expect=32),
+        Eoir(32),
+        Store("word", 32),
+        WaitFor("word", 0),
+        Mmio("ISACTIVER", 32, write=False, expect=0),
+    ])
+    vcpu1 = GuestProgram("vcpu1", [*common, WaitFor("word", 32), Dir(32), Store("word", 0)])
+    return [vcpu0, vcpu1]
+
+
+def run_scenario(config: VmConfig, guests: list[GuestProgram], *, seed: int,
+                 strategy: str = "pct", depth: int = 3, k: int = 300, max_steps: int = 20_000,
+                 log=None) -> Outcome:
+    box: dict[str, Machine] = {}
+
+    def setup(sched):
+        box["m"] = start_vm(sched, config, guests)
+
+    strat = make_strategy(strategy, seed, depth=depth, k=k)
+    result = run(setup, strat, seed=seed, max_steps=max_steps, log=log,
+                 variant=config.variant, scenario="asym_dir")
+    return Outcome(result, box["m"])

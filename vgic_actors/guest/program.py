@@ -1,0 +1,188 @@
+"""A scripted guest: a list of operations run in order by one vCPU.
+
+Each operation is one guest instruction (one interleaving point). Operations
+on the virtual CPU interface may trap; distributor accesses always exit to
+the host; waiting for an interrupt is WFI until vIRQ is asserted, then IAR.
+Expectations that fail are recorded in ``failures`` (the run goes on).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from vgic_actors.arch.traps import Trap
+from vgic_actors.kvm.guest_api import GuestEnv, MmioAccess, MmioReg
+from vgic_actors.runtime import ExitReason, GuestExit, point, spin_yield
+
+_CTLR_EOIMODE = 1 << 1
+
+
+@dataclass(frozen=True, slots=True)
+class SetGroupEnable:
+    """ICC_IGRPEN<group>_EL1 = enable."""
+
+    group: int = 1
+    enable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SetEoiMode:
+    """ICC_CTLR_EL1.EOImode = eoimode (1: priority drop and deactivation split)."""
+
+    eoimode: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SetPmr:
+    """ICC_PMR_EL1 = value."""
+
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """Wait for an interrupt (WFI while vIRQ is low), then ICC_IAR1_EL1; check ``expect``."""
+
+    expect: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Eoir:
+    """ICC_EOIR1_EL1 for ``intid`` (None: the most recent acknowledge not yet EOIed)."""
+
+    intid: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Dir:
+    """ICC_DIR_EL1 for ``intid`` (None: the most recent acknowledge)."""
+
+    intid: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Store:
+    """Guest memory write (for hand-offs between vCPUs)."""
+
+    var: str
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class WaitFor:
+    """Spin (one load per instruction) until guest memory ``var`` == ``value``."""
+
+    var: str
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class Mmio:
+    """A GICD_* access to ``intid``'s bit; a read compares against ``expect`` if given."""
+
+    reg: MmioReg
+    intid: int
+    write: bool = True
+    expect: int | None = None
+
+
+Op = SetGroupEnable | SetEoiMode | SetPmr | Ack | Eoir | Dir | Store | WaitFor | Mmio
+Phase = Literal["issue", "wait"]
+
+
+class GuestProgram:
+    """GuestCpu for a list of ``Op``: runs them in order, records acks and failures."""
+
+    def __init__(self, name: str, ops: list[Op]) -> None:
+        self.name = name
+        self.ops = ops
+        self.pc = 0
+        self.acked: list[int] = []
+        self.eoi_stack: list[int] = []
+        self.failures: list[str] = []
+        self._pending: Op | None = None  # the instruction that exited, awaiting completion
+
+    @property
+    def done(self) -> bool:
+        """Every operation ran."""
+        return self.pc >= len(self.ops)
+
+    async def step(self, env: GuestEnv) -> GuestExit | None:
+        """One instruction: a point, then the operation at pc (or an exit)."""
+        await point(f"{self.name}.pc{self.pc}")
+        if self.done:
+            return GuestExit(ExitReason.HALT)
+        op = self.ops[self.pc]
+        cpuif = env.cpuif
+        out: object = None
+        if isinstance(op, SetGroupEnable):
+            out = cpuif.write_igrpen(op.group, int(op.enable))
+        elif isinstance(op, SetEoiMode):
+            ctlr = cpuif.read_ctlr(trap_check=False)
+            assert isinstance(ctlr, int)
+            value = (ctlr | _CTLR_EOIMODE) if op.eoimode else (ctlr & ~_CTLR_EOIMODE)
+            out = cpuif.write_ctlr(value)
+        elif isinstance(op, SetPmr):
+            out = cpuif.write_pmr(op.value)
+        elif isinstance(op, Ack):
+            if not cpuif.virq_vfiq()[0]:
+                self._pending = op
+                return GuestExit(ExitReason.WFI)
+            out = cpuif.read_iar(1)
+            if not isinstance(out, Trap):
+                self._acked(op, out)
+        elif isinstance(op, Eoir):
+            intid = op.intid if op.intid is not None else self._last_unfinished()
+            out = cpuif.write_eoir(1, intid)
+            if not isinstance(out, Trap) and intid in self.eoi_stack:
+                self.eoi_stack.remove(intid)
+        elif isinstance(op, Dir):
+            intid = op.intid if op.intid is not None else (self.acked[-1] if self.acked else 1023)
+            out = cpuif.write_dir(intid)
+        elif isinstance(op, Store):
+            env.memory[op.var] = op.value
+        elif isinstance(op, WaitFor):
+            if env.memory.get(op.var) != op.value:
+                spin_yield()
+                return None  # spin: the same instruction again next step
+        else:
+            self._pending = op
+            return GuestExit(ExitReason.TRAP, MmioAccess(env.vcpu_id, op.reg, op.intid, op.write))
+        if isinstance(out, Trap):
+            self._pending = op
+            return GuestExit(ExitReason.TRAP, out)
+        self.pc += 1
+        return None
+
+    def complete(self, value: int | None) -> None:
+        """The host finished the instruction that exited."""
+        op, self._pending = self._pending, None
+        if op is None:
+            return
+        if isinstance(op, Ack):
+            if value is None:
+                return  # WFI woke: retry the acknowledge (pc unchanged)
+            self._acked(op, value)
+        elif isinstance(op, Mmio) and not op.write and op.expect is not None:
+            if value != op.expect:
+                self.failures.append(
+                    f"{self.name} pc{self.pc}: {op.reg} read of INTID {op.intid}: "
+                    f"expected {op.expect}, got {value}"
+                )
+        elif isinstance(op, Eoir):
+            intid = op.intid if op.intid is not None else self._last_unfinished()
+            if intid in self.eoi_stack:
+                self.eoi_stack.remove(intid)
+        self.pc += 1
+
+    def _acked(self, op: Ack, intid: int) -> None:
+        if intid < 1020:
+            self.acked.append(intid)
+            self.eoi_stack.append(intid)
+        if op.expect is not None and intid != op.expect:
+            self.failures.append(f"{self.name} pc{self.pc}: IAR1 returned {intid}, "
+                                 f"expected {op.expect}")
+
+    def _last_unfinished(self) -> int:
+        return self.eoi_stack[-1] if self.eoi_stack else 1023

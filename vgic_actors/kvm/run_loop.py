@@ -1,0 +1,125 @@
+"""One vCPU's run loop: the kernel steps plugged into the runtime's pCPU shell (arm.c).
+
+check_vcpu_requests -> kvm_vgic_flush_hwstate -> enter -> guest -> exit ->
+kvm_vgic_sync_hwstate -> handle_exit (DIR traps, other ICV traps, MMIO, WFI).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from vgic_actors.arch.traps import IcvReg, Trap
+from vgic_actors.kvm.guest_api import GuestCpu, GuestEnv, MmioAccess
+from vgic_actors.kvm.vgic import (
+    kvm_vgic_flush_hwstate,
+    kvm_vgic_sync_hwstate,
+    kvm_vgic_vcpu_pending_irq,
+    vgic_prune_ap_list,
+    vgic_v3_deactivate,
+)
+from vgic_actors.kvm.vm import (
+    KVM_REQ_IRQ_PENDING,
+    KVM_REQ_SLEEP,
+    KVM_REQ_VGIC_PROCESS_UPDATE,
+    Kvm,
+    KvmVcpu,
+)
+from vgic_actors.runtime import ExitReason, GuestExit, Mailbox
+
+
+class VcpuRunLoop:
+    """RunLoopHooks for one vCPU (arm.c: kvm_arch_vcpu_ioctl_run's kernel steps)."""
+
+    def __init__(self, kvm: Kvm, vcpu: KvmVcpu, guest: GuestCpu, env: GuestEnv,
+                 distributor: Mailbox) -> None:
+        self.kvm, self.vcpu, self.guest, self.env = kvm, vcpu, guest, env
+        self.distributor = distributor
+
+    async def check_vcpu_requests(self) -> bool:
+        """arm.c: check_vcpu_requests: SLEEP (pause), IRQ_PENDING, VGIC_PROCESS_UPDATE."""
+        kvm, vcpu = self.kvm, self.vcpu
+        reqs = vcpu.core.requests
+        if kvm.sw.mutant_stale_tdir:
+            vcpu.active_spis_at_check = await kvm.dist.active_spis.read()
+        if await reqs.kvm_request_pending():
+            if await reqs.kvm_check_request(KVM_REQ_SLEEP):
+                await self._sleep_while(lambda: not vcpu.pause)
+            await reqs.kvm_check_request(KVM_REQ_IRQ_PENDING)
+            if await reqs.kvm_check_request(KVM_REQ_VGIC_PROCESS_UPDATE):
+                await vgic_prune_ap_list(kvm, vcpu)  # kvm_vgic_process_async_update
+        return not self.guest.done
+
+    async def flush_hwstate(self) -> None:
+        """vgic.c: kvm_vgic_flush_hwstate."""
+        await kvm_vgic_flush_hwstate(self.kvm, self.vcpu)
+
+    async def sync_hwstate(self) -> None:
+        """vgic.c: kvm_vgic_sync_hwstate."""
+        await kvm_vgic_sync_hwstate(self.kvm, self.vcpu)
+
+    def maintenance_irq_level(self) -> bool:
+        """The maintenance interrupt as the hardware drives it."""
+        return self.vcpu.cpuif.maintenance_level()
+
+    async def guest_step(self) -> GuestExit | None:
+        """One guest instruction; a trapped DIR may be finished by the hyp fast path."""
+        exit = await self.guest.step(self.env)
+        if exit is not None and exit.reason is ExitReason.TRAP and self._hyp_dir_fast_path(exit):
+            return None
+        return exit
+
+    def _hyp_dir_fast_path(self, exit: GuestExit) -> bool:
+        """hyp/vgic-v3-sr.c: __vgic_v3_perform_cpuif_access for ICV_DIR_EL1 (True: handled).
+
+        Only with the cpuif trap static key (hosts without TDIR). Shadow TDIR set:
+        deactivate in this vCPU's own LRs if found, else a full exit. TDIR clear
+        (the trap came from TC): do what the hardware would, EOIcount included.
+        """
+        trap = exit.detail
+        kvm, cpuif = self.kvm, self.vcpu.cpuif
+        if not (isinstance(trap, Trap) and trap.register is IcvReg.DIR):
+            return False
+        if kvm.config.v2_model or not kvm.sw.hyp_dir_fast_path or kvm.config.host_tdir_cap:
+            return False
+        value = trap.value or 0
+        if self.vcpu.vgic_hcr.tdir:
+            if not cpuif.state.vmcr.veoim:
+                self.guest.complete(None)
+                return True
+            if cpuif.find_active_lr(value) is None:
+                return False
+        cpuif.write_dir(value, trap_check=False)
+        self.guest.complete(None)
+        return True
+
+    async def handle_exit(self, exit: GuestExit) -> bool:
+        """handle_exit.c: traps (access_gic_dir, other ICV sysregs), MMIO, WFI; False stops."""
+        reason, detail = exit.reason, exit.detail
+        if reason is ExitReason.HALT:
+            return False
+        if reason is ExitReason.TRAP and isinstance(detail, Trap):
+            await self._emulate_trap(detail)
+        elif reason is ExitReason.TRAP and isinstance(detail, MmioAccess):
+            result = await self.distributor.request(detail, kind=detail.reg)
+            self.guest.complete(result if isinstance(result, int) else None)
+        elif reason is ExitReason.WFI:
+            await self._sleep_while(self._runnable)  # kvm_vcpu_wfi -> kvm_vcpu_block
+            self.guest.complete(None)
+        return True
+
+    async def _emulate_trap(self, trap: Trap) -> None:
+        """access_gic_dir -> vgic_v3_deactivate; other ICV registers emulated in place."""
+        if trap.register is IcvReg.DIR:
+            await vgic_v3_deactivate(self.kvm, self.vcpu, trap.value or 0)
+            self.guest.complete(None)
+            return
+        self.guest.complete(self.vcpu.cpuif.emulate(trap))
+
+    def _runnable(self) -> bool:
+        """kvm_arch_vcpu_runnable / kvm_vcpu_check_block: a request or an interrupt pending."""
+        vcpu = self.vcpu
+        return bool(vcpu.core.requests.peek()) or kvm_vgic_vcpu_pending_irq(vcpu)
+
+    async def _sleep_while(self, ready: Callable[[], bool]) -> None:
+        """kvm_vcpu_block until ``ready()`` (IRQs are on here: IPIs are handled as they land)."""
+        await self.vcpu.core.wait.kvm_vcpu_block(ready)

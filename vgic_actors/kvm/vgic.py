@@ -1,0 +1,430 @@
+"""The vGIC paths that interleave: queue, inject, flush, sync (fold + prune), DIR emulation.
+
+vgic.c, vgic-v3.c and vgic-mmio.c, on the runtime's cells and locks. Every
+lock acquire and every access to state the kernel reads without a lock
+(active_spis, vcpu->requests, vcpu->mode) is an interleaving point. Work done
+under a vCPU's ap_list_lock on entries of that list (summarize, sort, populate,
+prune's scan) takes each entry's irq_lock without a separate point: no other
+CPU can hold such an irq_lock across a point at that moment, because the only
+place the model holds an irq_lock across a point is vgic_queue_irq_unlock's
+insertion, which also holds the target's ap_list_lock.
+"""
+
+from __future__ import annotations
+
+from vgic_actors.arch.intid import SPI_MIN, is_sgi
+from vgic_actors.arch.registers import EMPTY_LR, IchHcr, ListRegister
+from vgic_actors.kvm.ap_list import summarize_ap_list, vgic_sort_ap_list, vgic_target_oracle
+from vgic_actors.kvm.hcr import hardware_hcr, vgic_configure_hcr
+from vgic_actors.kvm.irq import IrqConfig, VgicIrq, irq_is_pending, vgic_valid_spi
+from vgic_actors.kvm.lr import compute_lr, fold_lr_locked, populate_lr, pseudo_lr
+from vgic_actors.kvm.vm import (
+    KVM_REQ_IRQ_PENDING,
+    KVM_REQ_SLEEP,
+    KVM_REQ_VGIC_PROCESS_UPDATE,
+    Kvm,
+    KvmVcpu,
+)
+from vgic_actors.runtime import kvm_make_all_cpus_request, kvm_vcpu_kick
+
+# --- injection --------------------------------------------------------------------------
+
+
+def vgic_model_needs_bcst_kick(kvm: Kvm) -> bool:
+    """vgic.c: vgic_model_needs_bcst_kick. GICv3 model, and (since 84792050e039) host TDIR."""
+    mode = kvm.sw.bcst_kick
+    if mode == "off" or kvm.config.v2_model:
+        return False
+    return mode == "v3_model" or kvm.config.host_tdir_cap
+
+
+async def kick_vcpu(kvm: Kvm, vcpu_id: int) -> None:
+    """kvm_make_request(KVM_REQ_IRQ_PENDING, vcpu); kvm_vcpu_kick(vcpu)."""
+    core = kvm.vcpus[vcpu_id].core
+    await core.requests.kvm_make_request(KVM_REQ_IRQ_PENDING)
+    await kvm_vcpu_kick(core)
+
+
+async def vgic_queue_irq_unlock(kvm: Kvm, irq: VgicIrq) -> bool:
+    """Put ``irq`` on its target's ap_list if it belongs on one, then kick.
+
+    vgic.c: vgic_queue_irq_unlock. Entered with irq.lock held; returns with every
+    lock dropped. Already queued (or nowhere to go): kick the owner, no count. On
+    insertion of an SPI, active_spis is incremented under both locks and its 0 -> 1
+    transition broadcasts KVM_REQ_IRQ_PENDING to every vCPU after the locks are
+    dropped; otherwise only the target is kicked. Variant no-spi-tracking: no
+    count, single kick. Mutant kick-only-target: the count moves, the kick is single.
+    """
+    dist = kvm.dist
+    while True:
+        target = vgic_target_oracle(irq, dist.enabled)
+        if irq.vcpu is not None or target is None:
+            irq.lock.release()
+            if target is not None:
+                await kick_vcpu(kvm, target)
+            return False
+        irq.lock.release()
+        tvcpu = kvm.vcpus[target]
+        await tvcpu.ap_list_lock.acquire()
+        await irq.lock.acquire()
+        # Someone may have queued it, or changed its target, while irq_lock was dropped.
+        if irq.vcpu is not None or vgic_target_oracle(irq, dist.enabled) != target:
+            irq.lock.release()
+            tvcpu.ap_list_lock.release()
+            await irq.lock.acquire()
+            continue
+        tvcpu.ap_list.append(irq)
+        irq.vcpu = target
+        bcst = (
+            kvm.sw.active_spis_accounting
+            and vgic_model_needs_bcst_kick(kvm)
+            and vgic_valid_spi(irq.intid, dist.nr_spis)
+            and await dist.active_spis.fetch_inc() == 0
+        )
+        irq.lock.release()
+        tvcpu.ap_list_lock.release()
+        if bcst and not kvm.sw.mutant_kick_only_target:
+            await kvm_make_all_cpus_request(kvm.cores, KVM_REQ_IRQ_PENDING)
+        else:
+            await kick_vcpu(kvm, target)
+        return True
+
+
+def vgic_validate_injection(irq: VgicIrq, level: bool) -> bool:
+    """vgic.c: vgic_validate_injection. Level: only a change counts; edge: only a rising edge."""
+    if irq.config is IrqConfig.LEVEL:
+        return level != irq.line_level
+    return level
+
+
+async def kvm_vgic_inject_irq(kvm: Kvm, vcpu_id: int | None, intid: int, level: bool) -> bool:
+    """vgic.c: kvm_vgic_inject_irq. Latch an edge or set a line level, then queue.
+
+    ``vcpu_id`` names the vCPU for private interrupts (None for SPIs). Returns
+    False when the injection was filtered (unknown INTID, or no change).
+    """
+    vcpu = kvm.vcpus[vcpu_id] if vcpu_id is not None else None
+    irq = kvm.vgic_get_irq(vcpu, intid)
+    if irq is None:
+        return False
+    await irq.lock.acquire()
+    if not vgic_validate_injection(irq, level):
+        irq.lock.release()
+        return False
+    if irq.config is IrqConfig.LEVEL:
+        irq.line_level = level
+    else:
+        irq.pending_latch = True
+    await vgic_queue_irq_unlock(kvm, irq)
+    return True
+
+
+# --- entry ------------------------------------------------------------------------------
+
+
+async def kvm_vgic_flush_hwstate(kvm: Kvm, vcpu: KvmVcpu) -> None:
+    """vgic.c: kvm_vgic_flush_hwstate, then the hyp's restore into the hardware interface.
+
+    Under the ap_list_lock: vgic_flush_lr_state (summarize, sort on overflow,
+    populate in list order up to nr_lr, remember the last entry placed,
+    clear the rest) and configure_hcr (which reads active_spis: a point).
+    Variant pre-series: an empty ap_list skips all of it.
+    """
+    cfg, sw = kvm.config, kvm.sw
+    if sw.flush_skips_empty_ap_list and not vcpu.ap_list:
+        vcpu.used_lrs = 0
+        vcpu.vgic_hcr = IchHcr(en=True)
+    else:
+        async with vcpu.ap_list_lock:
+            await vgic_flush_lr_state(kvm, vcpu)
+    cpuif = vcpu.cpuif
+    cpuif.state.lrs[:] = vcpu.lrs
+    cpuif.write_hcr(hardware_hcr(vcpu.vgic_hcr, sw, v3=not cfg.v2_model,
+                                 host_tdir_cap=cfg.host_tdir_cap))
+
+
+async def vgic_flush_lr_state(kvm: Kvm, vcpu: KvmVcpu) -> None:
+    """vgic.c: vgic_flush_lr_state (ap_list_lock held).
+
+    The LR-overflow rules (vgic.c's "close to black magic" comment):
+    1. pending before active, so the guest can always drop priority and see the
+       next pending interrupt (sort key 3; invariant: ap_list ordering);
+    2. deactivations outside the LRs are counted in EOIcount (LRENPIE) and, for
+       EOImode 1 or asymmetric SPI deactivation, seen by trapping DIR (TDIR);
+    3. MI enables are only optimisations: an MI may arrive late;
+    4. vLPIs drop their active state at fold; vSGIs must not move EOIcount.
+    """
+    cfg, sw, dist = kvm.config, kvm.sw, kvm.dist
+    vid, nr_lr, v2 = vcpu.vcpu_id, cfg.nr_lr, cfg.v2_model
+    vmcr = vcpu.cpuif.state.vmcr
+    als = summarize_ap_list(vcpu.ap_list, vid, dist.enabled)
+    if als.outside_lrs(nr_lr):
+        vgic_sort_ap_list(vcpu.ap_list, vid, vmcr, dist.enabled, sw)
+    vcpu.last_lr_irq = None
+    n = 0
+    for irq in vcpu.ap_list:
+        if vgic_target_oracle(irq, dist.enabled) == vid:
+            lr = compute_lr(irq, v2)
+            populate_lr(irq, lr, v2)
+            vcpu.lrs[n] = lr
+            n += 1
+            vcpu.last_lr_irq = irq
+            if n == nr_lr:
+                break
+    for i in range(n, nr_lr):
+        vcpu.lrs[i] = EMPTY_LR
+    vcpu.used_lrs = n
+    if sw.mutant_stale_tdir:
+        active_spis = vcpu.active_spis_at_check
+    else:
+        active_spis = await dist.active_spis.read()
+    vcpu.vgic_hcr = vgic_configure_hcr(
+        als, vmcr, nr_lr, sw, v3=not v2, host_tdir_cap=cfg.host_tdir_cap,
+        active_spis=active_spis,
+    )
+
+
+# --- exit -------------------------------------------------------------------------------
+
+
+def vgic_save_state(kvm: Kvm, vcpu: KvmVcpu) -> None:
+    """hyp/vgic-v3-sr.c: __vgic_v3_save_state. Read back the LRs; keep EOIcount only if
+    the shadow HCR had LRENPIE (kernel-vgic.md 5); leave the hardware HCR and LRs zero."""
+    cpuif = vcpu.cpuif
+    for i in range(vcpu.used_lrs):
+        vcpu.lrs[i] = cpuif.state.lrs[i]
+    if vcpu.vgic_hcr.lrenpie and kvm.sw.eoicount_replay:
+        vcpu.vgic_hcr.eoicount = cpuif.state.hcr.eoicount
+    else:
+        vcpu.vgic_hcr.eoicount = 0
+    cpuif.write_hcr(IchHcr())
+    cpuif.state.lrs[:] = [EMPTY_LR] * len(cpuif.state.lrs)
+
+
+async def kvm_vgic_sync_hwstate(kvm: Kvm, vcpu: KvmVcpu) -> None:
+    """vgic.c: kvm_vgic_sync_hwstate: save, fold the LRs (and EOIcount), prune."""
+    vgic_save_state(kvm, vcpu)
+    await vgic_fold_lr_state(kvm, vcpu)
+    await vgic_prune_ap_list(kvm, vcpu)
+
+
+async def vgic_fold_lr(kvm: Kvm, vcpu: KvmVcpu, lr_val: ListRegister) -> None:
+    """vgic-v3.c: vgic_v3_fold_lr. Fold one LR (real or pseudo) under its irq_lock; then,
+    unlocked, kvm_notify_acked_irq and atomic_dec_if_positive(active_spis) when due."""
+    irq = kvm.vgic_get_irq(vcpu, lr_val.vintid)
+    if irq is None:
+        return
+    async with irq.lock:
+        res = fold_lr_locked(irq, lr_val, kvm.sw, kvm.config.v2_model, kvm.dist.nr_spis)
+    if res.notify_and_dec:
+        kvm.acked_notifications.append(irq.intid)
+        if kvm.sw.active_spis_accounting and not kvm.config.v2_model:
+            await kvm.dist.active_spis.dec_if_positive()
+
+
+async def vgic_fold_lr_state(kvm: Kvm, vcpu: KvmVcpu) -> None:
+    """vgic-v3.c: vgic_v3_fold_lr_state. Fold the used LRs, then replay EOIcount.
+
+    EOImode 0 overflow: each unit of EOIcount deactivates the next active entry
+    still targeting this vCPU, walking the ap_list (no ap_list_lock) from the
+    entry after the last one placed in an LR (merged, 6da5e537f5af; the fold
+    returns at once when no LR was placed) or from the head (v4-applied, bug K1).
+    """
+    sw = kvm.sw
+    after_last = sw.eoicount_walk_start == "after_last_lr"
+    if after_last and vcpu.last_lr_irq is None:
+        vcpu.used_lrs = 0
+        return
+    eoicount = vcpu.vgic_hcr.eoicount if sw.eoicount_replay else 0
+    for i in range(vcpu.used_lrs):
+        await vgic_fold_lr(kvm, vcpu, vcpu.lrs[i])
+    start = 0
+    if after_last and vcpu.last_lr_irq in vcpu.ap_list:
+        start = vcpu.ap_list.index(vcpu.last_lr_irq) + 1
+    i = start
+    while eoicount > 0 and i < len(vcpu.ap_list):
+        irq = vcpu.ap_list[i]
+        i += 1
+        async with irq.lock:
+            if vgic_target_oracle(irq, kvm.dist.enabled) != vcpu.vcpu_id or not irq.active:
+                continue
+            lr = pseudo_lr(irq, kvm.config.v2_model)
+        if lr.hw:
+            kvm.phys_deactivated.append(lr.pintid)
+        await vgic_fold_lr(kvm, vcpu, lr)
+        eoicount -= 1
+    vcpu.used_lrs = 0
+
+
+async def vgic_prune_ap_list(kvm: Kvm, vcpu: KvmVcpu) -> None:
+    """vgic.c: vgic_prune_ap_list. Drop entries that go nowhere; migrate those whose
+    oracle names another vCPU (both ap_list_locks, lower vcpu_id first, then re-check)
+    and kick it; restart after every migration. Never touches active_spis."""
+    dist = kvm.dist
+    while True:
+        await vcpu.ap_list_lock.acquire()
+        migrate: tuple[VgicIrq, int] | None = None
+        for irq in list(vcpu.ap_list):
+            target = vgic_target_oracle(irq, dist.enabled)
+            if target is None:
+                vcpu.ap_list.remove(irq)
+                irq.vcpu = None
+                continue
+            if target != vcpu.vcpu_id:
+                migrate = (irq, target)
+                break
+        vcpu.ap_list_lock.release()
+        if migrate is None:
+            return
+        irq, target = migrate
+        tvcpu = kvm.vcpus[target]
+        first, second = sorted((vcpu, tvcpu), key=lambda v: v.vcpu_id)
+        await first.ap_list_lock.acquire()
+        await second.ap_list_lock.acquire()
+        await irq.lock.acquire()
+        moved = vgic_target_oracle(irq, dist.enabled) == target and irq in vcpu.ap_list
+        if moved:
+            vcpu.ap_list.remove(irq)
+            tvcpu.ap_list.append(irq)
+            irq.vcpu = target
+        irq.lock.release()
+        second.ap_list_lock.release()
+        first.ap_list_lock.release()
+        if moved:
+            await kick_vcpu(kvm, target)
+
+
+# --- halting the guest and the active state (vgic-mmio.c, arm.c) -----------------------
+
+
+async def kvm_arm_halt_guest(kvm: Kvm) -> None:
+    """arm.c: kvm_arm_halt_guest. Pause every vCPU and make each leave the guest
+    (KVM_REQ_SLEEP is WAIT | NO_WAKEUP: wait for the IPIs to vCPUs not outside)."""
+    for vcpu in kvm.vcpus:
+        vcpu.pause = True
+    await kvm_make_all_cpus_request(kvm.cores, KVM_REQ_SLEEP)
+
+
+async def kvm_arm_resume_guest(kvm: Kvm) -> None:
+    """arm.c: kvm_arm_resume_guest. Clear pause and wake every vCPU."""
+    for vcpu in kvm.vcpus:
+        vcpu.pause = False
+        await vcpu.core.wait.kvm_vcpu_wake_up()
+
+
+def _needs_halt(kvm: Kvm, requester: KvmVcpu | None, intid: int) -> bool:
+    """vgic-mmio.c: vgic_access_active_prepare's condition: an SPI, or (GICv3) another
+    vCPU's private interrupt."""
+    return intid >= SPI_MIN or requester is None or not kvm.config.v2_model
+
+
+async def vgic_mmio_change_active(kvm: Kvm, requester: KvmVcpu | None, intid: int,
+                                  active: bool) -> None:
+    """vgic-mmio.c: vgic_mmio_change_active under config_lock with the guest halted.
+
+    Deactivation clears KVM's active copy (and the physical active state for HW
+    irqs); activation sets it and queues. Neither touches active_spis.
+    """
+    irq = kvm.vgic_get_irq(requester, intid)
+    if irq is None:
+        return
+    async with kvm.dist.config_lock:
+        halt = _needs_halt(kvm, requester, intid)
+        if halt:
+            await kvm_arm_halt_guest(kvm)
+        await irq.lock.acquire()
+        irq.active = active
+        if active:
+            await vgic_queue_irq_unlock(kvm, irq)
+        else:
+            if irq.hw:
+                kvm.phys_deactivated.append(irq.hwintid)
+            irq.lock.release()
+        if halt:
+            await kvm_arm_resume_guest(kvm)
+
+
+async def vgic_mmio_read_active(kvm: Kvm, requester: KvmVcpu | None, intid: int) -> bool:
+    """vgic-mmio.c: vgic_mmio_read_active (ISACTIVER/ICACTIVER read), halting the guest so
+    that LR state is folded first."""
+    irq = kvm.vgic_get_irq(requester, intid)
+    if irq is None:
+        return False
+    async with kvm.dist.config_lock:
+        halt = _needs_halt(kvm, requester, intid)
+        if halt:
+            await kvm_arm_halt_guest(kvm)
+        async with irq.lock:
+            active = irq.active
+        if halt:
+            await kvm_arm_resume_guest(kvm)
+    return active
+
+
+# --- DIR emulation ----------------------------------------------------------------------
+
+
+def icactiver_target(kvm: Kvm, intid: int) -> int:
+    """The INTID the big-hammer ICACTIVER write really clears.
+
+    Correct: register offset (intid / 32) * 4, bit intid % 32 -> ``intid``.
+    Variant v1-posted (K2): offset intid / 32, read by the MMIO layer as INTID
+    offset * 8, so SPI 32 clears INTID 8.
+    """
+    if kvm.sw.icactiver_offset == "word":
+        return intid
+    return (intid // 32) * 8 + intid % 32
+
+
+async def vgic_v3_deactivate(kvm: Kvm, vcpu: KvmVcpu, val: int) -> None:
+    """vgic-v3.c: vgic_v3_deactivate: a trapped DIR that missed this vCPU's own LRs.
+
+    Three outcomes: the irq is on no ap_list (nothing); its state is in some
+    vCPU's LR (treated as a GICD_ICACTIVER write: halt everyone, clear, resume);
+    it is active outside the LRs (fold a pseudo-LR with the active bit clear, on
+    the owner's behalf: level SW SPIs notify and decrement active_spis). Then
+    KVM_REQ_VGIC_PROCESS_UPDATE to the owner, without a kick.
+    Variant v1-posted: owner from the oracle, and nothing if KVM's copy is not active.
+    """
+    cfg, sw = kvm.config, kvm.sw
+    cpuid = (val >> 10) & 7 if cfg.v2_model else 0
+    intid = val & 0x3FF if cfg.v2_model else val & 0xFFFFFF
+    if not vcpu.cpuif.state.vmcr.veoim or intid >= SPI_MIN + kvm.dist.nr_spis:
+        return
+    irq = kvm.vgic_get_irq(vcpu, intid)
+    if irq is None:
+        return
+    mmio = False
+    lr = None
+    await irq.lock.acquire()
+    if sw.deactivate_owner == "irq_vcpu":
+        owner = irq.vcpu
+    else:
+        owner = vgic_target_oracle(irq, kvm.dist.enabled) if irq.active else None
+    if owner is None:
+        pass
+    elif irq.on_lr:
+        mmio = True
+    elif (cfg.v2_model and is_sgi(intid) and sw.v2_sgi_cpuid_match
+          and irq.active_source != cpuid):
+        owner = None
+    else:
+        lr = pseudo_lr(irq, cfg.v2_model)
+    irq.lock.release()
+    if lr is not None:
+        if lr.hw:
+            kvm.phys_deactivated.append(lr.pintid)
+        await vgic_fold_lr(kvm, vcpu, lr)
+    if mmio:
+        await vgic_mmio_change_active(kvm, vcpu, icactiver_target(kvm, intid), False)
+    if owner is not None:
+        await kvm.vcpus[owner].core.requests.kvm_make_request(KVM_REQ_VGIC_PROCESS_UPDATE)
+
+
+def kvm_vgic_vcpu_pending_irq(vcpu: KvmVcpu) -> bool:
+    """vgic.c: kvm_vgic_vcpu_pending_irq: an enabled pending entry unmasked by PMR (no point:
+    evaluated by the WFI wait after its own point)."""
+    pmr = vcpu.cpuif.state.vmcr.vpmr
+    return any(
+        irq.enabled and irq_is_pending(irq) and irq.priority < pmr for irq in vcpu.ap_list
+    )

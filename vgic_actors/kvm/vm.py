@@ -1,0 +1,180 @@
+"""The VM: struct kvm with its vgic_dist, and struct kvm_vcpu with its vgic_cpu.
+
+Lock ranks follow the kernel's order (vgic.c header): config_lock, then the
+ap_list_locks (two of them: lower vcpu_id first), then irq_locks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from vgic_actors.arch.cpuif import VirtualCpuInterface
+from vgic_actors.arch.registers import EMPTY_LR, CpuIfConfig, GicVersion, IchHcr, ListRegister
+from vgic_actors.arch.switches import ArchSwitches
+from vgic_actors.kvm.irq import VgicIrq, default_config
+from vgic_actors.kvm.variants import KernelSwitches, get_variant
+from vgic_actors.runtime import (
+    KVM_REQUEST_NO_WAKEUP,
+    KVM_REQUEST_WAIT,
+    AtomicInt,
+    Pcpu,
+    Scheduler,
+    SpinLock,
+    VcpuCore,
+)
+
+RANK_CONFIG_LOCK = 10
+RANK_AP_LIST_LOCK = 20
+RANK_IRQ_LOCK = 30
+
+# arm64 kvm_host.h request numbers: KVM_ARCH_REQ(n) = 8 + n, with flags above bit 8
+KVM_REQ_SLEEP = 8 | KVM_REQUEST_WAIT | KVM_REQUEST_NO_WAKEUP
+KVM_REQ_IRQ_PENDING = 9
+KVM_REQ_VGIC_PROCESS_UPDATE = 8 + 11
+
+
+@dataclass(frozen=True, slots=True)
+class VmConfig:
+    """What a VM is made of: guest GIC model, sizes, host facts, variant, switches.
+
+    ``host_tdir_cap``: ARM64_HAS_ICH_HCR_EL2_TDIR (ICH_VTR_EL2.TDS). ``ipi_latency``:
+    virtual ticks within which an IPI must land (None = unbounded: explore every delay).
+    """
+
+    nr_vcpus: int = 2
+    nr_lr: int = 4
+    nr_spis: int = 32
+    gic_model: GicVersion = GicVersion.V3
+    host_tdir_cap: bool = True
+    pri_bits: int = 5
+    pre_bits: int = 5
+    variant: str = "merged"
+    arch: ArchSwitches = field(default_factory=ArchSwitches)
+    timeslice: int = 64
+    ipi_latency: int | None = None
+
+    @property
+    def switches(self) -> KernelSwitches:
+        """The kernel switches of the named variant."""
+        return get_variant(self.variant).switches
+
+    @property
+    def v2_model(self) -> bool:
+        """A GICv2 guest model (KVM_DEV_TYPE_ARM_VGIC_V2)."""
+        return self.gic_model is GicVersion.V2
+
+    def cpuif_config(self) -> CpuIfConfig:
+        """The virtual CPU interface the host hardware offers this VM's vCPUs."""
+        if self.v2_model:
+            return CpuIfConfig(version=GicVersion.V2, nr_lr=self.nr_lr, pri_bits=5, pre_bits=5,
+                               tds=False, switches=self.arch)
+        return CpuIfConfig(nr_lr=self.nr_lr, pri_bits=self.pri_bits, pre_bits=self.pre_bits,
+                           tds=self.host_tdir_cap, switches=self.arch)
+
+
+@dataclass(eq=False)
+class VgicDist:
+    """struct vgic_dist: the distributor's state shared by all vCPUs."""
+
+    enabled: bool
+    nr_spis: int
+    spis: list[VgicIrq]
+    active_spis: AtomicInt
+    config_lock: SpinLock
+
+
+@dataclass(eq=False)
+class KvmVcpu:
+    """struct kvm_vcpu with its vgic_cpu: ap_list, shadow CPU interface, hardware interface.
+
+    ``lrs``/``vgic_hcr`` are the shadow vgic_v3 state KVM computes at flush and
+    reads at fold; ``cpuif`` is the hardware interface while the vCPU is loaded
+    (VMCR and APRs live there across runs: KVM saves them eagerly and restores
+    them unchanged). ``pause`` is vcpu->arch.pause (kvm_arm_halt_guest).
+    """
+
+    vcpu_id: int
+    core: VcpuCore
+    private_irqs: list[VgicIrq]
+    ap_list: list[VgicIrq]
+    ap_list_lock: SpinLock
+    cpuif: VirtualCpuInterface
+    lrs: list[ListRegister]
+    vgic_hcr: IchHcr = field(default_factory=IchHcr)
+    used_lrs: int = 0
+    pause: bool = False
+    # Per *physical* CPU after fix 6da5e537f5af: the last ap_list entry put in an LR
+    # by the latest flush (one vCPU per pCPU here, so it lives with the vCPU).
+    last_lr_irq: VgicIrq | None = None
+    active_spis_at_check: int = 0  # mutant-stale-tdir: the value read before the requests
+
+
+@dataclass(eq=False)
+class Kvm:
+    """struct kvm: the distributor, the vCPUs, the configuration and the physical deactivations."""
+
+    config: VmConfig
+    sw: KernelSwitches
+    dist: VgicDist
+    vcpus: list[KvmVcpu]
+    phys_deactivated: list[int] = field(default_factory=list)
+    acked_notifications: list[int] = field(default_factory=list)  # kvm_notify_acked_irq calls
+
+    def vgic_get_irq(self, vcpu: KvmVcpu | None, intid: int) -> VgicIrq | None:
+        """vgic.c: vgic_get_irq. Private irqs from ``vcpu``'s copy, SPIs from the distributor."""
+        if intid < 32:
+            return vcpu.private_irqs[intid] if vcpu is not None else None
+        if intid < 32 + self.dist.nr_spis:
+            return self.dist.spis[intid - 32]
+        return None
+
+    @property
+    def cores(self) -> list[VcpuCore]:
+        """Every vCPU's mode/requests/wait (for kvm_make_all_cpus_request)."""
+        return [v.core for v in self.vcpus]
+
+
+def _new_irq(intid: int, target: int) -> VgicIrq:
+    irq = VgicIrq(intid=intid, target_vcpu=target, config=default_config(intid))
+    irq.lock = SpinLock(f"irq{intid}" if intid >= 32 else f"vcpu{target}.irq{intid}",
+                        RANK_IRQ_LOCK, intid)
+    if intid < 16:
+        irq.enabled = True  # kvm_vgic_vcpu_init: SGIs are always enabled
+    return irq
+
+
+def build_kvm(sched: Scheduler, config: VmConfig) -> Kvm:
+    """kvm_vgic_create + kvm_vgic_dist_init + kvm_vgic_vcpu_init: a VM with its vCPUs on pCPUs.
+
+    vCPU n runs on pCPU n. SPIs target vCPU0 (IROUTER reset value), edge, group 1
+    on a GICv3 model (group 0 on GICv2), priority 0xa0 like a typical guest.
+    """
+    group = 0 if config.v2_model else 1
+    spis = [_new_irq(32 + i, 0) for i in range(config.nr_spis)]
+    for irq in spis:
+        irq.group = group
+        irq.priority = 0xA0
+    dist = VgicDist(
+        enabled=True, nr_spis=config.nr_spis, spis=spis,
+        active_spis=AtomicInt("dist.active_spis"),
+        config_lock=SpinLock("kvm.config_lock", RANK_CONFIG_LOCK),
+    )
+    cif = config.cpuif_config()
+    vcpus = []
+    kvm = Kvm(config=config, sw=config.switches, dist=dist, vcpus=[])
+    for n in range(config.nr_vcpus):
+        private = [_new_irq(i, n) for i in range(32)]
+        for irq in private:
+            irq.group = group
+            irq.priority = 0xA0
+        core = VcpuCore(n, Pcpu(sched, n, ipi_latency=config.ipi_latency))
+        cpuif = VirtualCpuInterface(cif, on_physical_deactivate=kvm.phys_deactivated.append)
+        if config.v2_model:
+            cpuif.state.v2_dir_page_trapped = config.switches.dir_trapping
+        vcpus.append(KvmVcpu(
+            vcpu_id=n, core=core, private_irqs=private, ap_list=[],
+            ap_list_lock=SpinLock(f"vcpu{n}.ap_list_lock", RANK_AP_LIST_LOCK, n),
+            cpuif=cpuif, lrs=[EMPTY_LR] * config.nr_lr,
+        ))
+    kvm.vcpus = vcpus
+    return kvm

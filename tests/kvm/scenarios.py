@@ -60,3 +60,24 @@ def run_scenario(config: VmConfig, guests: list[GuestProgram], *, seed: int,
     result = run(setup, strat, seed=seed, max_steps=max_steps, log=log,
                  variant=config.variant, scenario="asym_dir")
     return Outcome(result, box["m"])
+
+
+def late_mi_overflow_guests() -> list[GuestProgram]:
+    """EOImode 0 overflow with a late maintenance interrupt (bug K1, kernel-vgic.md 11.1).
+
+    Two LRs. SPI 32 is acknowledged, then SPIs 33 and 34 become pending: the flush sorts
+    pending first, so 33 and 34 take the LRs and active 32 is outside (LRENPIE set). The
+    guest EOIs 32 (no LR: EOIcount 1, the MI rises) and goes on to acknowledge 33; if the
+    MI lands only after that, the replay must deactivate 32, not 33.
+    """
+    ops = [
+        SetGroupEnable(1, True), SetPmr(0xF8),
+        Mmio("ISENABLER", 32), Mmio("ISENABLER", 33), Mmio("ISENABLER", 34),
+        Mmio("ISPENDR", 32), Ack(expect=32),
+        Mmio("ISPENDR", 33), Mmio("ISPENDR", 34),
+        Eoir(32), Ack(expect=33), Eoir(33), Ack(expect=34), Eoir(34),
+        Mmio("ISACTIVER", 32, write=False, expect=0),
+        Mmio("ISACTIVER", 33, write=False, expect=0),
+        Mmio("ISACTIVER", 34, write=False, expect=0),
+    ]
+    return [GuestProgram("vcpu0", ops)]

@@ -9,6 +9,7 @@ actor as *idle* (it waits for new work); the delivery wakes it.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Awaitable, Callable
 
 import trio
@@ -25,6 +26,7 @@ class Mailbox:
         self.name = name
         self._tx, self._rx = trio.open_memory_channel[Message](math.inf)
         self._count = 0
+        self._kinds: Counter[str] = Counter()
         self._waiter: Actor | None = None
         self._l_send = f"send:{name}"
         self._l_recv = f"recv:{name}"
@@ -32,12 +34,17 @@ class Mailbox:
     def _arrive(self, msg: Message) -> None:
         self._tx.send_nowait(msg)
         self._count += 1
+        self._kinds[msg.kind] += 1
         if self._waiter is not None:
             self.sched.wake(self._waiter)
 
     def pending(self) -> int:
         """Delivered messages not yet received (no interleaving point)."""
         return self._count
+
+    def holds(self, kind: str) -> bool:
+        """Whether a delivered, not yet received message is of ``kind`` (no point)."""
+        return self._kinds[kind] > 0
 
     def post(
         self,
@@ -74,6 +81,7 @@ class Mailbox:
         except trio.WouldBlock:
             return None
         self._count -= 1
+        self._kinds[msg.kind] -= 1
         return msg
 
     def drain(self) -> list[Message]:

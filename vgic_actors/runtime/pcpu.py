@@ -107,17 +107,27 @@ def _take_ipis(actor: Actor, vcpu: VcpuCore) -> None:
 
 
 async def run_guest_slice(vcpu: VcpuCore, hooks: RunLoopHooks, timeslice: int) -> GuestExit:
-    """Step the guest until an IPI is delivered, the MI is raised, it exits, or time is up.
+    """Step the guest until an interrupt is delivered, it exits, or time is up.
 
-    Pending interrupts are taken between instructions, so a delivered IPI (or an
-    asserted maintenance interrupt) ends the slice before the next instruction.
+    Interrupts are taken between instructions: a delivered IPI ends the slice before
+    the next instruction. The maintenance interrupt is a level the hardware raises;
+    when it goes high, its delivery to the pCPU is a message in flight like an IPI
+    (bounded by the same latency), so the guest may run further instructions before
+    the exit: "an MI may arrive late" (gic-arch.md 3; what bug K1 needs).
     """
-    ipi = vcpu.pcpu.ipi if vcpu.pcpu is not None else None
+    pcpu = vcpu.pcpu
+    ipi = pcpu.ipi if pcpu is not None else None
+    mi_sent = False
     for n in range(timeslice):
         if ipi is not None and ipi.pending():
-            return GuestExit(ExitReason.IPI, instructions=n)
-        if hooks.maintenance_irq_level():
-            return GuestExit(ExitReason.MAINTENANCE, instructions=n)
+            reason = ExitReason.IPI if ipi.holds("ipi") else ExitReason.MAINTENANCE
+            return GuestExit(reason, instructions=n)
+        if not mi_sent and hooks.maintenance_irq_level():
+            if pcpu is None:
+                return GuestExit(ExitReason.MAINTENANCE, instructions=n)
+            mi_sent = True
+            pcpu.ipi.post(None, kind="maintenance", src=f"cpu{pcpu.cpu}.gic",
+                          latency=pcpu.ipi_latency)
         exit = await hooks.guest_step()
         if exit is not None:
             return GuestExit(exit.reason, exit.detail, n + 1)

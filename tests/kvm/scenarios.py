@@ -81,3 +81,25 @@ def late_mi_overflow_guests() -> list[GuestProgram]:
         Mmio("ISACTIVER", 34, write=False, expect=0),
     ]
     return [GuestProgram("vcpu0", ops)]
+
+
+NESTED = [(32, 0xA0), (33, 0x80), (34, 0x60), (35, 0x40)]  # a < b < c < d in priority
+
+
+def nested_overflow_guests(eoimode: bool) -> list[GuestProgram]:
+    """peer-tests.md S1 (EOImode 0) / S3 (EOImode 1): four nested actives through 2 LRs.
+
+    a..d are acknowledged in rising priority, each preempting the last. S1 then EOIs d, c,
+    b, a (deactivating). S3 EOIs all in reverse (priority drops only), then DIRs them in
+    acknowledge order, the worst case for KVM's ordering assumptions.
+    """
+    ops: list = [SetGroupEnable(1, True), SetPmr(0xF8), SetEoiMode(eoimode)]
+    for intid, prio in NESTED:
+        ops += [Mmio("IPRIORITYR", intid, value=prio), Mmio("ISENABLER", intid)]
+    for intid, _ in NESTED:
+        ops += [Mmio("ISPENDR", intid), Ack(expect=intid)]
+    ops += [Eoir(intid) for intid, _ in reversed(NESTED)]
+    if eoimode:
+        ops += [Dir(intid) for intid, _ in NESTED]
+    ops += [Mmio("ISACTIVER", intid, write=False, expect=0) for intid, _ in NESTED]
+    return [GuestProgram("vcpu0", ops)]

@@ -79,12 +79,16 @@ class WaitFor:
 
 @dataclass(frozen=True, slots=True)
 class Mmio:
-    """A GICD_* access to ``intid``'s bit; a read compares against ``expect`` if given."""
+    """A GICD_* access to ``intid``'s field; a read compares against ``expect`` if given.
+
+    ``value`` is what an IPRIORITYR write stores (bit registers need none).
+    """
 
     reg: MmioReg
     intid: int
     write: bool = True
     expect: int | None = None
+    value: int = 0
 
 
 Op = SetGroupEnable | SetEoiMode | SetPmr | Ack | Eoir | Dir | Store | WaitFor | Mmio
@@ -148,7 +152,8 @@ class GuestProgram:
                 return None  # spin: the same instruction again next step
         else:
             self._pending = op
-            return GuestExit(ExitReason.TRAP, MmioAccess(env.vcpu_id, op.reg, op.intid, op.write))
+            access = MmioAccess(env.vcpu_id, op.reg, op.intid, op.write, op.value)
+            return GuestExit(ExitReason.TRAP, access)
         if isinstance(out, Trap):
             self._pending = op
             return GuestExit(ExitReason.TRAP, out)

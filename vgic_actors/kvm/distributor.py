@@ -33,6 +33,12 @@ async def vgic_mmio_access(kvm: Kvm, access: MmioAccess) -> int:
         await vgic_mmio_change_active(kvm, vcpu, access.intid, reg == "ISACTIVER")
         return 0
     await irq.lock.acquire()
+    if reg == "IPRIORITYR":  # vgic_mmio_read/write_priority: VGIC_PRI_BITS (5) kept
+        if access.write:
+            irq.priority = access.value & 0xF8
+        value = irq.priority
+        irq.lock.release()
+        return value if not access.write else 0
     if not access.write:
         if reg in ("ISPENDR", "ICPENDR"):
             value = int(irq_is_pending(irq))

@@ -13,17 +13,24 @@ from typing import Literal, Protocol
 from vgic_actors.arch.cpuif import VirtualCpuInterface
 from vgic_actors.runtime import GuestExit
 
-MmioReg = Literal["ISPENDR", "ICPENDR", "ISACTIVER", "ICACTIVER", "ISENABLER", "ICENABLER"]
+MmioReg = Literal[
+    "ISPENDR", "ICPENDR", "ISACTIVER", "ICACTIVER", "ISENABLER", "ICENABLER", "IPRIORITYR"
+]
 
 
 @dataclass(frozen=True, slots=True)
 class MmioAccess:
-    """A guest access to one interrupt's bit of a GICD_* register (a stage-2 fault)."""
+    """A guest access to one interrupt's field of a GICD_* register (a stage-2 fault).
+
+    Bit registers (IS/IC*R) carry no value: a write sets the interrupt's bit. IPRIORITYR
+    writes ``value`` as the interrupt's priority byte.
+    """
 
     vcpu_id: int
     reg: MmioReg
     intid: int
     write: bool
+    value: int = 0
 
 
 @dataclass(slots=True)

@@ -143,3 +143,12 @@ def test_s8_v2_config_is_five_bit_priority_without_tdir():
         GicVersion.V2, 5, 5, False, 1023)
     with pytest.raises(ArchUsageError):
         CpuIfConfig(version=GicVersion.V2, pri_bits=8, pre_bits=7, tds=False)
+
+
+def test_s1_reset_interface_equals_a_zero_vmcr_write():
+    """KVM resets VMCR to 0: the BPRs read back at their minimum and VFIQEn (RES1) is set."""
+    fresh = VirtualCpuInterface(CpuIfConfig(nr_lr=2))
+    written = VirtualCpuInterface(CpuIfConfig(nr_lr=2))
+    written.write_vmcr(IchVmcr())
+    assert fresh.state == written.state
+    assert (fresh.read_bpr(0), fresh.read_bpr(1)) == (2, 3)

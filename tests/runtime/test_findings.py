@@ -135,3 +135,22 @@ def test_model_exception_propagates_unwrapped():
 
     with pytest.raises(LockOrderError, match="twice"):
         run(setup, RandomWalk(0))
+
+
+def test_waiting_on_an_uncontrolled_trio_primitive_is_a_model_error_not_a_hang():
+    """A model task blocked on trio.Event (outside the scheduler) raises instead of hanging."""
+    import pytest
+    import trio
+
+    from vgic_actors.errors import RuntimeModelError
+    from vgic_actors.runtime import RandomWalk, point, run
+
+    def setup(sched):
+        async def stuck():
+            await point("x")
+            await trio.Event().wait()
+
+        sched.spawn("stuck", stuck)
+
+    with pytest.raises(RuntimeModelError, match="stuck blocked on a Trio primitive"):
+        run(setup, RandomWalk(0))

@@ -70,8 +70,12 @@ class VirtualCpuInterface:
         on_physical_deactivate: PhysicalDeactivate | None = None,
     ) -> None:
         self.config = config
-        self.state = state if state is not None else CpuIfState.reset(config)
         self.on_physical_deactivate = on_physical_deactivate or _no_physical_gic
+        if state is None:
+            state = CpuIfState.reset(config)
+            self.state = state
+            self.write_vmcr(IchVmcr())  # KVM resets VMCR to 0: BPRs at minimum, RES1 bits set
+        self.state = state
         if len(self.state.lrs) != config.nr_lr:
             raise ArchUsageError(f"state has {len(self.state.lrs)} LRs, config {config.nr_lr}")
 

@@ -194,6 +194,10 @@ def _timer_key(t: Timer) -> tuple[int, int]:
     return (t.deadline, t.seq)
 
 
+UNCONTROLLED_WAIT_GUARD = 1e9
+"""Virtual seconds after which a run whose tasks all wait outside the scheduler's control
+is a model error (needs an autojumping clock, as `run` uses)."""
+
 _CURRENT: contextvars.ContextVar[Actor] = contextvars.ContextVar("vgic_actors_actor")
 
 
@@ -546,7 +550,14 @@ class Scheduler:
                 nxt = self._next_actor()
                 if nxt is not None:
                     self._main_parked = True
-                    await _park()
+                    with trio.move_on_after(UNCONTROLLED_WAIT_GUARD) as guard:
+                        await _park()
+                    if guard.cancelled_caught:
+                        running = self.current.name if self.current is not None else "?"
+                        raise RuntimeModelError(
+                            f"{running} blocked on a Trio primitive the scheduler does not "
+                            "control (use point, block, Mailbox or sleep from the runtime)"
+                        )
                 nursery.cancel_scope.cancel()
         except BaseExceptionGroup as group:
             leaves = _leaves(group)

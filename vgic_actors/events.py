@@ -192,6 +192,67 @@ class IpisHandled(Event, frozen=True):
     count: int
 
 
+# --- the kernel model (vgic_actors.kvm) ---------------------------------------------------
+
+
+class IrqQueued(Event, frozen=True):
+    """vgic_queue_irq_unlock put `intid` on `vcpu`'s ap_list; `bcst`: the 0 -> 1 broadcast."""
+
+    intid: int
+    vcpu: int
+    bcst: bool = False
+
+
+class HcrConfigured(Event, frozen=True):
+    """vgic_flush_lr_state: `used_lrs` LRs populated and the shadow ICH_HCR_EL2 computed."""
+
+    vcpu: int
+    used_lrs: int
+    lrs: list[int]
+    tdir: bool
+    npie: bool = False
+    lrenpie: bool = False
+    uie: bool = False
+    active_spis: int = 0
+
+
+class LrFolded(Event, frozen=True):
+    """vgic_v3_fold_lr folded `intid` (a real LR, or a pseudo-LR: `pseudo`)."""
+
+    vcpu: int
+    intid: int
+    state: str
+    deactivated: bool
+    pseudo: bool = False
+
+
+class EoicountReplayed(Event, frozen=True):
+    """vgic_v3_fold_lr_state: one unit of EOIcount deactivated `intid` outside the LRs."""
+
+    vcpu: int
+    intid: int
+    walk_start: int
+
+
+class DirEmulated(Event, frozen=True):
+    """vgic_v3_deactivate ran for a trapped DIR by `vcpu`; `outcome` says which branch:
+    ignored (EOImode 0 / out of range), not-queued, icactiver (on an LR), pseudo-lr,
+    cpuid-mismatch, v1-inactive. `owner` is the vCPU asked to prune (-1: none)."""
+
+    vcpu: int
+    intid: int
+    outcome: str
+    owner: int = -1
+
+
+class ActiveChanged(Event, frozen=True):
+    """vgic_mmio_change_active set KVM's active copy of `intid` (halting the guest if `halted`)."""
+
+    intid: int
+    active: bool
+    halted: bool
+
+
 AnyEvent = (
     RunStarted
     | RunEnded
@@ -214,6 +275,12 @@ AnyEvent = (
     | EntryAborted
     | GuestExited
     | IpisHandled
+    | IrqQueued
+    | HcrConfigured
+    | LrFolded
+    | EoicountReplayed
+    | DirEmulated
+    | ActiveChanged
 )
 
 ENCODER = msgspec.json.Encoder()

@@ -12,8 +12,20 @@ insertion, which also holds the target's ap_list_lock.
 
 from __future__ import annotations
 
+from typing import cast
+
 from vgic_actors.arch.intid import SPI_MIN, is_sgi
 from vgic_actors.arch.registers import EMPTY_LR, IchHcr, ListRegister
+from vgic_actors.events import (
+    ActiveChanged,
+    AnyEvent,
+    DirEmulated,
+    EoicountReplayed,
+    Event,
+    HcrConfigured,
+    IrqQueued,
+    LrFolded,
+)
 from vgic_actors.kvm.ap_list import summarize_ap_list, vgic_sort_ap_list, vgic_target_oracle
 from vgic_actors.kvm.hcr import hardware_hcr, vgic_configure_hcr
 from vgic_actors.kvm.irq import IrqConfig, VgicIrq, irq_is_pending, vgic_valid_spi
@@ -25,7 +37,20 @@ from vgic_actors.kvm.vm import (
     Kvm,
     KvmVcpu,
 )
-from vgic_actors.runtime import kvm_make_all_cpus_request, kvm_vcpu_kick
+from vgic_actors.runtime import current_actor, kvm_make_all_cpus_request, kvm_vcpu_kick
+
+
+def _logging() -> bool:
+    """Whether the run writes events (kernel events are built only then)."""
+    return current_actor().sched.em.on
+
+
+def _log(cls: type[Event], **fields: object) -> None:
+    """Emit a kernel event stamped with the current step, virtual time and actor."""
+    actor = current_actor()
+    sched = actor.sched
+    event = cls(step=sched.step, vt=sched.vt, actor=actor.name, **fields)
+    sched.em.emit(cast(AnyEvent, event))  # every kernel Event subclass is in AnyEvent
 
 # --- injection --------------------------------------------------------------------------
 
@@ -83,6 +108,8 @@ async def vgic_queue_irq_unlock(kvm: Kvm, irq: VgicIrq) -> bool:
         )
         irq.lock.release()
         tvcpu.ap_list_lock.release()
+        if _logging():
+            _log(IrqQueued, intid=irq.intid, vcpu=target, bcst=bool(bcst))
         if bcst and not kvm.sw.mutant_kick_only_target:
             await kvm_make_all_cpus_request(kvm.cores, KVM_REQ_IRQ_PENDING)
         else:
@@ -178,10 +205,15 @@ async def vgic_flush_lr_state(kvm: Kvm, vcpu: KvmVcpu) -> None:
         active_spis = vcpu.active_spis_at_check
     else:
         active_spis = await dist.active_spis.read()
-    vcpu.vgic_hcr = vgic_configure_hcr(
+    hcr = vgic_configure_hcr(
         als, vmcr, nr_lr, sw, v3=not v2, host_tdir_cap=cfg.host_tdir_cap,
         active_spis=active_spis,
     )
+    vcpu.vgic_hcr = hcr
+    if _logging():
+        _log(HcrConfigured, vcpu=vid, used_lrs=n, lrs=[lr.vintid for lr in vcpu.lrs[:n]],
+             tdir=hcr.tdir, npie=hcr.npie, lrenpie=hcr.lrenpie, uie=hcr.uie,
+             active_spis=active_spis)
 
 
 # --- exit -------------------------------------------------------------------------------
@@ -208,7 +240,8 @@ async def kvm_vgic_sync_hwstate(kvm: Kvm, vcpu: KvmVcpu) -> None:
     await vgic_prune_ap_list(kvm, vcpu)
 
 
-async def vgic_fold_lr(kvm: Kvm, vcpu: KvmVcpu, lr_val: ListRegister) -> None:
+async def vgic_fold_lr(kvm: Kvm, vcpu: KvmVcpu, lr_val: ListRegister,
+                       pseudo: bool = False) -> None:
     """vgic-v3.c: vgic_v3_fold_lr. Fold one LR (real or pseudo) under its irq_lock; then,
     unlocked, kvm_notify_acked_irq and atomic_dec_if_positive(active_spis) when due."""
     irq = kvm.vgic_get_irq(vcpu, lr_val.vintid)
@@ -216,6 +249,9 @@ async def vgic_fold_lr(kvm: Kvm, vcpu: KvmVcpu, lr_val: ListRegister) -> None:
         return
     async with irq.lock:
         res = fold_lr_locked(irq, lr_val, kvm.sw, kvm.config.v2_model, kvm.dist.nr_spis)
+    if _logging():
+        _log(LrFolded, vcpu=vcpu.vcpu_id, intid=irq.intid, state=lr_val.state.name,
+             deactivated=res.deactivated, pseudo=pseudo)
     if res.notify_and_dec:
         kvm.acked_notifications.append(irq.intid)
         if kvm.sw.active_spis_accounting and not kvm.config.v2_model:
@@ -251,7 +287,9 @@ async def vgic_fold_lr_state(kvm: Kvm, vcpu: KvmVcpu) -> None:
             lr = pseudo_lr(irq, kvm.config.v2_model)
         if lr.hw:
             kvm.phys_deactivated.append(lr.pintid)
-        await vgic_fold_lr(kvm, vcpu, lr)
+        if _logging():
+            _log(EoicountReplayed, vcpu=vcpu.vcpu_id, intid=irq.intid, walk_start=start)
+        await vgic_fold_lr(kvm, vcpu, lr, pseudo=True)
         eoicount -= 1
     vcpu.used_lrs = 0
 
@@ -334,6 +372,8 @@ async def vgic_mmio_change_active(kvm: Kvm, requester: KvmVcpu | None, intid: in
             await kvm_arm_halt_guest(kvm)
         await irq.lock.acquire()
         irq.active = active
+        if _logging():
+            _log(ActiveChanged, intid=intid, active=active, halted=halt)
         if active:
             await vgic_queue_irq_unlock(kvm, irq)
         else:
@@ -390,6 +430,8 @@ async def vgic_v3_deactivate(kvm: Kvm, vcpu: KvmVcpu, val: int) -> None:
     cpuid = (val >> 10) & 7 if cfg.v2_model else 0
     intid = val & 0x3FF if cfg.v2_model else val & 0xFFFFFF
     if not vcpu.cpuif.state.vmcr.veoim or intid >= SPI_MIN + kvm.dist.nr_spis:
+        if _logging():
+            _log(DirEmulated, vcpu=vcpu.vcpu_id, intid=intid, outcome="ignored")
         return
     irq = kvm.vgic_get_irq(vcpu, intid)
     if irq is None:
@@ -402,19 +444,25 @@ async def vgic_v3_deactivate(kvm: Kvm, vcpu: KvmVcpu, val: int) -> None:
     else:
         owner = vgic_target_oracle(irq, kvm.dist.enabled) if irq.active else None
     if owner is None:
-        pass
+        outcome = "not-queued" if sw.deactivate_owner == "irq_vcpu" else "v1-inactive"
     elif irq.on_lr:
         mmio = True
+        outcome = "icactiver"
     elif (cfg.v2_model and is_sgi(intid) and sw.v2_sgi_cpuid_match
           and irq.active_source != cpuid):
         owner = None
+        outcome = "cpuid-mismatch"
     else:
         lr = pseudo_lr(irq, cfg.v2_model)
+        outcome = "pseudo-lr"
     irq.lock.release()
+    if _logging():
+        _log(DirEmulated, vcpu=vcpu.vcpu_id, intid=intid, outcome=outcome,
+             owner=-1 if owner is None else owner)
     if lr is not None:
         if lr.hw:
             kvm.phys_deactivated.append(lr.pintid)
-        await vgic_fold_lr(kvm, vcpu, lr)
+        await vgic_fold_lr(kvm, vcpu, lr, pseudo=True)
     if mmio:
         await vgic_mmio_change_active(kvm, vcpu, icactiver_target(kvm, intid), False)
     if owner is not None:

@@ -33,7 +33,7 @@ class Outcome:
 
 def asym_dir_guests() -> list[GuestProgram]:
     """peer-tests.md A5 (vgic_irq.c guest_code_asym_dir): ack SPI 32 on vCPU0, DIR it on vCPU1."""
-    common = [SetGroupEnable(1, True), SetEoiMode(True), SetPmr(0xF8)]
+    common = [SetGroupEnable(), SetEoiMode(True), SetPmr(0xF8)]
     vcpu0 = GuestProgram("vcpu0", [
         *common,
         Mmio("ISENABLER", 32),
@@ -71,7 +71,7 @@ def late_mi_overflow_guests() -> list[GuestProgram]:
     MI lands only after that, the replay must deactivate 32, not 33.
     """
     ops = [
-        SetGroupEnable(1, True), SetPmr(0xF8),
+        SetGroupEnable(), SetPmr(0xF8),
         Mmio("ISENABLER", 32), Mmio("ISENABLER", 33), Mmio("ISENABLER", 34),
         Mmio("ISPENDR", 32), Ack(expect=32),
         Mmio("ISPENDR", 33), Mmio("ISPENDR", 34),
@@ -93,7 +93,7 @@ def nested_overflow_guests(eoimode: bool) -> list[GuestProgram]:
     b, a (deactivating). S3 EOIs all in reverse (priority drops only), then DIRs them in
     acknowledge order, the worst case for KVM's ordering assumptions.
     """
-    ops: list = [SetGroupEnable(1, True), SetPmr(0xF8), SetEoiMode(eoimode)]
+    ops: list = [SetGroupEnable(), SetPmr(0xF8), SetEoiMode(eoimode)]
     for intid, prio in NESTED:
         ops += [Mmio("IPRIORITYR", intid, value=prio), Mmio("ISENABLER", intid)]
     for intid, _ in NESTED:

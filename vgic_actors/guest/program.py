@@ -11,18 +11,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from vgic_actors.arch.cpuif import VirtualCpuInterface
+from vgic_actors.arch.registers import GicVersion
 from vgic_actors.arch.traps import Trap
 from vgic_actors.kvm.guest_api import GuestEnv, MmioAccess, MmioReg
 from vgic_actors.runtime import ExitReason, GuestExit, point, spin_yield
 
-_CTLR_EOIMODE = 1 << 1
+_V3_CTLR_EOIMODE = 1 << 1  # ICC_CTLR_EL1.EOImode
+_V2_CTLR_EOIMODE = 1 << 9  # GICC_CTLR.EOImodeNS
 
 
 @dataclass(frozen=True, slots=True)
 class SetGroupEnable:
-    """ICC_IGRPEN<group>_EL1 = enable."""
+    """ICC_IGRPEN<group>_EL1 = enable (GICv2: GICC_CTLR.EnableGrp<group>).
 
-    group: int = 1
+    ``group`` None: the guest's interrupt group (1 on GICv3, 0 on GICv2 as KVM configures).
+    """
+
+    group: int | None = None
     enable: bool = True
 
 
@@ -95,6 +101,13 @@ Op = SetGroupEnable | SetEoiMode | SetPmr | Ack | Eoir | Dir | Store | WaitFor |
 Phase = Literal["issue", "wait"]
 
 
+def _write_ctlr_bit(cpuif: VirtualCpuInterface, bit: int, on: bool) -> Trap | None:
+    """Read-modify-write one bit of ICC_CTLR_EL1 / GICC_CTLR."""
+    ctlr = cpuif.read_ctlr(trap_check=False)
+    assert isinstance(ctlr, int)
+    return cpuif.write_ctlr(ctlr | bit if on else ctlr & ~bit)
+
+
 class GuestProgram:
     """GuestCpu for a list of ``Op``: runs them in order, records acks and failures."""
 
@@ -120,25 +133,29 @@ class GuestProgram:
         op = self.ops[self.pc]
         cpuif = env.cpuif
         out: object = None
+        v2 = cpuif.config.version is GicVersion.V2
+        group = 0 if v2 else 1
         if isinstance(op, SetGroupEnable):
-            out = cpuif.write_igrpen(op.group, int(op.enable))
+            g = group if op.group is None else op.group
+            if v2:
+                out = _write_ctlr_bit(cpuif, 1 << g, op.enable)
+            else:
+                out = cpuif.write_igrpen(g, int(op.enable))
         elif isinstance(op, SetEoiMode):
-            ctlr = cpuif.read_ctlr(trap_check=False)
-            assert isinstance(ctlr, int)
-            value = (ctlr | _CTLR_EOIMODE) if op.eoimode else (ctlr & ~_CTLR_EOIMODE)
-            out = cpuif.write_ctlr(value)
+            out = _write_ctlr_bit(cpuif, _V2_CTLR_EOIMODE if v2 else _V3_CTLR_EOIMODE,
+                                  op.eoimode)
         elif isinstance(op, SetPmr):
             out = cpuif.write_pmr(op.value)
         elif isinstance(op, Ack):
             if not cpuif.virq_vfiq()[0]:
                 self._pending = op
                 return GuestExit(ExitReason.WFI)
-            out = cpuif.read_iar(1)
+            out = cpuif.read_iar(group)
             if not isinstance(out, Trap):
                 self._acked(op, out)
         elif isinstance(op, Eoir):
             intid = op.intid if op.intid is not None else self._last_unfinished()
-            out = cpuif.write_eoir(1, intid)
+            out = cpuif.write_eoir(group, intid)
             if not isinstance(out, Trap) and intid in self.eoi_stack:
                 self.eoi_stack.remove(intid)
         elif isinstance(op, Dir):
@@ -190,4 +207,5 @@ class GuestProgram:
                                  f"expected {op.expect}")
 
     def _last_unfinished(self) -> int:
+        """The most recent acknowledge not yet EOIed (1023 if none)."""
         return self.eoi_stack[-1] if self.eoi_stack else 1023

@@ -1,12 +1,13 @@
 """Guest programs: what each vCPU's guest does, one instruction per interleaving point."""
 
 from vgic_actors.guest.program import (
+    RETRY,
     Ack,
     Dir,
     Eoir,
+    GuestOp,
     GuestProgram,
     Mmio,
-    Op,
     SetEoiMode,
     SetGroupEnable,
     SetPmr,
@@ -15,12 +16,13 @@ from vgic_actors.guest.program import (
 )
 
 __all__ = [
+    "RETRY",
     "Ack",
     "Dir",
     "Eoir",
+    "GuestOp",
     "GuestProgram",
     "Mmio",
-    "Op",
     "SetEoiMode",
     "SetGroupEnable",
     "SetPmr",

@@ -2,22 +2,34 @@
 
 A vCPU whose guest touches the distributor exits with an ``MmioAccess``; its
 run loop sends it here as a request (a message in flight) and waits for the
-reply. Handlers work one interrupt's bit at a time.
+reply. Handlers work one interrupt's bit (or field) at a time. The distributor actor
+also serves the ITS's GITS_CWRITER writes (one command each, ``its.py``) and the GICv2
+SGI registers (``sgi.py``); GICv3 SGIs never come here (trapped ICC_SGI1R_EL1 writes are
+handled in the sender's run loop).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from vgic_actors.kvm.guest_api import MmioAccess
-from vgic_actors.kvm.irq import irq_is_pending
+from vgic_actors.arch.intid import SPI_MIN, is_sgi
+from vgic_actors.kvm.guest_api import ItsCommandWrite, MmioAccess
+from vgic_actors.kvm.irq import IrqConfig, VgicIrq, irq_is_pending
+from vgic_actors.kvm.its import vgic_mmio_write_its_cwriter
+from vgic_actors.kvm.sgi import (
+    kvm_mpidr_to_vcpu,
+    vgic_mmio_read_sgipend,
+    vgic_mmio_write_sgipend,
+    vgic_mmio_write_sgir,
+)
+from vgic_actors.kvm.userspace import VmIoctl
 from vgic_actors.kvm.vgic import (
     vgic_mmio_change_active,
     vgic_mmio_read_active,
     vgic_queue_irq_unlock,
 )
-from vgic_actors.kvm.vm import Kvm
-from vgic_actors.runtime import Message
+from vgic_actors.kvm.vm import Kvm, KvmVcpu
+from vgic_actors.runtime import Message, point
 
 
 async def vgic_mmio_access(kvm: Kvm, access: MmioAccess) -> int:
@@ -32,6 +44,11 @@ async def vgic_mmio_access(kvm: Kvm, access: MmioAccess) -> int:
             return int(await vgic_mmio_read_active(kvm, vcpu, access.intid))
         await vgic_mmio_change_active(kvm, vcpu, access.intid, reg == "ISACTIVER")
         return 0
+    if reg in _FIELD_REGS:
+        return await vgic_mmio_field_access(kvm, vcpu, irq, access)
+    if reg in ("ISPENDR", "ICPENDR") and access.write and kvm.config.v2_model and is_sgi(
+            irq.intid):
+        return 0  # vgic_mmio_write_s/cpending: GICD_I[SC]PENDR0 SGI bits are WI on GICv2
     await irq.lock.acquire()
     if reg == "IPRIORITYR":  # vgic_mmio_read/write_priority: VGIC_PRI_BITS (5) kept
         if access.write:
@@ -61,12 +78,107 @@ async def vgic_mmio_access(kvm: Kvm, access: MmioAccess) -> int:
     return 0
 
 
+_FIELD_REGS = frozenset({"ICFGR", "IGROUPR", "IROUTER", "ITARGETSR", "SGIR", "SPENDSGIR",
+                         "CPENDSGIR"})
+
+
+async def vgic_mmio_field_access(kvm: Kvm, vcpu: KvmVcpu, irq: VgicIrq,
+                                 access: MmioAccess) -> int:
+    """The configuration and SGI registers, one interrupt's field at a time.
+
+    A register the VM's GIC model lacks (IROUTER on GICv2; ITARGETSR, SGIR and the
+    SGI pending registers on GICv3) reads as zero and ignores writes, as an unmapped
+    region does (dispatch_mmio_read/write). Reads the kernel makes without the
+    irq_lock are one point each.
+    """
+    reg, v2 = access.reg, kvm.config.v2_model
+    if reg in ("ITARGETSR", "SGIR", "SPENDSGIR", "CPENDSGIR") and not v2:
+        return 0
+    if reg == "IROUTER" and (v2 or irq.intid < SPI_MIN):
+        return 0  # vgic_mmio_read/write_irouter: GICD_IROUTER<n> exists for SPIs only
+    if reg == "SGIR":
+        if access.write:
+            await vgic_mmio_write_sgir(kvm, vcpu, access.value)
+        return 0  # vgic_mmio_read_raz
+    if reg in ("SPENDSGIR", "CPENDSGIR"):
+        if not is_sgi(irq.intid):
+            return 0
+        if not access.write:
+            return await vgic_mmio_read_sgipend(vcpu, irq.intid)
+        await vgic_mmio_write_sgipend(kvm, vcpu, irq.intid, access.value, reg == "SPENDSGIR")
+        return 0
+    if not access.write:
+        await point(f"mmio.read.{reg}.{irq.intid}")
+        if reg == "ICFGR":  # vgic_mmio_read_config: Int_config[1] = edge
+            return int(irq.config is IrqConfig.EDGE)
+        if reg == "IGROUPR":  # vgic_mmio_read_group
+            return irq.group
+        if reg == "IROUTER":  # vgic_mmio_read_irouter: the stored affinity
+            return irq.mpidr
+        # vgic_mmio_read_target: private interrupts target their own vCPU only
+        return 1 << vcpu.vcpu_id if irq.intid < SPI_MIN else irq.targets
+    if reg == "ICFGR":
+        await vgic_mmio_write_config(irq, access.value)
+    elif reg == "IGROUPR":
+        await vgic_mmio_write_group(kvm, irq, access.value)
+    elif reg == "IROUTER":
+        await vgic_mmio_write_irouter(kvm, irq, access.value)
+    else:
+        await vgic_mmio_write_target(kvm, irq, access.value)
+    return 0
+
+
+async def vgic_mmio_write_config(irq: VgicIrq, edge: int) -> None:
+    """vgic-mmio.c: vgic_mmio_write_config. SGIs and PPIs are read-only (SGIs always edge;
+    PPIs keep KVM's level default, which the arch timer relies on); an SPI becomes edge
+    when Int_config[1] is set, level otherwise. Nothing else happens: no re-queue, no
+    change to the latch or the line, whatever state the interrupt is in."""
+    if irq.intid < SPI_MIN:
+        return
+    async with irq.lock:
+        irq.config = IrqConfig.EDGE if edge & 1 else IrqConfig.LEVEL
+
+
+async def vgic_mmio_write_group(kvm: Kvm, irq: VgicIrq, group: int) -> None:
+    """vgic-mmio.c: vgic_mmio_write_group. Set the group, then vgic_queue_irq_unlock (a
+    queued interrupt's owner is kicked to re-evaluate it)."""
+    await irq.lock.acquire()
+    irq.group = group & 1
+    await vgic_queue_irq_unlock(kvm, irq)
+
+
+async def vgic_mmio_write_irouter(kvm: Kvm, irq: VgicIrq, mpidr: int) -> None:
+    """vgic-mmio-v3.c: vgic_mmio_write_irouter. Keep Aff2.Aff1.Aff0 (Aff3 and the
+    Interrupt_Routing_Mode bit are dropped: no 1-of-N) and retarget to the vCPU with that
+    MPIDR (None if there is none). Nothing more: an interrupt already on an ap_list moves
+    only when its current owner next prunes (vgic_prune_ap_list's migration), no kick."""
+    async with irq.lock:
+        irq.mpidr = mpidr & 0xFFFFFF
+        irq.target_vcpu = kvm_mpidr_to_vcpu(kvm, irq.mpidr)
+
+
+async def vgic_mmio_write_target(kvm: Kvm, irq: VgicIrq, targets: int) -> None:
+    """vgic-mmio-v2.c: vgic_mmio_write_target. ITARGETSR0-7 (private) are read-only; an
+    SPI keeps the mask of existing vCPUs and targets its lowest set bit (vCPU0 when
+    empty). As for IROUTER, no kick: migration is left to prune."""
+    if irq.intid < SPI_MIN:
+        return
+    cpu_mask = (1 << len(kvm.vcpus)) - 1
+    async with irq.lock:
+        irq.targets = targets & cpu_mask
+        irq.target_vcpu = (irq.targets & -irq.targets).bit_length() - 1 if irq.targets else 0
+
+
 def distributor_handler(kvm: Kvm) -> Callable[[Message], Awaitable[object]]:
     """The handler the runtime's ``serve`` shell calls for each message."""
 
     async def handle(msg: Message) -> object:
         if isinstance(msg.payload, MmioAccess):
             return await vgic_mmio_access(kvm, msg.payload)
+        if isinstance(msg.payload, ItsCommandWrite):
+            return await vgic_mmio_write_its_cwriter(kvm, msg.payload)
+        if isinstance(msg.payload, VmIoctl):  # a VMM/device ioctl (userspace.py)
+            return await msg.payload.call(kvm)
         raise TypeError(f"distributor: unexpected message {msg.describe()}")
 
     return handle

@@ -49,6 +49,9 @@ class VgicIrq:
     group: int = 0
     owner: str | None = None
     needs_resampling: bool = False  # irq->ops->get_input_level (HW line resampled in SW)
+    mpidr: int = 0  # GICv3 SPIs: the affinity last written to GICD_IROUTER (Aff2.Aff1.Aff0)
+    targets: int = 0  # GICv2 SPIs: the GICD_ITARGETSR byte (CPU mask)
+    refcount: int = 0  # LPIs: ITTEs + ap_list references (irq->refcount; 0 = freed)
     lock: Any = field(default=None, repr=False)
 
     @property

@@ -135,8 +135,8 @@ def fold_lr_locked(
         _handle_resampling(irq, deactivated, state.pending, phys)
     irq.on_lr = False
     eoi_mi = lr_signals_eoi_mi(lr) and 32 <= irq.intid < 32 + nr_spis
-    if sw.mutant_dec_on_every_fold:
-        notify = deactivated and irq.is_spi
+    if sw.mutant_dec_on_every_fold:  # every fold of an SPI that is or was active
+        notify = irq.is_spi and (deactivated or lr_active)
     elif sw.notify_requires_deactivated and not v2_model:
         notify = deactivated and eoi_mi
     else:

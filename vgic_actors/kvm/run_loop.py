@@ -8,8 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from vgic_actors.arch.sgi import SgiTrap
 from vgic_actors.arch.traps import IcvReg, Trap
-from vgic_actors.kvm.guest_api import GuestCpu, GuestEnv, MmioAccess
+from vgic_actors.kvm.guest_api import (
+    GuestCpu,
+    GuestEnv,
+    ItsCommandWrite,
+    MmioAccess,
+    VmmRequest,
+)
+from vgic_actors.kvm.sgi import access_gic_sgi_group1, vgic_v3_dispatch_sgi
 from vgic_actors.kvm.vgic import (
     kvm_vgic_flush_hwstate,
     kvm_vgic_sync_hwstate,
@@ -47,7 +55,10 @@ class VcpuRunLoop:
             await reqs.kvm_check_request(KVM_REQ_IRQ_PENDING)
             if await reqs.kvm_check_request(KVM_REQ_VGIC_PROCESS_UPDATE):
                 await vgic_prune_ap_list(kvm, vcpu)  # kvm_vgic_process_async_update
-        return not self.guest.done
+        if self.guest.done:
+            vcpu.in_userspace = True  # KVM_RUN returns for good: vcpu->mutex is free
+            return False
+        return True
 
     async def flush_hwstate(self) -> None:
         """vgic.c: kvm_vgic_flush_hwstate."""
@@ -96,15 +107,31 @@ class VcpuRunLoop:
         """handle_exit.c: traps (access_gic_dir, other ICV sysregs), MMIO, WFI; False stops."""
         reason, detail = exit.reason, exit.detail
         if reason is ExitReason.HALT:
+            self.vcpu.in_userspace = True
             return False
         if reason is ExitReason.TRAP and isinstance(detail, Trap):
             await self._emulate_trap(detail)
+        elif reason is ExitReason.TRAP and isinstance(detail, SgiTrap):
+            # sys_regs.c: access_gic_sgi, in this (the sender's) thread; UNDEF on GICv2
+            if not self.kvm.config.v2_model:
+                await vgic_v3_dispatch_sgi(self.kvm, self.vcpu, detail.value,
+                                           access_gic_sgi_group1(detail))
+            self.guest.complete(None)
         elif reason is ExitReason.TRAP and isinstance(detail, MmioAccess):
             result = await self.distributor.request(detail, kind=detail.reg)
+            self.guest.complete(result if isinstance(result, int) else None)
+        elif reason is ExitReason.TRAP and isinstance(detail, ItsCommandWrite):
+            result = await self.distributor.request(detail, kind=f"GITS_CWRITER.{detail.cmd}")
             self.guest.complete(result if isinstance(result, int) else None)
         elif reason is ExitReason.WFI:
             await self._sleep_while(self._runnable)  # kvm_vcpu_wfi -> kvm_vcpu_block
             self.guest.complete(None)
+        elif reason is ExitReason.USERSPACE and isinstance(detail, VmmRequest):
+            # KVM_RUN returned to the VMM, which works on this thread, then re-enters
+            self.vcpu.in_userspace = True
+            result = await detail.vmm_perform(self.kvm)
+            self.vcpu.in_userspace = False
+            self.guest.complete(result)
         return True
 
     async def _emulate_trap(self, trap: Trap) -> None:

@@ -29,6 +29,7 @@ from vgic_actors.events import (
 from vgic_actors.kvm.ap_list import summarize_ap_list, vgic_sort_ap_list, vgic_target_oracle
 from vgic_actors.kvm.hcr import hardware_hcr, vgic_configure_hcr
 from vgic_actors.kvm.irq import IrqConfig, VgicIrq, irq_is_pending, vgic_valid_spi
+from vgic_actors.kvm.irq_routing import kvm_notify_acked_irq
 from vgic_actors.kvm.lr import compute_lr, fold_lr_locked, populate_lr, pseudo_lr
 from vgic_actors.kvm.vm import (
     KVM_REQ_IRQ_PENDING,
@@ -98,6 +99,8 @@ async def vgic_queue_irq_unlock(kvm: Kvm, irq: VgicIrq) -> bool:
             tvcpu.ap_list_lock.release()
             await irq.lock.acquire()
             continue
+        if irq.is_lpi:
+            irq.refcount += 1  # vgic_get_irq_kref: the ap_list holds a reference
         tvcpu.ap_list.append(irq)
         irq.vcpu = target
         bcst = (
@@ -117,25 +120,30 @@ async def vgic_queue_irq_unlock(kvm: Kvm, irq: VgicIrq) -> bool:
         return True
 
 
-def vgic_validate_injection(irq: VgicIrq, level: bool) -> bool:
-    """vgic.c: vgic_validate_injection. Level: only a change counts; edge: only a rising edge."""
+def vgic_validate_injection(irq: VgicIrq, level: bool, owner: str | None = None) -> bool:
+    """vgic.c: vgic_validate_injection. Only the irq's owner (None: userspace) may inject;
+    level: only a change counts; edge: only a rising edge."""
+    if irq.owner != owner:
+        return False
     if irq.config is IrqConfig.LEVEL:
         return level != irq.line_level
     return level
 
 
-async def kvm_vgic_inject_irq(kvm: Kvm, vcpu_id: int | None, intid: int, level: bool) -> bool:
+async def kvm_vgic_inject_irq(kvm: Kvm, vcpu_id: int | None, intid: int, level: bool,
+                              owner: str | None = None) -> bool:
     """vgic.c: kvm_vgic_inject_irq. Latch an edge or set a line level, then queue.
 
-    ``vcpu_id`` names the vCPU for private interrupts (None for SPIs). Returns
-    False when the injection was filtered (unknown INTID, or no change).
+    ``vcpu_id`` names the vCPU for private interrupts (None for SPIs); ``owner`` the
+    in-kernel device injecting (None: userspace). Returns False when the injection
+    was filtered (unknown INTID, another owner, or no change).
     """
     vcpu = kvm.vcpus[vcpu_id] if vcpu_id is not None else None
     irq = kvm.vgic_get_irq(vcpu, intid)
     if irq is None:
         return False
     await irq.lock.acquire()
-    if not vgic_validate_injection(irq, level):
+    if not vgic_validate_injection(irq, level, owner):
         irq.lock.release()
         return False
     if irq.config is IrqConfig.LEVEL:
@@ -248,12 +256,14 @@ async def vgic_fold_lr(kvm: Kvm, vcpu: KvmVcpu, lr_val: ListRegister,
     if irq is None:
         return
     async with irq.lock:
-        res = fold_lr_locked(irq, lr_val, kvm.sw, kvm.config.v2_model, kvm.dist.nr_spis)
+        res = fold_lr_locked(irq, lr_val, kvm.sw, kvm.config.v2_model, kvm.dist.nr_spis,
+                             kvm.phys)
     if _logging():
         _log(LrFolded, vcpu=vcpu.vcpu_id, intid=irq.intid, state=lr_val.state.name,
              deactivated=res.deactivated, pseudo=pseudo)
     if res.notify_and_dec:
         kvm.acked_notifications.append(irq.intid)
+        await kvm_notify_acked_irq(kvm.irq_routing, 0, irq.intid - SPI_MIN)
         if kvm.sw.active_spis_accounting and not kvm.config.v2_model:
             await kvm.dist.active_spis.dec_if_positive()
 
@@ -285,8 +295,8 @@ async def vgic_fold_lr_state(kvm: Kvm, vcpu: KvmVcpu) -> None:
             if vgic_target_oracle(irq, kvm.dist.enabled) != vcpu.vcpu_id or not irq.active:
                 continue
             lr = pseudo_lr(irq, kvm.config.v2_model)
-        if lr.hw:
-            kvm.phys_deactivated.append(lr.pintid)
+        if lr.hw:  # vgic_v3_deactivate_phys
+            kvm.phys.deactivate(lr.pintid)
         if _logging():
             _log(EoicountReplayed, vcpu=vcpu.vcpu_id, intid=irq.intid, walk_start=start)
         await vgic_fold_lr(kvm, vcpu, lr, pseudo=True)
@@ -307,6 +317,7 @@ async def vgic_prune_ap_list(kvm: Kvm, vcpu: KvmVcpu) -> None:
             if target is None:
                 vcpu.ap_list.remove(irq)
                 irq.vcpu = None
+                kvm.vgic_put_irq(irq)  # LPIs: drop the list's reference (may free it)
                 continue
             if target != vcpu.vcpu_id:
                 migrate = (irq, target)
@@ -372,13 +383,13 @@ async def vgic_mmio_change_active(kvm: Kvm, requester: KvmVcpu | None, intid: in
             await kvm_arm_halt_guest(kvm)
         await irq.lock.acquire()
         irq.active = active
+        if irq.hw:  # vgic_hw_irq_change_active: the physical active state follows
+            kvm.phys.set_active(irq.hwintid, active)
         if _logging():
             _log(ActiveChanged, intid=intid, active=active, halted=halt)
         if active:
             await vgic_queue_irq_unlock(kvm, irq)
         else:
-            if irq.hw:
-                kvm.phys_deactivated.append(irq.hwintid)
             irq.lock.release()
         if halt:
             await kvm_arm_resume_guest(kvm)
@@ -460,8 +471,8 @@ async def vgic_v3_deactivate(kvm: Kvm, vcpu: KvmVcpu, val: int) -> None:
         _log(DirEmulated, vcpu=vcpu.vcpu_id, intid=intid, outcome=outcome,
              owner=-1 if owner is None else owner)
     if lr is not None:
-        if lr.hw:
-            kvm.phys_deactivated.append(lr.pintid)
+        if lr.hw:  # vgic_v3_deactivate_phys
+            kvm.phys.deactivate(lr.pintid)
         await vgic_fold_lr(kvm, vcpu, lr, pseudo=True)
     if mmio:
         await vgic_mmio_change_active(kvm, vcpu, icactiver_target(kvm, intid), False)

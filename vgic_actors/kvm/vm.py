@@ -7,11 +7,15 @@ ap_list_locks (two of them: lower vcpu_id first), then irq_locks.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from vgic_actors.arch.cpuif import VirtualCpuInterface
+from vgic_actors.arch.intid import LPI_MIN
 from vgic_actors.arch.registers import EMPTY_LR, CpuIfConfig, GicVersion, IchHcr, ListRegister
 from vgic_actors.arch.switches import ArchSwitches
 from vgic_actors.kvm.irq import VgicIrq, default_config
+from vgic_actors.kvm.irq_routing import KvmIrqRouting
+from vgic_actors.kvm.phys_gic import PhysGic
 from vgic_actors.kvm.variants import KernelSwitches, get_variant
 from vgic_actors.runtime import (
     KVM_REQUEST_NO_WAKEUP,
@@ -23,7 +27,13 @@ from vgic_actors.runtime import (
     VcpuCore,
 )
 
+if TYPE_CHECKING:
+    from vgic_actors.kvm.its import VgicIts
+
 RANK_CONFIG_LOCK = 10
+RANK_ITS_CMD_LOCK = 12  # its->cmd_lock (a mutex in the kernel)
+RANK_ITS_LOCK = 14  # its->its_lock (a mutex in the kernel)
+RANK_LPI_XA_LOCK = 16  # dist->lpi_xa.xa_lock
 RANK_AP_LIST_LOCK = 20
 RANK_IRQ_LOCK = 30
 
@@ -81,6 +91,11 @@ class VgicDist:
     spis: list[VgicIrq]
     active_spis: AtomicInt
     config_lock: SpinLock
+    # LPIs by INTID (dist->lpi_xa), allocated on MAPTI/MAPI by vgic_add_lpi, freed when
+    # their refcount drops to 0; the xarray's lock serialises insertions (kvm/its.py).
+    lpi_xa: dict[int, VgicIrq] = field(default_factory=dict)
+    lpi_xa_lock: SpinLock = field(
+        default_factory=lambda: SpinLock("dist.lpi_xa", RANK_LPI_XA_LOCK))
 
 
 @dataclass(eq=False)
@@ -107,6 +122,8 @@ class KvmVcpu:
     # by the latest flush (one vCPU per pCPU here, so it lives with the vCPU).
     last_lr_irq: VgicIrq | None = None
     active_spis_at_check: int = 0  # mutant-stale-tdir: the value read before the requests
+    # KVM_RUN has returned to the VMM (vcpu->mutex free: kvm_trylock_all_vcpus can take it)
+    in_userspace: bool = False
 
 
 @dataclass(eq=False)
@@ -119,14 +136,34 @@ class Kvm:
     vcpus: list[KvmVcpu]
     phys_deactivated: list[int] = field(default_factory=list)
     acked_notifications: list[int] = field(default_factory=list)  # kvm_notify_acked_irq calls
+    # The host's physical GIC for HW-mapped interrupts (phys_gic.py; its record of
+    # deactivations is phys_deactivated) and GSI routing / irqfds (irq_routing.py).
+    phys: PhysGic = field(default_factory=PhysGic)
+    irq_routing: KvmIrqRouting = field(default_factory=KvmIrqRouting)
+    # Guest RAM as KVM reads it (kvm_read_guest): the LPI property table lives here; the
+    # machine shares this dict with the guests' memory.
+    guest_memory: dict[str, int] = field(default_factory=dict)
+    its: VgicIts | None = None  # the VM's emulated ITS (kvm/its.py), created on first use
 
     def vgic_get_irq(self, vcpu: KvmVcpu | None, intid: int) -> VgicIrq | None:
-        """vgic.c: vgic_get_irq. Private irqs from ``vcpu``'s copy, SPIs from the distributor."""
+        """vgic.c: vgic_get_irq. Private irqs from ``vcpu``'s copy, SPIs from the distributor,
+        LPIs from lpi_xa (a lockless RCU lookup in the kernel: no point)."""
         if intid < 32:
             return vcpu.private_irqs[intid] if vcpu is not None else None
         if intid < 32 + self.dist.nr_spis:
             return self.dist.spis[intid - 32]
+        if intid >= LPI_MIN:
+            return self.dist.lpi_xa.get(intid)
         return None
+
+    def vgic_put_irq(self, irq: VgicIrq) -> None:
+        """vgic.c: vgic_put_irq. Drop one LPI reference; the last one erases it from lpi_xa
+        (vgic_release_lpi_locked). Private irqs and SPIs are not refcounted."""
+        if not irq.is_lpi:
+            return
+        irq.refcount -= 1
+        if irq.refcount <= 0 and self.dist.lpi_xa.get(irq.intid) is irq:
+            del self.dist.lpi_xa[irq.intid]
 
     @property
     def cores(self) -> list[VcpuCore]:
@@ -162,13 +199,14 @@ def build_kvm(sched: Scheduler, config: VmConfig) -> Kvm:
     cif = config.cpuif_config()
     vcpus = []
     kvm = Kvm(config=config, sw=config.switches, dist=dist, vcpus=[])
+    kvm.phys.deactivated = kvm.phys_deactivated  # one record of physical deactivations
     for n in range(config.nr_vcpus):
         private = [_new_irq(i, n) for i in range(32)]
         for irq in private:
             irq.group = group
             irq.priority = 0xA0
         core = VcpuCore(n, Pcpu(sched, n, ipi_latency=config.ipi_latency))
-        cpuif = VirtualCpuInterface(cif, on_physical_deactivate=kvm.phys_deactivated.append)
+        cpuif = VirtualCpuInterface(cif, on_physical_deactivate=kvm.phys.deactivate)
         if config.v2_model:
             cpuif.state.v2_dir_page_trapped = config.switches.dir_trapping
         vcpus.append(KvmVcpu(

@@ -38,6 +38,7 @@ class ExitReason(enum.Enum):
     WFI = "wfi"
     TIMESLICE = "timeslice"
     HALT = "halt"  # the guest program finished
+    USERSPACE = "userspace"  # KVM_RUN returns to the VMM (a guest's GUEST_SYNC request)
 
 
 @dataclass(frozen=True, slots=True)

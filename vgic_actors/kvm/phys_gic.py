@@ -1,0 +1,198 @@
+"""The host's physical GIC as HW-mapped virtual interrupts see it, and the mapping itself.
+
+A device (the arch timer, a forwarded VFIO interrupt) drives a physical level
+line. While the physical interrupt is inactive and the line is high, the GIC
+signals it to a host CPU: a message in flight to the host-interrupt actor
+(``host_irq.py``), whose handler acknowledges it (physical Active, priority
+dropped: the host runs with EOImode 1) and injects the virtual interrupt. The
+physical interrupt stays Active until it is deactivated: by the guest through
+the LR's HW bit (ICH_LR.HW: the CPU interface deactivates pINTID), by KVM when
+it folds a pseudo-LR or resamples a line that dropped (vgic_irq_set_phys_active),
+or by a guest GICD_ICACTIVER write. If the line is still high then, the GIC
+signals it again.
+
+vgic.c: kvm_vgic_map_phys_irq, kvm_vgic_unmap_phys_irq, kvm_vgic_set_owner,
+vgic_irq_set_phys_active, vgic_get_phys_line_level (irq_set/get_irqchip_state).
+This module does not import the VM (``vm.py`` owns a ``PhysGic``).
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from vgic_actors.errors import ModelInternalError
+from vgic_actors.runtime import Mailbox
+
+if TYPE_CHECKING:
+    from vgic_actors.kvm.vm import Kvm
+
+
+@dataclass(slots=True)
+class PhysLine:
+    """One physical INTID: the device's line, the GIC's Active bit, and whether the GIC
+    has signalled it to a CPU that has not acknowledged it yet (``signalled``)."""
+
+    level: bool = False
+    active: bool = False
+    signalled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HwMapping:
+    """Which vCPU's virtual INTID a physical INTID is forwarded to (irq->host_irq/hwintid)."""
+
+    vcpu_id: int | None
+    vintid: int
+    owner: str | None
+
+
+@dataclass(eq=False)
+class PhysGic:
+    """The physical distributor + CPU interface state of the INTIDs KVM forwards.
+
+    Implements lr.py's ``PhysicalIrqChip`` (line_level, set_active) for the fold's
+    resampling. ``deactivated`` records every physical deactivation, in order
+    (``Kvm.phys_deactivated`` is the same list); ``spurious_deactivations`` those of an
+    interrupt that was not Active (a double deactivation: a bug somewhere).
+    ``acks`` counts the host's acknowledges (one per physical firing handled).
+    """
+
+    lines: dict[int, PhysLine] = field(default_factory=dict)
+    mappings: dict[int, HwMapping] = field(default_factory=dict)
+    deactivated: list[int] = field(default_factory=list)
+    spurious_deactivations: list[int] = field(default_factory=list)
+    acks: list[int] = field(default_factory=list)
+    _mailbox: Mailbox | None = None
+    _start: Callable[[], None] | None = None
+
+    def line(self, hwintid: int) -> PhysLine:
+        """The state of physical INTID ``hwintid`` (created inactive and low)."""
+        st = self.lines.get(hwintid)
+        if st is None:
+            st = self.lines[hwintid] = PhysLine()
+        return st
+
+    def attach(self, mailbox: Mailbox, start: Callable[[], None]) -> None:
+        """Where physical interrupts are signalled (the host-interrupt actor's mailbox);
+        ``start`` spawns that actor, on the first interrupt only (machine.py)."""
+        self._mailbox, self._start = mailbox, start
+
+    # --- PhysicalIrqChip (lr.py) -------------------------------------------------------
+
+    def line_level(self, hwintid: int) -> bool:
+        """vgic.c: vgic_get_phys_line_level (irq_get_irqchip_state PENDING): the line now."""
+        return self.line(hwintid).level
+
+    def set_active(self, hwintid: int, active: bool) -> None:
+        """vgic.c: vgic_irq_set_phys_active (irq_set_irqchip_state ACTIVE), by KVM."""
+        if active:
+            self.line(hwintid).active = True
+        else:
+            self.deactivate(hwintid)
+
+    # --- the GIC itself ---------------------------------------------------------------
+
+    def deactivate(self, hwintid: int) -> None:
+        """Deactivate physical ``hwintid`` (ICC_DIR_EL1 by the HW bit of an LR, or KVM).
+
+        Also the CPU interface's ``on_physical_deactivate`` callback. Records it; if the
+        line is still high the GIC signals the interrupt again.
+        """
+        st = self.line(hwintid)
+        self.deactivated.append(hwintid)
+        if not st.active:
+            self.spurious_deactivations.append(hwintid)
+        st.active = False
+        self._maybe_signal(hwintid)
+
+    def drive(self, hwintid: int, level: bool) -> None:
+        """The device sets its output line (no point: see ``phys_irq_set_line``)."""
+        self.line(hwintid).level = level
+        self._maybe_signal(hwintid)
+
+    def host_ack(self, hwintid: int) -> bool:
+        """The host CPU takes the interrupt (ICC_IAR1_EL1 then EOIR with EOImode 1).
+
+        True: it is now Active and the handler runs. False: the line dropped since it
+        was signalled (a level interrupt no longer pending: the IAR reads 1023).
+        """
+        st = self.line(hwintid)
+        st.signalled = False
+        if not st.level or st.active:
+            return False
+        st.active = True
+        self.acks.append(hwintid)
+        return True
+
+    def _maybe_signal(self, hwintid: int) -> None:
+        st = self.line(hwintid)
+        if not st.level or st.active or st.signalled or hwintid not in self.mappings:
+            return
+        if self._mailbox is None or self._start is None:
+            raise ModelInternalError(
+                f"physical INTID {hwintid} fired but no host-interrupt actor is attached "
+                "(start the VM with machine.start_vm)")
+        st.signalled = True
+        self._start()
+        self._mailbox.post(hwintid, kind="phys_irq", src="gic")
+
+
+def vgic_irq_set_phys_active(kvm: Kvm, hwintid: int, active: bool) -> None:
+    """vgic.c: vgic_irq_set_phys_active."""
+    kvm.phys.set_active(hwintid, active)
+
+
+async def kvm_vgic_map_phys_irq(kvm: Kvm, vcpu_id: int | None, host_irq: int, vintid: int,
+                                *, sw_resample: bool = False, owner: str | None = None) -> int:
+    """Forward physical ``host_irq`` to ``vintid`` (of ``vcpu_id`` if private).
+
+    vgic.c: kvm_vgic_map_phys_irq -> kvm_vgic_map_irq under irq_lock: irq->hw, hwintid,
+    ops. ``sw_resample``: ops with VGIC_IRQ_SW_RESAMPLE (hosts whose GIC cannot hand the
+    active state to the guest: no HW bit in the LR, KVM deactivates at fold). ``owner``:
+    kvm_vgic_set_owner as the arch timer does, so userspace injections are filtered.
+    Returns an errno (0, or EINVAL for an INTID the VM does not have).
+    """
+    vcpu = kvm.vcpus[vcpu_id] if vcpu_id is not None else None
+    irq = kvm.vgic_get_irq(vcpu, vintid)
+    if irq is None or (vintid < 32 and vcpu is None):
+        return errno.EINVAL
+    if owner is not None:
+        err = await kvm_vgic_set_owner(kvm, vcpu_id, vintid, owner)
+        if err:
+            return err
+    async with irq.lock:
+        irq.hw = True
+        irq.hwintid = host_irq
+        irq.needs_resampling = sw_resample
+    kvm.phys.mappings[host_irq] = HwMapping(vcpu_id, vintid, owner)
+    kvm.phys.line(host_irq)
+    return 0
+
+
+async def kvm_vgic_unmap_phys_irq(kvm: Kvm, vcpu_id: int | None, vintid: int) -> int:
+    """vgic.c: kvm_vgic_unmap_phys_irq: clear irq->hw and hwintid under irq_lock."""
+    vcpu = kvm.vcpus[vcpu_id] if vcpu_id is not None else None
+    irq = kvm.vgic_get_irq(vcpu, vintid)
+    if irq is None:
+        return errno.EINVAL
+    async with irq.lock:
+        hwintid, irq.hw, irq.hwintid, irq.needs_resampling = irq.hwintid, False, 0, False
+    kvm.phys.mappings.pop(hwintid, None)
+    return 0
+
+
+async def kvm_vgic_set_owner(kvm: Kvm, vcpu_id: int | None, intid: int, owner: str) -> int:
+    """vgic.c: kvm_vgic_set_owner: claim ``intid`` for an in-kernel device (EBUSY if another
+    owner has it). Injections with another owner (userspace: None) are then ignored."""
+    vcpu = kvm.vcpus[vcpu_id] if vcpu_id is not None else None
+    irq = kvm.vgic_get_irq(vcpu, intid)
+    if irq is None:
+        return errno.EINVAL
+    async with irq.lock:
+        if irq.owner is not None and irq.owner != owner:
+            return errno.EBUSY
+        irq.owner = owner
+    return 0

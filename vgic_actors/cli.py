@@ -47,6 +47,33 @@ def build_parser() -> argparse.ArgumentParser:
         "the switches where each differs from merged.",
     )
     variants.add_argument("-v", "--verbose", action="store_true", help="show differing switches")
+    run = sub.add_parser(
+        "run",
+        help="run a scenario per variant and seed and judge its verdicts",
+        description="Run SCENARIO (default: the built-in asymmetric SPI deactivation on merged "
+        "and no-spi-tracking side by side) under each variant it lists, over --runs seeds, "
+        "and check every invariant and expectation. Exit 0 when every verdict holds, 1 when "
+        "one does not, 2 on bad input.",
+    )
+    run.add_argument("scenario", nargs="?", help="scenario YAML file (default: config/)")
+    run.add_argument("--variant", action="append", metavar="V",
+                     help="variant to run (repeatable; default: those the scenario lists)")
+    run.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    run.add_argument("--runs", type=int, help="seeds per variant (default: the scenario's)")
+    run.add_argument("--strategy", metavar="S",
+                     help="random | pct:D | replay:FILE.choices.json (default: the scenario's)")
+    run.add_argument("--max-steps", type=int, help="step budget per run")
+    run.add_argument("--log", metavar="FILE",
+                     help="write the JSON-lines events of the first failing run (else the first "
+                     "run) to FILE and its choice log to FILE.choices.json")
+    run.add_argument("--json", action="store_true", help="print the result as JSON")
+    validate = sub.add_parser(
+        "validate",
+        help="check scenario files without running them",
+        description="Parse and validate each FILE (schema, INTIDs, vCPU, variant and invariant "
+        "names). Prints one line per file; exit 2 if any is malformed.",
+    )
+    validate.add_argument("files", nargs="+", metavar="FILE")
     bench = sub.add_parser(
         "bench",
         help="measure model steps/s against bare Trio token passing",
@@ -71,6 +98,66 @@ def _bench(args: argparse.Namespace, stdout: TextIO) -> int:
     result = bench(args.actors, args.steps, args.strategy)
     print(msgspec.json.encode(result).decode(), file=stdout)
     return EXIT_OK
+
+
+def _run(args: argparse.Namespace, stdout: TextIO) -> int:
+    from pathlib import Path
+
+    import msgspec
+
+    from vgic_actors.kvm.variants import get_variant
+    from vgic_actors.scenario import load_scenario, run_scenario
+    from vgic_actors.scenario.loader import check_strategy, config_dir, load_defaults
+    from vgic_actors.scenario.report import render
+    from vgic_actors.scenario.runner import record_run
+
+    if args.runs is not None and not 1 <= args.runs <= 100_000:
+        raise UsageError(f"--runs: expected 1..100000, got {args.runs}")
+    if args.max_steps is not None and args.max_steps < 100:
+        raise UsageError(f"--max-steps: expected at least 100, got {args.max_steps}")
+    if args.seed < 0:
+        raise UsageError(f"--seed: expected a non-negative integer, got {args.seed}")
+    variants = [v for spec in args.variant or () for v in spec.split(",") if v]
+    for v in variants:
+        get_variant(v)
+    if args.strategy and not args.strategy.startswith("replay:"):
+        check_strategy(args.strategy,
+                       lambda exp, got: UsageError(f"--strategy: expected {exp}, got {got}"))
+    if args.scenario:
+        path = Path(args.scenario)
+    else:
+        path = config_dir() / load_defaults()[0].default_scenario
+    scenario = load_scenario(path)
+    report = run_scenario(scenario, variants=variants or None, seed=args.seed, runs=args.runs,
+                          strategy=args.strategy, max_steps=args.max_steps)
+    if args.log:
+        runs = [r for v in report.variants for r in v.runs]
+        chosen = next((r for r in runs if r.violations), runs[0])
+        record_run(scenario, chosen, Path(args.log), max_steps=args.max_steps)
+    if args.json:
+        print(msgspec.json.encode({"ok": report.ok, "report": report}).decode(), file=stdout)
+    else:
+        print(render(scenario, report), file=stdout)
+        if args.log:
+            print(f"log: {args.log} (variant {chosen.variant}, seed {chosen.seed}); "
+                  f"choices: {args.log}.choices.json", file=stdout)
+    return EXIT_OK if report.ok else EXIT_FINDINGS
+
+
+def _validate(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from vgic_actors.scenario import load_scenario
+
+    status = EXIT_OK
+    for file in args.files:
+        try:
+            scenario = load_scenario(file)
+        except VgicActorsError as exc:
+            print(f"error: {exc.format_message()}", file=stderr)
+            status = exc.exit_code
+            continue
+        variants = ", ".join(scenario.variants())
+        print(f"ok: {file}: {scenario.name} ({variants})", file=stdout)
+    return status
 
 
 def _variants(args: argparse.Namespace, stdout: TextIO) -> int:
@@ -110,6 +197,10 @@ def main(
             return _selfcheck(out)
         if args.command == "variants":
             return _variants(args, out)
+        if args.command == "run":
+            return _run(args, out)
+        if args.command == "validate":
+            return _validate(args, out, err)
         if args.command == "bench":
             return _bench(args, out)
         parser.print_help(out)

@@ -28,9 +28,12 @@ class UsageError(VgicActorsError):
 class InputError(VgicActorsError):
     """A file the user gave is malformed: names the file, the path inside it, expected and got."""
 
-    def __init__(self, file: str, path: str, expected: str, got: str) -> None:
+    def __init__(self, file: str, path: str, expected: str, got: str, *,
+                 line: int | None = None, column: int | None = None) -> None:
         self.file, self.path, self.expected, self.got = file, path, expected, got
-        super().__init__(f"{file}: {path}: expected {expected}, got {got}")
+        self.line, self.column = line, column
+        where = file if line is None else f"{file}:{line}:{column or 1}"
+        super().__init__(f"{where}: {path}: expected {expected}, got {got}")
 
 
 class ArchUsageError(VgicActorsError):

@@ -1,5 +1,6 @@
 """Guest programs: what each vCPU's guest does, one instruction per interleaving point."""
 
+from vgic_actors.guest.its import ItsCommand, SetLpiConfig
 from vgic_actors.guest.program import (
     RETRY,
     Ack,
@@ -14,6 +15,7 @@ from vgic_actors.guest.program import (
     Store,
     WaitFor,
 )
+from vgic_actors.guest.sgi import SendSgi
 
 __all__ = [
     "RETRY",
@@ -22,9 +24,12 @@ __all__ = [
     "Eoir",
     "GuestOp",
     "GuestProgram",
+    "ItsCommand",
     "Mmio",
+    "SendSgi",
     "SetEoiMode",
     "SetGroupEnable",
+    "SetLpiConfig",
     "SetPmr",
     "Store",
     "WaitFor",

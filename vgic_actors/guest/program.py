@@ -18,11 +18,18 @@ from typing import Final
 from vgic_actors.arch.cpuif import VirtualCpuInterface
 from vgic_actors.arch.registers import GicVersion
 from vgic_actors.arch.traps import Trap
+from vgic_actors.guest.ledger import GuestLedger
 from vgic_actors.kvm.guest_api import GuestEnv, MmioAccess, MmioReg
 from vgic_actors.runtime import ExitReason, GuestExit, point, spin_yield
 
 _V3_CTLR_EOIMODE = 1 << 1  # ICC_CTLR_EL1.EOImode
 _V2_CTLR_EOIMODE = 1 << 9  # GICC_CTLR.EOImodeNS
+
+
+def _is_special_value(value: int) -> bool:
+    """An IAR/EOIR value naming INTID 1020..1023. Not a plain ``< 1020``: LPIs (>= 8192)
+    are real interrupts, and a GICv2 SGI value carries its source CPU in bits [12:10]."""
+    return 1020 <= (value if value >= 8192 else value & 0x3FF) <= 1023
 
 
 class Retry:
@@ -118,55 +125,80 @@ class Ack(GuestOp):
         out = cpuif.read_iar(guest_group(cpuif))
         if isinstance(out, Trap):
             return trapped(out)
-        prog.acked_intid(out, self.expect)
+        prog.acked_intid(env, out, self.expect)
         return None
 
     def complete(self, prog: GuestProgram, value: int | None) -> bool:
         if value is None:
             return False  # WFI woke: retry the acknowledge
-        prog.acked_intid(value, self.expect)
+        prog.acked_intid(prog.env, value, self.expect)
         return True
 
 
 @dataclass(frozen=True, slots=True)
 class Eoir(GuestOp):
-    """ICC_EOIR1_EL1 for ``intid`` (None: the most recent acknowledge not yet EOIed)."""
+    """ICC_EOIR<group>_EL1 for ``intid`` (None: the most recent acknowledge not yet EOIed).
+
+    ``group`` None: the guest's group. EOImode 0 makes it a deactivation too.
+    """
 
     intid: int | None = None
+    group: int | None = None
 
     def execute(self, prog: GuestProgram, env: GuestEnv) -> StepResult:
         intid = self.intid if self.intid is not None else prog.last_unfinished()
-        out = env.cpuif.write_eoir(guest_group(env.cpuif), intid)
+        group = guest_group(env.cpuif) if self.group is None else self.group
+        deactivates = not env.cpuif.state.vmcr.veoim
+        out = env.cpuif.write_eoir(group, intid)
         if isinstance(out, Trap):
             return trapped(out)
-        prog.eoied(intid)
+        prog.eoied(env, intid, deactivates)
         return None
 
     def complete(self, prog: GuestProgram, value: int | None) -> bool:
-        prog.eoied(self.intid if self.intid is not None else prog.last_unfinished())
+        intid = self.intid if self.intid is not None else prog.last_unfinished()
+        prog.eoied(prog.env, intid, not prog.env.cpuif.state.vmcr.veoim)
         return True
 
 
 @dataclass(frozen=True, slots=True)
 class Dir(GuestOp):
-    """ICC_DIR_EL1 for ``intid`` (None: the most recent acknowledge)."""
+    """ICC_DIR_EL1 for ``intid`` (None: the most recent acknowledge; ``from_var``: the INTID
+    another vCPU left in guest memory, for a deferred deactivation)."""
 
     intid: int | None = None
+    from_var: str | None = None
+
+    def target(self, prog: GuestProgram, env: GuestEnv) -> int:
+        """The INTID this DIR names."""
+        if self.from_var is not None:
+            return env.memory.get(self.from_var, 1023)
+        if self.intid is not None:
+            return self.intid
+        return prog.acked[-1] if prog.acked else 1023
 
     def execute(self, prog: GuestProgram, env: GuestEnv) -> StepResult:
-        intid = self.intid if self.intid is not None else (prog.acked[-1] if prog.acked else 1023)
-        return trapped(env.cpuif.write_dir(intid))
+        intid = self.target(prog, env)
+        veoim = env.cpuif.state.vmcr.veoim
+        out = env.cpuif.write_dir(intid)
+        if veoim and not _is_special_value(intid):
+            how = "trapped" if isinstance(out, Trap) else "not trapped"
+            prog.ledger.deactivated(env.vcpu_id, intid, f"DIR at pc{prog.pc}, {how}")
+        return trapped(out)
 
 
 @dataclass(frozen=True, slots=True)
 class Store(GuestOp):
-    """Guest memory write (for hand-offs between vCPUs)."""
+    """Guest memory write (for hand-offs between vCPUs); ``last_ack``: store the INTID of the
+    most recent acknowledge instead of ``value``."""
 
     var: str
-    value: int
+    value: int = 0
+    last_ack: bool = False
 
     def execute(self, prog: GuestProgram, env: GuestEnv) -> StepResult:
-        env.memory[self.var] = self.value
+        value = (prog.acked[-1] if prog.acked else 1023) if self.last_ack else self.value
+        env.memory[self.var] = value
         return None
 
 
@@ -202,6 +234,9 @@ class Mmio(GuestOp):
         return GuestExit(ExitReason.TRAP, access)
 
     def complete(self, prog: GuestProgram, value: int | None) -> bool:
+        if self.write and self.reg == "ICACTIVER":
+            prog.ledger.deactivated(prog.env.vcpu_id, self.intid,
+                                    f"GICD_ICACTIVER write at pc{prog.pc}")
         if not self.write and self.expect is not None and value != self.expect:
             prog.fail(f"{self.reg} read of INTID {self.intid}: expected {self.expect}, "
                       f"got {value}")
@@ -209,41 +244,77 @@ class Mmio(GuestOp):
 
 
 class GuestProgram:
-    """GuestCpu for a list of ``GuestOp``: runs them in order, records acks and failures."""
+    """GuestCpu for a list of ``GuestOp``: runs them in order, records acks and failures.
 
-    def __init__(self, name: str, ops: list[GuestOp]) -> None:
+    ``handler``: the IRQ exception handler. While unmasked (see ``Unmask``), a step
+    that finds vIRQ asserted takes the exception: the handler runs masked, and
+    returning from it (its last operation done) unmasks and resumes the program.
+    ``ledger`` is shared by the VM's guests (cross-vCPU deactivations).
+    """
+
+    def __init__(self, name: str, ops: list[GuestOp], *, handler: list[GuestOp] | None = None,
+                 ledger: GuestLedger | None = None) -> None:
         self.name = name
         self.ops = ops
         self.pc = 0
+        self.handler = handler
+        self.masked = True
+        self.frames: list[tuple[list[GuestOp], int]] = []  # code the handler interrupted
+        self.ledger = ledger if ledger is not None else GuestLedger()
         self.acked: list[int] = []
         self.eoi_stack: list[int] = []
         self.failures: list[str] = []
+        self.irqs_taken = 0
         self._pending: GuestOp | None = None  # the instruction that exited
+        self._env: GuestEnv | None = None
 
     @property
     def done(self) -> bool:
-        """Every operation ran."""
-        return self.pc >= len(self.ops)
+        """Every operation ran (outside any handler)."""
+        return not self.frames and self.pc >= len(self.ops)
+
+    @property
+    def env(self) -> GuestEnv:
+        """The environment of the current instruction (set by ``step``)."""
+        assert self._env is not None, "complete() before any step()"
+        return self._env
 
     async def step(self, env: GuestEnv) -> GuestExit | None:
-        """One instruction: a point, then the operation at pc (or an exit)."""
+        """One instruction: a point, then the IRQ exception or the operation at pc."""
         await point(f"{self.name}.pc{self.pc}")
+        self._env = env
         if self.done:
             return GuestExit(ExitReason.HALT)
+        if not self.masked and self.handler is not None and env.cpuif.virq_vfiq()[0]:
+            self.frames.append((self.ops, self.pc))  # take the IRQ exception
+            self.ops, self.pc, self.masked = self.handler, 0, True
+            self.irqs_taken += 1
+            self._return_if_finished()
+            return None
         op = self.ops[self.pc]
         out = op.execute(self, env)
         if isinstance(out, GuestExit):
             self._pending = op
             return out
         if out is None:
-            self.pc += 1
+            self._advance()
         return None
 
     def complete(self, value: int | None) -> None:
         """The host finished the instruction that exited."""
         op, self._pending = self._pending, None
         if op is not None and op.complete(self, value):
-            self.pc += 1
+            self._advance()
+
+    def _advance(self) -> None:
+        self.pc += 1
+        self._return_if_finished()
+
+    def _return_if_finished(self) -> None:
+        """ERET: the handler's last operation is done; unmask and resume."""
+        while self.frames and self.pc >= len(self.ops):
+            self.ops, self.pc = self.frames.pop()
+            self.masked = False
 
     # --- bookkeeping the operations share -------------------------------------------
 
@@ -251,18 +322,21 @@ class GuestProgram:
         """Record a failed guest expectation at the current instruction."""
         self.failures.append(f"{self.name} pc{self.pc}: {what}")
 
-    def acked_intid(self, intid: int, expect: int | None) -> None:
+    def acked_intid(self, env: GuestEnv, intid: int, expect: int | None) -> None:
         """An IAR returned ``intid``; compare with ``expect``."""
-        if intid < 1020:
+        if not _is_special_value(intid):
             self.acked.append(intid)
             self.eoi_stack.append(intid)
+            self.ledger.acked(env.vcpu_id, intid)
         if expect is not None and intid != expect:
             self.fail(f"IAR returned {intid}, expected {expect}")
 
-    def eoied(self, intid: int) -> None:
-        """An EOIR of ``intid`` executed (drops it from the not-yet-EOIed stack)."""
+    def eoied(self, env: GuestEnv, intid: int, deactivates: bool) -> None:
+        """An EOIR of ``intid`` executed: off the not-yet-EOIed stack; EOImode 0 deactivates."""
         if intid in self.eoi_stack:
             self.eoi_stack.remove(intid)
+        if deactivates and not _is_special_value(intid):
+            self.ledger.deactivated(env.vcpu_id, intid, f"EOIR at pc{self.pc}")
 
     def last_unfinished(self) -> int:
         """The most recent acknowledge not yet EOIed (1023 if none)."""

@@ -1,0 +1,71 @@
+"""The named invariants: what each means and which rule it protects.
+
+A scenario's verdict names these (``no-spi-tracking: [deactivation-lost]``), a
+finding reports them, the soak de-duplicates by them. ``kind``: ``safety`` (a
+state that must never exist), ``liveness`` (something that must eventually
+happen, judged at the end of a run), ``runtime`` (the run itself could not
+finish), ``guest`` (a guest program's own check), ``expectation`` (the
+scenario's expect section), ``warning`` (kernel behaviour as written but
+undesirable: reported, never a violation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["safety", "liveness", "runtime", "guest", "expectation", "warning"]
+
+
+@dataclass(frozen=True, slots=True)
+class Invariant:
+    """One named property."""
+
+    name: str
+    kind: Kind
+    meaning: str
+    protects: str
+
+
+INVARIANTS: dict[str, Invariant] = {
+    inv.name: inv
+    for inv in (
+        Invariant("deadlock", "runtime",
+                  "no CPU could make progress while work was pending",
+                  "every wait in the model has a waker (kvm_vcpu_kick, IPIs, lock release)"),
+        Invariant("livelock", "runtime",
+                  "the step budget ran out while work was pending",
+                  "forward progress: no exit/re-entry or spin loop without end"),
+        Invariant("guest-assertion", "guest",
+                  "a guest program's own check failed (IAR value, register read, errno)",
+                  "what the guest observes through the architecture"),
+        Invariant("deactivation-lost", "liveness",
+                  "an interrupt is still Active after the guest deactivated it",
+                  "every guest deactivation takes effect (kernel-vgic 7: TDIR, "
+                  "vgic_v3_deactivate, EOIcount replay)"),
+        Invariant("ap-list-consistency", "safety",
+                  "irq->vcpu, ap_list membership and on_lr disagree, or an INTID is on "
+                  "two ap_lists",
+                  "the ap_list rules of kernel-vgic 1.5"),
+        Invariant("active-spis-undercount", "safety",
+                  "an SPI is Active on an ap_list while active_spis is 0 (GICv3 model with "
+                  "SPI tracking): a DIR on another vCPU would not trap",
+                  "the atomic_t active_spis accounting of kernel-vgic 9"),
+        Invariant("phys-deactivation-once", "safety",
+                  "a HW interrupt's physical deactivation happened other than once per "
+                  "virtual deactivation",
+                  "HW-mapped interrupts (the LR's HW bit, vgic_irq_set_phys_active)"),
+        Invariant("expectation", "expectation",
+                  "the scenario's expected final state or counters did not hold",
+                  "what the scenario's author wrote down"),
+        Invariant("tdir-sticky", "warning",
+                  "ICH_HCR_EL2.TDIR stays set at the end though no SPI is in flight",
+                  "cost of active_spis being decremented only for level SPIs (findings W1)"),
+    )
+}
+"""Every invariant by name."""
+
+
+def known_names() -> str:
+    """The invariant names, comma separated (for error messages)."""
+    return ", ".join(INVARIANTS)

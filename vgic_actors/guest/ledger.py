@@ -1,0 +1,50 @@
+"""What the guests did to interrupts, across vCPUs: the record end-of-run checks read.
+
+A deactivation may happen on another vCPU than the acknowledge (EOImode 1 with
+the DIR deferred), so the ledger is shared by every guest of a VM. Private
+interrupts (SGIs, PPIs) are banked per vCPU; SPIs and LPIs are global.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+IrqKey = tuple[int | None, int]
+"""(vcpu for SGIs/PPIs else None, INTID): one interrupt of the VM."""
+
+
+def irq_key(vcpu: int, value: int) -> IrqKey:
+    """The key of the interrupt an IAR/EOIR/DIR ``value`` names, as seen from ``vcpu``
+    (private interrupts are banked; a GICv2 SGI value carries its source in bits [12:10])."""
+    intid = value if value >= 8192 else value & 0x3FF
+    return (vcpu if intid < 32 else None, intid)
+
+
+@dataclass
+class GuestLedger:
+    """Acknowledges, deactivations and the interrupts a guest still holds (acked, not
+    yet deactivated), with where the last deactivation of each came from."""
+
+    acks: Counter[IrqKey] = field(default_factory=Counter)
+    deactivations: Counter[IrqKey] = field(default_factory=Counter)
+    held: Counter[IrqKey] = field(default_factory=Counter)
+    last_deactivation: dict[IrqKey, str] = field(default_factory=dict)
+
+    def acked(self, vcpu: int, intid: int) -> None:
+        """vCPU ``vcpu`` acknowledged ``intid`` (it is now Active for the guest)."""
+        key = irq_key(vcpu, intid)
+        self.acks[key] += 1
+        self.held[key] += 1
+
+    def deactivated(self, vcpu: int, intid: int, how: str) -> None:
+        """vCPU ``vcpu`` deactivated ``intid`` (EOIR in EOImode 0, DIR, ICACTIVER)."""
+        key = irq_key(vcpu, intid)
+        self.deactivations[key] += 1
+        if self.held[key] > 0:
+            self.held[key] -= 1
+        self.last_deactivation[key] = f"vcpu{vcpu} {how}"
+
+    def acks_of(self, intid: int) -> int:
+        """Acknowledges of ``intid`` summed over every vCPU's copy."""
+        return sum(n for (_, i), n in self.acks.items() if i == intid)

@@ -1,0 +1,303 @@
+"""Load and validate a scenario file (and the built-in defaults) into a `Scenario`.
+
+Everything a run needs is checked here, before any run starts: the YAML, the
+schema (msgspec, unknown keys rejected), INTIDs against the VM they live in,
+vCPU names, variant and invariant names in verdicts. Each problem is one
+InputError naming file:line:column, the ``$.path`` and what was expected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from vgic_actors.arch.registers import GicVersion
+from vgic_actors.arch.switches import PRESETS
+from vgic_actors.checks import INVARIANTS, known_names
+from vgic_actors.errors import InputError
+from vgic_actors.guest import GuestOp
+from vgic_actors.guest.host import HostStep
+from vgic_actors.kvm.variants import VARIANTS
+from vgic_actors.kvm.vm import VmConfig
+from vgic_actors.scenario.host_ops import decode_host_steps
+from vgic_actors.scenario.ops import OpError, decode_ops, op_error_from_msgspec
+from vgic_actors.scenario.schema import (
+    Defaults,
+    Expect,
+    GuestSection,
+    IrqSection,
+    RunSection,
+    ScenarioFile,
+    VmSection,
+)
+from vgic_actors.scenario.source import Source, child_path, describe, load_file, load_source
+
+LPI_MIN = 8192
+
+
+def config_dir() -> Path:
+    """The built-in config/ folder (inside the wheel, or the source checkout's)."""
+    here = Path(__file__).resolve().parent.parent
+    packaged = here / "_config"
+    return packaged if packaged.is_dir() else here.parent / "config"
+
+
+def scenarios_dir() -> Path:
+    """The scenario library (inside the wheel, or the source checkout's scenarios/)."""
+    here = Path(__file__).resolve().parent.parent
+    packaged = here / "_scenarios"
+    return packaged if packaged.is_dir() else here.parent / "scenarios"
+
+
+@dataclass(frozen=True)
+class GuestPlan:
+    """One vCPU's decoded program and IRQ handler."""
+
+    ops: list[GuestOp]
+    handler: list[GuestOp] | None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated scenario, ready to run under any variant and seed."""
+
+    name: str
+    file: str
+    description: str
+    digest: str
+    vm: VmConfig
+    irqs: list[IrqSection]
+    guests: list[GuestPlan]
+    host: list[HostStep]
+    expect: Expect
+    run: RunSection
+    templates: dict[str, tuple[list[Any], str]] = field(repr=False, default_factory=dict)
+
+    def expected_verdict(self, variant: str) -> list[str]:
+        """The invariants ``variant`` must violate ([] = it must pass)."""
+        verdict = self.expect.verdicts.get(variant, "pass")
+        names = [verdict] if isinstance(verdict, str) else list(verdict)
+        return [] if names == ["pass"] else sorted(names)
+
+    def variants(self) -> list[str]:
+        """The variants the scenario lists a verdict for (merged when none)."""
+        return list(self.expect.verdicts) or ["merged"]
+
+
+def _convert(src: Source, value: Any, spec: type[Any], path: str) -> Any:
+    try:
+        return msgspec.convert(value, spec)
+    except msgspec.ValidationError as exc:
+        err = op_error_from_msgspec(str(exc), path, value, spec)
+        raise src.error(err.path, err.expected, err.got, at_key=err.at_key) from None
+
+
+@cache
+def load_defaults() -> tuple[Defaults, dict[str, tuple[list[Any], str]]]:
+    """config/defaults.yaml and config/templates.yaml (errors name those files)."""
+    folder = config_dir()
+    src = load_file(folder / "defaults.yaml")
+    defaults = _convert(src, src.data if src.data is not None else {}, Defaults, "$")
+    tsrc = load_file(folder / "templates.yaml")
+    data = tsrc.data if tsrc.data is not None else {}
+    if not isinstance(data, dict):
+        raise tsrc.error("$", "a mapping of template names to operation lists", describe(data))
+    templates = {str(k): (v, f"{tsrc.file}:{child_path('$', k)}") for k, v in data.items()}
+    return defaults, templates
+
+
+def load_scenario(path: Path | str) -> Scenario:
+    """Read, parse and validate the scenario file at ``path``."""
+    return parse_scenario(load_file(Path(path)))
+
+
+def load_scenario_text(text: str, file: str = "<scenario>") -> Scenario:
+    """Parse and validate scenario text (``file`` names it in errors)."""
+    return parse_scenario(load_source(text, file))
+
+
+def parse_scenario(src: Source) -> Scenario:
+    """Validate a parsed scenario against the schema and its own VM."""
+    data = src.data
+    if not isinstance(data, dict):
+        raise src.error("$", "a mapping with sections vm, irqs, guests, host, expect",
+                        describe(data) if data is not None else "an empty file")
+    sf: ScenarioFile = _convert(src, data, ScenarioFile, "$")
+    defaults, builtin_templates = load_defaults()
+    vm = _vm_config(src, sf.vm, defaults.vm)
+    templates = dict(builtin_templates)
+    templates.update({k: (v, child_path("$.templates", k)) for k, v in sf.templates.items()})
+    guests = _guests(src, sf, vm, templates)
+    for i, irq in enumerate(sf.irqs):
+        _check_irq(src, irq, vm, child_path("$.irqs", i))
+    _check_expect(src, sf.expect, vm)
+    try:
+        host = decode_host_steps(sf.host, "$.host")
+    except OpError as exc:
+        raise _located(src, exc) from None
+    run = RunSection(
+        seeds=sf.run.seeds or defaults.run.seeds,
+        strategy=sf.run.strategy or defaults.run.strategy,
+        max_steps=sf.run.max_steps or defaults.run.max_steps,
+    )
+    if run.strategy is not None:
+        check_strategy(run.strategy, lambda exp, got: src.error("$.run.strategy", exp, got))
+    digest = hashlib.sha256(repr(data).encode()).hexdigest()[:16]
+    name = sf.name or Path(src.file).stem
+    return Scenario(name=name, file=src.file, description=sf.description.strip(), digest=digest,
+                    vm=vm, irqs=sf.irqs, guests=guests, host=host, expect=sf.expect,
+                    run=run, templates=templates)
+
+
+def check_strategy(text: str, error: Any) -> None:
+    """``random`` or ``pct:D`` (D >= 1); ``error(expected, got)`` builds the exception."""
+    name, _, depth = text.partition(":")
+    ok = (name == "random" and not depth) or (name == "pct" and (not depth or (
+        depth.isdigit() and 1 <= int(depth) <= 16)))
+    if not ok:
+        raise error("random or pct:D with 1 <= D <= 16", repr(text))
+
+
+def _vm_config(src: Source, vm: VmSection, base: VmSection) -> VmConfig:
+    def pick(name: str) -> Any:
+        value = getattr(vm, name)
+        return getattr(base, name) if value is None else value
+
+    vcpus = pick("vcpus")
+    if vm.pcpus is not None and vm.pcpus != vcpus:
+        raise src.error("$.vm.pcpus", f"{vcpus} (the model places one vCPU per pCPU)",
+                        str(vm.pcpus))
+    gic = GicVersion.V2 if pick("gic") == "v2" else GicVersion.V3
+    if gic is GicVersion.V2 and vcpus > 8:
+        raise src.error("$.vm.vcpus", "at most 8 vCPUs on a GICv2 model", str(vcpus))
+    arch = PRESETS[vm.arch.preset]
+    overrides = {k: getattr(vm.arch, k) for k in vm.arch.__struct_fields__
+                 if k != "preset" and getattr(vm.arch, k) is not None}
+    arch = replace(arch, **overrides)
+    latency = None if vm.unbounded_ipi_latency else pick("ipi_latency")
+    if vm.unbounded_ipi_latency and vm.ipi_latency is not None:
+        raise src.error("$.vm.ipi_latency", "no ipi_latency with unbounded_ipi_latency: true",
+                        str(vm.ipi_latency))
+    return VmConfig(nr_vcpus=vcpus, nr_lr=pick("lrs"), nr_spis=pick("nr_spis"), gic_model=gic,
+                    host_tdir_cap=pick("host_tdir"), pri_bits=pick("pri_bits"),
+                    pre_bits=pick("pri_bits"), arch=arch, timeslice=pick("timeslice"),
+                    ipi_latency=latency)
+
+
+def _intid_ok(intid: int, vm: VmConfig) -> bool:
+    return intid < 32 + vm.nr_spis or (intid >= LPI_MIN and not vm.v2_model)
+
+
+def _intid_expected(vm: VmConfig) -> str:
+    lpis = "" if vm.v2_model else f" or an LPI >= {LPI_MIN}"
+    return f"an INTID this VM implements (0..{31 + vm.nr_spis}{lpis})"
+
+
+def _guests(src: Source, sf: ScenarioFile, vm: VmConfig,
+            templates: dict[str, tuple[list[Any], str]]) -> list[GuestPlan]:
+    names = {f"vcpu{n}": n for n in range(vm.nr_vcpus)}
+    plans: list[GuestPlan | None] = [None] * vm.nr_vcpus
+    for name, body in sf.guests.items():
+        path = child_path("$.guests", name)
+        if name not in names:
+            raise src.error(path, f"a vCPU name ({', '.join(names)})", repr(name))
+        section = _convert(src, {"ops": body} if isinstance(body, list) else body,
+                           GuestSection, path)
+        ops_path = path if isinstance(body, list) else child_path(path, "ops")
+        ops = _decode(src, section.ops, ops_path, templates, vm)
+        handler = None
+        if isinstance(section.handler, str):
+            if section.handler not in templates:
+                raise src.error(child_path(path, "handler"),
+                                f"a template name ({', '.join(sorted(templates))})",
+                                repr(section.handler))
+            handler = _decode(src, [{"call": section.handler}], child_path(path, "handler"),
+                              templates, vm)
+        elif section.handler is not None:
+            handler = _decode(src, section.handler, child_path(path, "handler"), templates, vm)
+        plans[names[name]] = GuestPlan(ops, handler)
+    return [p if p is not None else GuestPlan([], None) for p in plans]
+
+
+def _decode(src: Source, items: Any, path: str, templates: dict[str, tuple[list[Any], str]],
+            vm: VmConfig) -> list[GuestOp]:
+    try:
+        decoded = decode_ops(items, path, templates)
+    except OpError as exc:
+        raise _located(src, exc) from None
+    for d in decoded:
+        if d.intid is not None and d.intid < 1020 and not _intid_ok(d.intid, vm):
+            raise _located(src, OpError(d.path + ".intid" if "intid" not in d.path else d.path,
+                                        _intid_expected(vm), str(d.intid)))
+    return [d.op for d in decoded]
+
+
+def _located(src: Source, exc: OpError) -> InputError:
+    """An OpError as an InputError; template paths (file:$.x) point into their own file."""
+    file, sep, path = exc.path.rpartition(":$")
+    if sep and file.endswith(".yaml") and file != src.file:
+        tsrc = load_file(Path(file))
+        return tsrc.error("$" + path, exc.expected, exc.got, at_key=exc.at_key)
+    return src.error(exc.path, exc.expected, exc.got, at_key=exc.at_key)
+
+
+def _check_irq(src: Source, irq: IrqSection, vm: VmConfig, path: str) -> None:
+    if not _intid_ok(irq.intid, vm) or 1020 <= irq.intid < LPI_MIN:
+        raise src.error(child_path(path, "intid"), _intid_expected(vm), str(irq.intid))
+    private = irq.intid < 32
+    if private and irq.vcpu is not None and irq.vcpu >= vm.nr_vcpus:
+        raise src.error(child_path(path, "vcpu"), f"a vCPU index below {vm.nr_vcpus}",
+                        str(irq.vcpu))
+    if not private and irq.vcpu is not None:
+        raise src.error(child_path(path, "vcpu"), "no vcpu (only SGIs/PPIs are banked)",
+                        str(irq.vcpu))
+    if private and irq.target is not None:
+        raise src.error(child_path(path, "target"), "no target (SGIs/PPIs are not routed)",
+                        str(irq.target))
+    if irq.target is not None and irq.target >= vm.nr_vcpus:
+        raise src.error(child_path(path, "target"), f"a vCPU index below {vm.nr_vcpus}",
+                        str(irq.target))
+    if irq.intid < 16 and irq.trigger == "level":
+        raise src.error(child_path(path, "trigger"), "edge (SGIs are always edge)", "'level'")
+    if irq.intid >= LPI_MIN and (irq.trigger == "level" or irq.hw is not None):
+        raise src.error(path, "an edge, non-HW LPI", "level or hw")
+
+
+def _check_expect(src: Source, expect: Expect, vm: VmConfig) -> None:
+    for i, final in enumerate(expect.final):
+        path = child_path("$.expect.final", i)
+        if not _intid_ok(final.intid, vm) or 1020 <= final.intid < LPI_MIN:
+            raise src.error(child_path(path, "intid"), _intid_expected(vm), str(final.intid))
+        if final.intid < 32 and (final.vcpu is None or final.vcpu >= vm.nr_vcpus):
+            raise src.error(child_path(path, "vcpu"),
+                            f"the vCPU (0..{vm.nr_vcpus - 1}) whose SGI/PPI copy is meant",
+                            describe(final.vcpu))
+        if isinstance(final.ap_list, int) and final.ap_list >= vm.nr_vcpus:
+            raise src.error(child_path(path, "ap_list"),
+                            f"a vCPU index below {vm.nr_vcpus} or none",
+                            str(final.ap_list))
+    for name in ("eoicount", "tdir"):
+        table = getattr(expect.counters, name) or {}
+        for vcpu in table:
+            if not 0 <= vcpu < vm.nr_vcpus:
+                raise src.error(f"$.expect.counters.{name}[{vcpu}]",
+                                f"a vCPU index below {vm.nr_vcpus}", str(vcpu))
+    for variant, verdict in expect.verdicts.items():
+        path = child_path("$.expect.verdicts", variant)
+        if variant not in VARIANTS:
+            raise src.error(path, f"a variant name ({', '.join(VARIANTS)})", repr(variant))
+        names = [verdict] if isinstance(verdict, str) else verdict
+        if not names:
+            raise src.error(path, "pass or invariant names", "an empty list")
+        for j, name in enumerate(names):
+            if name == "pass" and len(names) == 1:
+                continue
+            if name not in INVARIANTS or INVARIANTS[name].kind == "warning":
+                where = path if isinstance(verdict, str) else child_path(path, j)
+                raise src.error(where, f"pass or an invariant name ({known_names()})",
+                                repr(name))

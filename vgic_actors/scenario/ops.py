@@ -1,0 +1,421 @@
+"""Guest operations as scenario files write them, decoded into ``GuestOp`` objects.
+
+An operation is a one-key mapping: ``- ack: 32``, ``- write: {reg: ISENABLER,
+intid: 32}``. A scalar value fills the operation's main field (``ack: 32`` is
+``ack: {expect: 32}``); no value (``- wfi:``) takes every default. Three forms
+expand at load time: ``for`` (a loop over an INTID range, ``$var`` in the body
+replaced by each value), ``repeat`` (the body ``count`` times) and ``call`` (a
+template: the scenario's own or config/templates.yaml's). Every error names
+the path of the offending value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+from vgic_actors.guest import (
+    Ack,
+    Dir,
+    Eoir,
+    GuestOp,
+    Mmio,
+    SetEoiMode,
+    SetGroupEnable,
+    SetPmr,
+    Store,
+    WaitFor,
+)
+from vgic_actors.guest.cpuif_ops import (
+    AprRead,
+    AprWrite,
+    Hppir,
+    Iar,
+    Mask,
+    Rpr,
+    SetBpr,
+    Unmask,
+    Wfi,
+    WfiUntil,
+)
+from vgic_actors.guest.its import ItsCommand, SetLpiConfig
+from vgic_actors.guest.sgi import SendSgi
+from vgic_actors.scenario.schema import Base, Byte
+from vgic_actors.scenario.source import child_path, describe
+
+IntId = Annotated[int, Meta(ge=0, le=0xFFFFFF)]
+Group = Literal[0, 1]
+GicdReg = Literal["ISPENDR", "ICPENDR", "ISACTIVER", "ICACTIVER", "ISENABLER", "ICENABLER",
+                  "IPRIORITYR", "ICFGR", "IGROUPR", "IROUTER", "ITARGETSR", "SGIR", "SPENDSGIR",
+                  "CPENDSGIR"]
+ItsCmd = Literal["MAPD", "MAPC", "MAPTI", "MAPI", "INT", "INV", "INVALL", "DISCARD", "MOVI",
+                 "CLEAR", "SYNC"]
+MAX_EXPANDED_OPS = 100_000
+
+
+class OpError(Exception):
+    """A malformed operation: where, what was expected, what was found."""
+
+    def __init__(self, path: str, expected: str, got: str, *, at_key: bool = False) -> None:
+        super().__init__(f"{path}: expected {expected}, got {got}")
+        self.path, self.expected, self.got, self.at_key = path, expected, got, at_key
+
+
+# --- the operation specs -------------------------------------------------------------------
+
+
+class GroupEnableSpec(Base):
+    enable: bool = True
+    group: Group | None = None
+
+
+class EoiModeSpec(Base):
+    eoimode: Literal[0, 1]
+
+
+class PmrSpec(Base):
+    value: Byte
+
+
+class BprSpec(Base):
+    value: Annotated[int, Meta(ge=0, le=7)]
+    group: Group | None = None
+
+
+class AckSpec(Base):
+    expect: IntId | Literal["any"] = "any"
+
+
+class IarSpec(Base):
+    expect: IntId | Literal["any"] = "any"
+    group: Group | None = None
+
+
+class EoirSpec(Base):
+    intid: IntId | Literal["last"] = "last"
+    group: Group | None = None
+
+
+class DirSpec(Base):
+    intid: IntId | Literal["last"] = "last"
+    from_var: str | None = None
+
+
+class ReadSpec(Base):
+    expect: int | None = None
+    group: Group | None = None
+
+
+class AprSpec(Base):
+    group: Group = 1
+    n: Annotated[int, Meta(ge=0, le=3)] = 0
+    expect: int | None = None
+
+
+class AprWriteSpec(Base):
+    value: Annotated[int, Meta(ge=0, le=0xFFFFFFFF)]
+    group: Group = 1
+    n: Annotated[int, Meta(ge=0, le=3)] = 0
+
+
+class NoArgs(Base):
+    pass
+
+
+class WfiUntilSpec(Base):
+    acks: Annotated[int, Meta(ge=1)]
+
+
+class StoreSpec(Base):
+    var: str
+    value: int | Literal["last_ack"] = 0
+
+
+class WaitSpec(Base):
+    var: str
+    value: int
+
+
+class GicdWriteSpec(Base):
+    reg: GicdReg
+    intid: IntId
+    value: int = 0
+
+
+class GicdReadSpec(Base):
+    reg: GicdReg
+    intid: IntId
+    expect: int | None = None
+
+
+class SgiSpec(Base):
+    intid: Annotated[int, Meta(ge=0, le=15)]
+    targets: list[Annotated[int, Meta(ge=0, le=7)]] = msgspec.field(default_factory=list)
+    irm: bool = False
+
+
+class ItsSpec(Base):
+    cmd: ItsCmd
+    device: Annotated[int, Meta(ge=0)] = 0
+    event: Annotated[int, Meta(ge=0)] = 0
+    intid: Annotated[int, Meta(ge=0)] = 0
+    collection: Annotated[int, Meta(ge=0)] = 0
+    target: Annotated[int, Meta(ge=0, le=7)] = 0
+    valid: bool = True
+    size: Annotated[int, Meta(ge=1, le=32)] = 16
+
+
+class LpiConfigSpec(Base):
+    intid: Annotated[int, Meta(ge=8192, le=65535)]
+    enable: bool = True
+    priority: Byte = 0xA0
+
+
+def _opt(value: int | str) -> int | None:
+    return None if isinstance(value, str) else value
+
+
+@dataclass(frozen=True)
+class OpKind:
+    """One operation name: its spec, the field a scalar fills, and how to build it."""
+
+    spec: Any
+    shorthand: str | None
+    build: Callable[[Any], GuestOp]
+    intid_field: str | None = None  # checked against the VM's INTIDs at load time
+    custom: Callable[[Any, str], GuestOp] | None = None  # decodes the argument itself
+
+
+OPS: dict[str, OpKind] = {
+    "group_enable": OpKind(GroupEnableSpec, "enable",
+                           lambda s: SetGroupEnable(group=s.group, enable=s.enable)),
+    "eoimode": OpKind(EoiModeSpec, "eoimode", lambda s: SetEoiMode(bool(s.eoimode))),
+    "pmr": OpKind(PmrSpec, "value", lambda s: SetPmr(s.value)),
+    "bpr": OpKind(BprSpec, "value", lambda s: SetBpr(s.value, s.group)),
+    "ack": OpKind(AckSpec, "expect", lambda s: Ack(_opt(s.expect))),
+    "iar": OpKind(IarSpec, "expect", lambda s: Iar(_opt(s.expect), s.group)),
+    "eoir": OpKind(EoirSpec, "intid", lambda s: Eoir(_opt(s.intid), s.group), "intid"),
+    "dir": OpKind(DirSpec, "intid", lambda s: Dir(_opt(s.intid), s.from_var), "intid"),
+    "hppir": OpKind(ReadSpec, "expect", lambda s: Hppir(s.expect, s.group)),
+    "rpr": OpKind(ReadSpec, "expect", lambda s: Rpr(s.expect)),
+    "apr": OpKind(AprSpec, "expect", lambda s: AprRead(s.group, s.n, s.expect)),
+    "apr_write": OpKind(AprWriteSpec, "value", lambda s: AprWrite(s.group, s.n, s.value)),
+    "wfi": OpKind(NoArgs, None, lambda _: Wfi()),
+    "wfi_until": OpKind(WfiUntilSpec, "acks", lambda s: WfiUntil(s.acks)),
+    "mask": OpKind(NoArgs, None, lambda _: Mask()),
+    "unmask": OpKind(NoArgs, None, lambda _: Unmask()),
+    "store": OpKind(StoreSpec, None, lambda s: Store(
+        s.var, 0 if s.value == "last_ack" else s.value, last_ack=s.value == "last_ack")),
+    "wait": OpKind(WaitSpec, None, lambda s: WaitFor(s.var, s.value)),
+    "sgi": OpKind(SgiSpec, "intid",
+                  lambda s: SendSgi(s.intid, tuple(s.targets), s.irm)),
+    "its": OpKind(ItsSpec, "cmd", lambda s: ItsCommand(
+        s.cmd, device_id=s.device, event_id=s.event, intid=s.intid, collection=s.collection,
+        target=s.target, valid=s.valid, size=s.size)),
+    "lpi_config": OpKind(LpiConfigSpec, "intid",
+                         lambda s: SetLpiConfig(s.intid, s.enable, s.priority)),
+    "write": OpKind(GicdWriteSpec, None,
+                    lambda s: Mmio(s.reg, s.intid, write=True, value=s.value), "intid"),
+    "read": OpKind(GicdReadSpec, None,
+                   lambda s: Mmio(s.reg, s.intid, write=False, expect=s.expect), "intid"),
+}
+"""Every operation a guest program may use, by name (docs/scenarios.md lists them)."""
+
+
+def register_op(name: str, kind: OpKind) -> None:
+    """Add an operation (device and host modules register theirs)."""
+    if name in OPS or name in _FORMS:
+        raise ValueError(f"operation {name!r} is already defined")
+    OPS[name] = kind
+
+
+# --- expansion and decoding ----------------------------------------------------------------
+
+
+class ForSpec(Base):
+    var: Annotated[str, Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+    do: list[Any]
+    from_: int | None = msgspec.field(default=None, name="from")
+    to: int | None = None
+    in_: list[int] | None = msgspec.field(default=None, name="in")
+
+
+class RepeatSpec(Base):
+    count: Annotated[int, Meta(ge=0, le=10_000)]
+    do: list[Any]
+
+
+class CallSpec(Base):
+    template: str
+    with_: dict[str, int] = msgspec.field(default_factory=dict, name="with")
+
+
+_FORMS = ("for", "repeat", "call")
+_VAR = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
+
+
+@dataclass(frozen=True)
+class DecodedOp:
+    """A guest operation with the path it came from (for later semantic errors)."""
+
+    op: GuestOp
+    path: str
+    intid: int | None
+
+
+def convert(value: Any, spec: Any, path: str) -> Any:
+    """msgspec.convert with errors turned into OpError at the full path."""
+    try:
+        return msgspec.convert(value, spec)
+    except msgspec.ValidationError as exc:
+        raise op_error_from_msgspec(str(exc), path, value, spec) from None
+
+
+def allowed_values(spec: type[Any] | None, rel: str) -> str:
+    """What the field at ``rel`` (``.a.b``) of Struct ``spec`` accepts, for error messages."""
+    if spec is None:
+        return "an allowed value"
+    info: Any = msgspec.inspect.type_info(spec)
+    for name in re.findall(r"\.([^.\[]+)", rel):
+        if not isinstance(info, msgspec.inspect.StructType):
+            return "an allowed value"
+        info = next((f.type for f in info.fields if f.encode_name == name), None)
+    parts: list[str] = []
+    for option in _options(info):
+        if isinstance(option, msgspec.inspect.LiteralType):
+            parts += [repr(v) if isinstance(v, str) else str(v) for v in option.values]
+        elif isinstance(option, msgspec.inspect.IntType):
+            parts.insert(0, "an integer")
+        elif isinstance(option, msgspec.inspect.BoolType):
+            parts.insert(0, "true/false")
+        elif isinstance(option, msgspec.inspect.StrType):
+            parts.insert(0, "text")
+    return "one of " + ", ".join(parts) if parts else "an allowed value"
+
+
+def _options(info: Any) -> list[Any]:
+    if isinstance(info, msgspec.inspect.UnionType):
+        return [t for t in info.types if not isinstance(t, msgspec.inspect.NoneType)]
+    return [info] if info is not None else []
+
+
+def op_error_from_msgspec(message: str, base: str, value: Any,
+                          spec: type[Any] | None = None) -> OpError:
+    """Turn msgspec's ``Expected X, got Y - at `$.a`'' into an OpError under ``base``."""
+    text, _, at = message.partition(" - at `")
+    rel = at.rstrip("`")[1:] if at else ""
+    path = base + rel
+    missing = re.match(r"Object missing required field `(.+)`", text)
+    if missing:
+        return OpError(path, f"field {missing.group(1)!r}", "nothing")
+    unknown = re.match(r"Object contains unknown field `(.+)`", text)
+    if unknown:
+        return OpError(child_path(path, unknown.group(1)), "one of the known fields",
+                       f"unknown field {unknown.group(1)!r}", at_key=True)
+    found = _lookup(value, rel)
+    if text.startswith("Invalid enum value"):
+        return OpError(path, allowed_values(spec, rel), describe(found))
+    expected = re.sub(r"^Expected ", "", text.split(", got")[0]).replace("`", "")
+    expected = expected.replace(" | null", "").replace("int", "an integer", 1)
+    expected = expected.replace("bool", "true or false").replace("str", "text")
+    return OpError(path, expected.replace("object", "a mapping").replace("array", "a list"),
+                   describe(found))
+
+
+def _lookup(value: Any, rel: str) -> Any:
+    for part in re.findall(r"\.([^.\[]+)|\[(\d+)\]", rel):
+        key: Any = part[0] or int(part[1])
+        try:
+            value = value[key]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return value
+
+
+def _substitute(value: Any, env: Mapping[str, int]) -> Any:
+    if isinstance(value, str):
+        m = _VAR.match(value)
+        if m and m.group(1) in env:
+            return env[m.group(1)]
+        return value
+    if isinstance(value, list):
+        return [_substitute(v, env) for v in value]
+    if isinstance(value, dict):
+        return {k: _substitute(v, env) for k, v in value.items()}
+    return value
+
+
+def decode_ops(items: Any, path: str, templates: Mapping[str, tuple[list[Any], str]],
+               env: Mapping[str, int] | None = None, depth: int = 0) -> list[DecodedOp]:
+    """Decode a list of operation items at ``path`` (expanding loops and templates)."""
+    if not isinstance(items, list):
+        raise OpError(path, "a list of operations", describe(items))
+    if depth > 16:
+        raise OpError(path, "templates nested at most 16 deep", "deeper nesting (a cycle?)")
+    out: list[DecodedOp] = []
+    for i, item in enumerate(items):
+        ipath = child_path(path, i)
+        item = _substitute(item, env or {})
+        if not isinstance(item, dict) or len(item) != 1:
+            raise OpError(ipath, "an operation: a mapping with one key such as 'ack: 32'",
+                          describe(item) if not isinstance(item, dict)
+                          else f"{len(item)} keys")
+        ((name, arg),) = item.items()
+        apath = child_path(ipath, name)
+        if name in _FORMS:
+            out += _expand(name, arg, apath, templates, env or {}, depth)
+        elif name in OPS:
+            out.append(_decode_one(OPS[name], arg, apath))
+        else:
+            known = ", ".join(sorted([*OPS, *_FORMS]))
+            raise OpError(ipath, f"an operation name ({known})", repr(name))
+        if len(out) > MAX_EXPANDED_OPS:
+            raise OpError(ipath, f"at most {MAX_EXPANDED_OPS} operations after expansion",
+                          "more")
+    return out
+
+
+def _decode_one(kind: OpKind, arg: Any, path: str) -> DecodedOp:
+    if kind.custom is not None:
+        return DecodedOp(kind.custom(arg, path), path, None)
+    if arg is None:
+        arg = {}
+    elif not isinstance(arg, dict):
+        if kind.shorthand is None:
+            raise OpError(path, "a mapping of fields", describe(arg))
+        arg = {kind.shorthand: arg}
+    spec = convert(arg, kind.spec, path)
+    intid = getattr(spec, kind.intid_field, None) if kind.intid_field else None
+    return DecodedOp(kind.build(spec), path, intid if isinstance(intid, int) else None)
+
+
+def _expand(form: str, arg: Any, path: str, templates: Mapping[str, tuple[list[Any], str]],
+            env: Mapping[str, int], depth: int) -> list[DecodedOp]:
+    if form == "repeat":
+        rep: RepeatSpec = convert(arg, RepeatSpec, path)
+        body = decode_ops(rep.do, child_path(path, "do"), templates, env, depth + 1)
+        return body * rep.count
+    if form == "call":
+        call: CallSpec = convert({"template": arg} if isinstance(arg, str) else arg, CallSpec,
+                                 path)
+        if call.template not in templates:
+            known = ", ".join(sorted(templates)) or "none defined"
+            raise OpError(child_path(path, "template"), f"a template name ({known})",
+                          repr(call.template))
+        body, where = templates[call.template]
+        return decode_ops(body, where, templates, {**env, **call.with_}, depth + 1)
+    loop: ForSpec = convert(arg, ForSpec, path)
+    if (loop.in_ is None) == (loop.from_ is None or loop.to is None):
+        raise OpError(path, "either 'in: [values]' or both 'from' and 'to'",
+                      "neither" if loop.in_ is None else "both")
+    values = loop.in_ if loop.in_ is not None else list(range(loop.from_ or 0, (loop.to or 0) + 1))
+    out: list[DecodedOp] = []
+    for value in values:
+        out += decode_ops(loop.do, child_path(path, "do"), templates,
+                          {**env, loop.var: value}, depth + 1)
+    return out

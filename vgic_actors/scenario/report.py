@@ -1,0 +1,77 @@
+"""The human summary of a scenario run (``vgic-actors run``'s stdout)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from vgic_actors.checks import INVARIANTS
+from vgic_actors.scenario.loader import Scenario
+from vgic_actors.scenario.runner import ScenarioReport, VariantReport
+
+
+def _seeds(report: ScenarioReport) -> str:
+    s = report.seeds
+    return f"seed {s[0]}" if len(s) == 1 else f"seeds {s[0]}..{s[-1]}"
+
+
+def _found(v: VariantReport) -> str:
+    if not v.found:
+        return f"pass ({len(v.runs)}/{len(v.runs)} runs clean)"
+    counts: Counter[str] = Counter()
+    for r in v.runs:
+        counts.update(r.broken)
+    return ", ".join(f"{name} in {counts[name]}/{len(v.runs)}" for name in v.found)
+
+
+def render(scenario: Scenario, report: ScenarioReport) -> str:
+    """Header, one line per variant, then the first finding of each variant explained."""
+    lines = [f"{scenario.name} ({scenario.file})"]
+    if scenario.description:
+        lines.append("  " + scenario.description.splitlines()[0])
+    lines.append(f"  {report.strategy}, {_seeds(report)}, "
+                 f"{scenario.vm.nr_vcpus} vCPUs, {scenario.vm.nr_lr} LRs, "
+                 f"GIC{scenario.vm.gic_model.name.lower()} model")
+    lines.append("")
+    width = max(len(v.variant) for v in report.variants)
+    for v in report.variants:
+        expected = "pass" if not v.expected else " + ".join(v.expected)
+        mark = "ok  " if v.ok else "FAIL"
+        lines.append(f"  {mark} {v.variant:<{width}}  found: {_found(v)}")
+        lines.append(f"       {'':<{width}}  expected: {expected}")
+    for v in report.variants:
+        lines += _explain(scenario, v)
+    warnings = Counter((v.variant, w.invariant) for v in report.variants
+                       for r in v.runs for w in r.warnings)
+    if warnings:
+        lines.append("")
+        lines.append("warnings (kernel behaviour as written, not violations):")
+        for (variant, name), n in sorted(warnings.items()):
+            first = next(w for v in report.variants if v.variant == variant
+                         for r in v.runs for w in r.warnings if w.invariant == name)
+            lines.append(f"  {name} on {variant} ({n} runs): {first.message}")
+    lines.append("")
+    lines.append("result: " + ("every verdict held" if report.ok else
+                               "a verdict did not hold (exit status 1)"))
+    return "\n".join(lines)
+
+
+def _explain(scenario: Scenario, v: VariantReport) -> list[str]:
+    run = next((r for r in v.runs if r.violations), None)
+    if run is None:
+        return []
+    lines = ["", f"first finding on {v.variant} (seed {run.seed}, {run.outcome} after "
+                 f"{run.steps} steps):"]
+    shown: set[str] = set()
+    for viol in run.violations:
+        lines.append(f"  {viol.invariant}: {viol.message}")
+        if viol.invariant not in shown:
+            shown.add(viol.invariant)
+            lines.append(f"    ({INVARIANTS[viol.invariant].meaning}; protects "
+                         f"{INVARIANTS[viol.invariant].protects})")
+        if len(lines) > 14:
+            lines.append(f"  ... {len(run.violations)} violations in all (--json lists them)")
+            break
+    spec = run.spec if ":" in run.spec else f"{run.spec}"
+    lines.append(f"  replay: vgic-actors run {scenario.file} --variant {v.variant} "
+                 f"--seed {run.seed} --runs 1 --strategy {spec} --log run.jsonl")
+    return lines

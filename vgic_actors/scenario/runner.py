@@ -18,7 +18,7 @@ import msgspec
 
 from vgic_actors.checks import Violation, check_run, irq_name, is_active
 from vgic_actors.checks.final import violation
-from vgic_actors.errors import ModelInternalError
+from vgic_actors.errors import InputError, ModelInternalError
 from vgic_actors.guest import GuestProgram
 from vgic_actors.guest.host import HostProgram
 from vgic_actors.guest.ledger import GuestLedger
@@ -100,14 +100,17 @@ def parse_strategy(spec: str, seed: int) -> Strategy:
 
 def load_choices(path: Path) -> ChoiceLog:
     """The choice log in a ``.choices.json`` file (InputError when malformed)."""
-    from vgic_actors.errors import InputError
+    return load_recorded(path).choices
 
+
+def load_recorded(path: Path) -> RecordedRun:
+    """A ``.choices.json`` file written by ``--log`` (InputError when malformed)."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise InputError(str(path), "$", "a readable choices file", type(exc).__name__) from None
     try:
-        return msgspec.json.decode(raw, type=RecordedRun).choices
+        return msgspec.json.decode(raw, type=RecordedRun)
     except msgspec.ValidationError as exc:
         text, _, at = str(exc).partition(" - at `")
         raise InputError(str(path), at.rstrip("`") or "$", "a recorded run (seed, variant, "
@@ -235,6 +238,12 @@ def run_scenario(scenario: Scenario, *, variants: Sequence[str] | None = None,
     """Run ``scenario`` for each variant (its listed ones by default) over ``runs`` seeds."""
     strategy = strategy or scenario.run.strategy or "pct:3"
     if strategy.startswith("replay:"):
+        file = strategy.partition(":")[2]
+        recorded = load_recorded(Path(file))
+        if recorded.digest != scenario.digest:
+            raise InputError(file, "$.digest", f"a run of {scenario.name} as it is now "
+                             f"(digest {scenario.digest})",
+                             f"a run of {recorded.scenario} (digest {recorded.digest})")
         runs = 1
     seeds = list(range(seed, seed + (runs or scenario.run.seeds or 20)))
     reports = [run_variant(scenario, v, seeds, strategy, max_steps=max_steps)

@@ -27,6 +27,7 @@ from vgic_actors.errors import ModelInternalError
 from vgic_actors.runtime import Mailbox
 
 if TYPE_CHECKING:
+    from vgic_actors.kvm.irq import VgicIrq
     from vgic_actors.kvm.vm import Kvm
 
 
@@ -164,12 +165,19 @@ async def kvm_vgic_map_phys_irq(kvm: Kvm, vcpu_id: int | None, host_irq: int, vi
         if err:
             return err
     async with irq.lock:
-        irq.hw = True
-        irq.hwintid = host_irq
-        irq.needs_resampling = sw_resample
-    kvm.phys.mappings[host_irq] = HwMapping(vcpu_id, vintid, owner)
-    kvm.phys.line(host_irq)
+        kvm_vgic_map_irq(kvm, irq, vcpu_id, host_irq, sw_resample=sw_resample, owner=owner)
     return 0
+
+
+def kvm_vgic_map_irq(kvm: Kvm, irq: VgicIrq, vcpu_id: int | None, host_irq: int, *,
+                     sw_resample: bool = False, owner: str | None = None) -> None:
+    """vgic.c: kvm_vgic_map_irq, the part done with irq_lock held (or before any vCPU runs,
+    as a scenario's ``irqs: [{hw: N}]`` does)."""
+    irq.hw = True
+    irq.hwintid = host_irq
+    irq.needs_resampling = sw_resample
+    kvm.phys.mappings[host_irq] = HwMapping(vcpu_id, irq.intid, owner)
+    kvm.phys.line(host_irq)
 
 
 async def kvm_vgic_unmap_phys_irq(kvm: Kvm, vcpu_id: int | None, vintid: int) -> int:

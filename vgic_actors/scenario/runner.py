@@ -24,6 +24,7 @@ from vgic_actors.guest.host import HostProgram
 from vgic_actors.guest.ledger import GuestLedger
 from vgic_actors.kvm.irq import IrqConfig, irq_is_pending
 from vgic_actors.kvm.machine import Machine, start_vm
+from vgic_actors.kvm.phys_gic import kvm_vgic_map_irq
 from vgic_actors.kvm.vm import Kvm
 from vgic_actors.runtime import (
     ChoiceLog,
@@ -148,7 +149,7 @@ def apply_irq_config(scenario: Scenario, kvm: Kvm) -> None:
         if cfg.enabled is not None:
             irq.enabled = cfg.enabled
         if cfg.hw is not None:
-            irq.hw, irq.hwintid = True, cfg.hw
+            kvm_vgic_map_irq(kvm, irq, cfg.vcpu or 0 if cfg.intid < 32 else None, cfg.hw)
 
 
 def run_once(scenario: Scenario, variant: str, seed: int, strategy: str, *,

@@ -9,23 +9,25 @@ InputError naming file:line:column, the ``$.path`` and what was expected.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+from msgspec import Meta
 
 from vgic_actors.arch.registers import GicVersion
 from vgic_actors.arch.switches import PRESETS
-from vgic_actors.checks import INVARIANTS, known_names
+from vgic_actors.checks import INVARIANTS
 from vgic_actors.errors import InputError
 from vgic_actors.guest import GuestOp
 from vgic_actors.guest.host import HostStep
 from vgic_actors.kvm.variants import VARIANTS
 from vgic_actors.kvm.vm import VmConfig
 from vgic_actors.scenario.host_ops import decode_host_steps
-from vgic_actors.scenario.ops import OpError, decode_ops, op_error_from_msgspec
+from vgic_actors.scenario.ops import DecodedOp, OpError, decode_ops, op_error_from_msgspec
 from vgic_actors.scenario.schema import (
     Defaults,
     Expect,
@@ -131,7 +133,13 @@ def parse_scenario(src: Source) -> Scenario:
     defaults, builtin_templates = load_defaults()
     vm = _vm_config(src, sf.vm, defaults.vm)
     templates = dict(builtin_templates)
-    templates.update({k: (v, child_path("$.templates", k)) for k, v in sf.templates.items()})
+    for key, body in sf.templates.items():
+        tpath = child_path("$.templates", key)
+        if not isinstance(key, str):
+            raise src.error(tpath, "a template name (text)", describe(key), at_key=True)
+        if not isinstance(body, list):
+            raise src.error(tpath, "a list of operations", describe(body))
+        templates[key] = (body, tpath)
     guests = _guests(src, sf, vm, templates)
     for i, irq in enumerate(sf.irqs):
         _check_irq(src, irq, vm, child_path("$.irqs", i))
@@ -190,12 +198,13 @@ def _vm_config(src: Source, vm: VmSection, base: VmSection) -> VmConfig:
 
 
 def _intid_ok(intid: int, vm: VmConfig) -> bool:
-    return intid < 32 + vm.nr_spis or (intid >= LPI_MIN and not vm.v2_model)
+    return 0 <= intid < 32 + vm.nr_spis or (LPI_MIN <= intid < 1 << 24 and not vm.v2_model)
 
 
-def _intid_expected(vm: VmConfig) -> str:
-    lpis = "" if vm.v2_model else f" or an LPI >= {LPI_MIN}"
-    return f"an INTID this VM implements (0..{31 + vm.nr_spis}{lpis})"
+def _intid_expected(vm: VmConfig, op: DecodedOp | None = None) -> str:
+    lpis = "" if vm.v2_model or (op is not None and op.gicd) else f" or an LPI >= {LPI_MIN}"
+    special = "" if op is None or op.gicd else ", 1020..1023"
+    return f"an INTID this VM implements (0..{31 + vm.nr_spis}{special}{lpis})"
 
 
 def _guests(src: Source, sf: ScenarioFile, vm: VmConfig,
@@ -204,7 +213,7 @@ def _guests(src: Source, sf: ScenarioFile, vm: VmConfig,
     plans: list[GuestPlan | None] = [None] * vm.nr_vcpus
     for name, body in sf.guests.items():
         path = child_path("$.guests", name)
-        if name not in names:
+        if not isinstance(name, str) or name not in names:
             raise src.error(path, f"a vCPU name ({', '.join(names)})", repr(name))
         section = _convert(src, {"ops": body} if isinstance(body, list) else body,
                            GuestSection, path)
@@ -231,24 +240,33 @@ def _decode(src: Source, items: Any, path: str, templates: dict[str, tuple[list[
     except OpError as exc:
         raise _located(src, exc) from None
     for d in decoded:
-        if d.intid is not None and d.intid < 1020 and not _intid_ok(d.intid, vm):
-            raise _located(src, OpError(d.path + ".intid" if "intid" not in d.path else d.path,
-                                        _intid_expected(vm), str(d.intid)))
+        if d.intid is not None and not _op_intid_ok(d, vm):
+            raise _located(src, OpError(d.path + "." + d.field, _intid_expected(vm, d),
+                                        str(d.intid)))
     return [d.op for d in decoded]
 
 
+def _op_intid_ok(d: DecodedOp, vm: VmConfig) -> bool:
+    """An operation's INTID: one the VM implements; IAR/EOIR/DIR values may also be the
+    special 1020..1023; GICD registers hold only INTIDs below 1020."""
+    assert d.intid is not None
+    if 1020 <= d.intid <= 1023:
+        return not d.gicd
+    if d.gicd and d.intid >= 1020:
+        return False
+    return _intid_ok(d.intid, vm)
+
+
 def _located(src: Source, exc: OpError) -> InputError:
-    """An OpError as an InputError; template paths (file:$.x) point into their own file."""
-    file, sep, path = exc.path.rpartition(":$")
-    if sep and file.endswith(".yaml") and file != src.file:
-        tsrc = load_file(Path(file))
-        return tsrc.error("$" + path, exc.expected, exc.got, at_key=exc.at_key)
+    """An OpError as an InputError located in the scenario file."""
     return src.error(exc.path, exc.expected, exc.got, at_key=exc.at_key)
 
 
 def _check_irq(src: Source, irq: IrqSection, vm: VmConfig, path: str) -> None:
-    if not _intid_ok(irq.intid, vm) or 1020 <= irq.intid < LPI_MIN:
-        raise src.error(child_path(path, "intid"), _intid_expected(vm), str(irq.intid))
+    if not 0 <= irq.intid < 32 + vm.nr_spis:
+        raise src.error(child_path(path, "intid"), f"an SGI, PPI or SPI of this VM "
+                        f"(0..{31 + vm.nr_spis}; LPIs exist once the ITS maps them: use "
+                        "lpi_config and its operations)", str(irq.intid))
     private = irq.intid < 32
     if private and irq.vcpu is not None and irq.vcpu >= vm.nr_vcpus:
         raise src.error(child_path(path, "vcpu"), f"a vCPU index below {vm.nr_vcpus}",
@@ -264,8 +282,6 @@ def _check_irq(src: Source, irq: IrqSection, vm: VmConfig, path: str) -> None:
                         str(irq.target))
     if irq.intid < 16 and irq.trigger == "level":
         raise src.error(child_path(path, "trigger"), "edge (SGIs are always edge)", "'level'")
-    if irq.intid >= LPI_MIN and (irq.trigger == "level" or irq.hw is not None):
-        raise src.error(path, "an edge, non-HW LPI", "level or hw")
 
 
 def _check_expect(src: Source, expect: Expect, vm: VmConfig) -> None:
@@ -281,23 +297,49 @@ def _check_expect(src: Source, expect: Expect, vm: VmConfig) -> None:
             raise src.error(child_path(path, "ap_list"),
                             f"a vCPU index below {vm.nr_vcpus} or none",
                             str(final.ap_list))
-    for name in ("eoicount", "tdir"):
-        table = getattr(expect.counters, name) or {}
-        for vcpu in table:
-            if not 0 <= vcpu < vm.nr_vcpus:
-                raise src.error(f"$.expect.counters.{name}[{vcpu}]",
-                                f"a vCPU index below {vm.nr_vcpus}", str(vcpu))
+    counters = expect.counters
+    vcpus = f"a vCPU index below {vm.nr_vcpus}"
+    counters.acks = _table(src, counters.acks, "$.expect.counters.acks",
+                           lambda k: 0 <= k < 1 << 24, "an INTID (0..2^24-1)", Count)
+    counters.eoicount = _table(src, counters.eoicount, "$.expect.counters.eoicount",
+                               lambda k: 0 <= k < vm.nr_vcpus, vcpus, Count)
+    counters.tdir = _table(src, counters.tdir, "$.expect.counters.tdir",
+                           lambda k: 0 <= k < vm.nr_vcpus, vcpus, bool)
+    judged = [n for n, inv in INVARIANTS.items() if inv.kind not in ("warning", "expectation")]
     for variant, verdict in expect.verdicts.items():
         path = child_path("$.expect.verdicts", variant)
         if variant not in VARIANTS:
-            raise src.error(path, f"a variant name ({', '.join(VARIANTS)})", repr(variant))
+            raise src.error(path, f"a variant name ({', '.join(VARIANTS)})", describe(variant),
+                            at_key=True)
+        if not isinstance(verdict, str | list):
+            raise src.error(path, "pass, an invariant name or a list of them",
+                            describe(verdict))
         names = [verdict] if isinstance(verdict, str) else verdict
         if not names:
             raise src.error(path, "pass or invariant names", "an empty list")
         for j, name in enumerate(names):
             if name == "pass" and len(names) == 1:
                 continue
-            if name not in INVARIANTS or INVARIANTS[name].kind == "warning":
+            if name not in judged:
                 where = path if isinstance(verdict, str) else child_path(path, j)
-                raise src.error(where, f"pass or an invariant name ({known_names()})",
-                                repr(name))
+                raise src.error(where, "pass or the invariants a negative control breaks ("
+                                + ", ".join(judged) + "; expectations are judged only for "
+                                "variants expected to pass)", describe(name))
+
+
+Count = Annotated[int, Meta(ge=0)]
+
+
+def _table(src: Source, table: dict[Any, Any] | None, path: str, key_ok: Callable[[int], bool],
+           key_expected: str, value_type: Any) -> dict[int, Any] | None:
+    """A counters table checked entry by entry: integer keys that ``key_ok``, values of
+    ``value_type``."""
+    if table is None:
+        return None
+    out: dict[int, Any] = {}
+    for key, value in table.items():
+        kpath = child_path(path, key)
+        if isinstance(key, bool) or not isinstance(key, int) or not key_ok(key):
+            raise src.error(kpath, key_expected, describe(key), at_key=True)
+        out[key] = _convert(src, value, value_type, kpath)
+    return out

@@ -188,6 +188,7 @@ class OpKind:
     shorthand: str | None
     build: Callable[[Any], GuestOp]
     intid_field: str | None = None  # checked against the VM's INTIDs at load time
+    gicd: bool = False  # the INTID names a GICD/GICR register field
     custom: Callable[[Any, str], GuestOp] | None = None  # decodes the argument itself
 
 
@@ -197,8 +198,8 @@ OPS: dict[str, OpKind] = {
     "eoimode": OpKind(EoiModeSpec, "eoimode", lambda s: SetEoiMode(bool(s.eoimode))),
     "pmr": OpKind(PmrSpec, "value", lambda s: SetPmr(s.value)),
     "bpr": OpKind(BprSpec, "value", lambda s: SetBpr(s.value, s.group)),
-    "ack": OpKind(AckSpec, "expect", lambda s: Ack(_opt(s.expect))),
-    "iar": OpKind(IarSpec, "expect", lambda s: Iar(_opt(s.expect), s.group)),
+    "ack": OpKind(AckSpec, "expect", lambda s: Ack(_opt(s.expect)), "expect"),
+    "iar": OpKind(IarSpec, "expect", lambda s: Iar(_opt(s.expect), s.group), "expect"),
     "eoir": OpKind(EoirSpec, "intid", lambda s: Eoir(_opt(s.intid), s.group), "intid"),
     "dir": OpKind(DirSpec, "intid", lambda s: Dir(_opt(s.intid), s.from_var), "intid"),
     "hppir": OpKind(ReadSpec, "expect", lambda s: Hppir(s.expect, s.group)),
@@ -220,9 +221,11 @@ OPS: dict[str, OpKind] = {
     "lpi_config": OpKind(LpiConfigSpec, "intid",
                          lambda s: SetLpiConfig(s.intid, s.enable, s.priority)),
     "write": OpKind(GicdWriteSpec, None,
-                    lambda s: Mmio(s.reg, s.intid, write=True, value=s.value), "intid"),
+                    lambda s: Mmio(s.reg, s.intid, write=True, value=s.value), "intid",
+                    gicd=True),
     "read": OpKind(GicdReadSpec, None,
-                   lambda s: Mmio(s.reg, s.intid, write=False, expect=s.expect), "intid"),
+                   lambda s: Mmio(s.reg, s.intid, write=False, expect=s.expect), "intid",
+                   gicd=True),
 }
 """Every operation a guest program may use, by name (docs/scenarios.md lists them)."""
 
@@ -266,6 +269,8 @@ class DecodedOp:
     op: GuestOp
     path: str
     intid: int | None
+    field: str = "intid"
+    gicd: bool = False  # a GICD/GICR register access (INTIDs below 1020 only)
 
 
 def convert(value: Any, spec: Any, path: str) -> Any:
@@ -308,6 +313,11 @@ def op_error_from_msgspec(message: str, base: str, value: Any,
                           spec: type[Any] | None = None) -> OpError:
     """Turn msgspec's ``Expected X, got Y - at `$.a`'' into an OpError under ``base``."""
     text, _, at = message.partition(" - at `")
+    if at.startswith("key` in `"):  # a mapping key of the wrong type
+        rel = at[len("key` in `"):].rstrip("`")[1:]
+        return OpError(base + rel, "keys of the right type ("
+                       + re.sub(r"^Expected `(.+?)`.*", r"\1", text) + ")", "a key "
+                       + re.sub(r".*got `(.+?)`.*", r"of type \1", text))
     rel = at.rstrip("`")[1:] if at else ""
     path = base + rel
     missing = re.match(r"Object missing required field `(.+)`", text)
@@ -391,7 +401,8 @@ def _decode_one(kind: OpKind, arg: Any, path: str) -> DecodedOp:
         arg = {kind.shorthand: arg}
     spec = convert(arg, kind.spec, path)
     intid = getattr(spec, kind.intid_field, None) if kind.intid_field else None
-    return DecodedOp(kind.build(spec), path, intid if isinstance(intid, int) else None)
+    return DecodedOp(kind.build(spec), path, intid if isinstance(intid, int) else None,
+                     kind.intid_field or "intid", kind.gicd)
 
 
 def _expand(form: str, arg: Any, path: str, templates: Mapping[str, tuple[list[Any], str]],
@@ -408,7 +419,13 @@ def _expand(form: str, arg: Any, path: str, templates: Mapping[str, tuple[list[A
             raise OpError(child_path(path, "template"), f"a template name ({known})",
                           repr(call.template))
         body, where = templates[call.template]
-        return decode_ops(body, where, templates, {**env, **call.with_}, depth + 1)
+        try:
+            return decode_ops(body, where, templates, {**env, **call.with_}, depth + 1)
+        except OpError as exc:
+            if not where.startswith("$"):  # a built-in template: say where, report here
+                raise OpError(path, f"a call that expands cleanly: in {exc.path}, "
+                              f"expected {exc.expected} (missing 'with'?)", exc.got) from None
+            raise
     loop: ForSpec = convert(arg, ForSpec, path)
     if (loop.in_ is None) == (loop.from_ is None or loop.to is None):
         raise OpError(path, "either 'in: [values]' or both 'from' and 'to'",

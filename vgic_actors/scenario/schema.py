@@ -51,6 +51,9 @@ class VmSection(Base):
     arch: ArchSection = msgspec.field(default_factory=ArchSection)
 
 
+IntId = Annotated[int, Meta(ge=0)]
+
+
 class IrqSection(Base):
     """One interrupt's configuration before the vCPUs run (as the VMM/firmware left it).
 
@@ -58,7 +61,7 @@ class IrqSection(Base):
     SPI. ``hw`` maps it to that physical INTID (kvm_vgic_map_phys_irq).
     """
 
-    intid: int
+    intid: IntId
     vcpu: VcpuIndex | None = None
     trigger: Literal["edge", "level"] | None = None
     priority: Byte | None = None
@@ -74,7 +77,7 @@ class FinalIrq(Base):
     ``ap_list``: the vCPU whose ap_list holds it, or ``none``.
     """
 
-    intid: int
+    intid: IntId
     vcpu: VcpuIndex | None = None
     active: bool | None = None
     pending: bool | None = None
@@ -85,9 +88,11 @@ class Counters(Base):
     """Expected counters at the end of the run (omitted ones are not checked)."""
 
     active_spis: Annotated[int, Meta(ge=0)] | None = None
-    acks: dict[int, Annotated[int, Meta(ge=0)]] | None = None
-    eoicount: dict[int, Annotated[int, Meta(ge=0)]] | None = None  # per vCPU
-    tdir: dict[int, bool] | None = None  # per vCPU: ICH_HCR_EL2.TDIR at the last entry
+    # Tables (INTID or vCPU -> value) are checked entry by entry by the loader, so an
+    # error names its key: acks INTID -> count, eoicount vCPU -> count, tdir vCPU -> bool.
+    acks: dict[Any, Any] | None = None
+    eoicount: dict[Any, Any] | None = None
+    tdir: dict[Any, Any] | None = None  # ICH_HCR_EL2.TDIR at the vCPU's last entry
 
 
 class Expect(Base):
@@ -96,7 +101,7 @@ class Expect(Base):
 
     final: list[FinalIrq] = msgspec.field(default_factory=list)
     counters: Counters = msgspec.field(default_factory=Counters)
-    verdicts: dict[str, Verdict] = msgspec.field(default_factory=dict)
+    verdicts: dict[Any, Any] = msgspec.field(default_factory=dict)  # variant -> Verdict
 
 
 class RunSection(Base):
@@ -121,8 +126,8 @@ class ScenarioFile(Base):
     description: str = ""
     vm: VmSection = msgspec.field(default_factory=VmSection)
     irqs: list[IrqSection] = msgspec.field(default_factory=list)
-    templates: dict[str, list[Any]] = msgspec.field(default_factory=dict)
-    guests: dict[str, Any] = msgspec.field(default_factory=dict)
+    templates: dict[Any, Any] = msgspec.field(default_factory=dict)  # name -> operations
+    guests: dict[Any, Any] = msgspec.field(default_factory=dict)  # vcpuN -> program
     host: list[Any] = msgspec.field(default_factory=list)
     expect: Expect = msgspec.field(default_factory=Expect)
     run: RunSection = msgspec.field(default_factory=RunSection)

@@ -80,6 +80,12 @@ def load_source(text: str, file: str) -> Source:
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         raise InputError(file, "$", "valid YAML", exc.problem or "a syntax error",
                          line=line, column=column) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise InputError(file, "$", "printable YAML text",
+                         f"control character {exc.character!r}", line=line,
+                         column=column) from None
     except yaml.YAMLError as exc:
         raise InputError(file, "$", "valid YAML", str(exc).splitlines()[0]) from None
     src = Source(file=file, data=None)

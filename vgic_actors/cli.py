@@ -85,6 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--strategy", choices=("random", "pct"), default="random", help="model strategy"
     )
+    bench.add_argument("--inspector", action="store_true",
+                       help="instead: log inspector events/s for `logs filter` and `logs stats` "
+                       "on a synthesised log of real scenario events (goal >= 500k/s)")
+    bench.add_argument("--events", type=int, default=1_000_000,
+                       help="--inspector: events in the log (default 1000000)")
+    from vgic_actors.logs.commands import add_parser as add_logs_parser
+
+    add_logs_parser(sub)
     return parser
 
 
@@ -93,6 +101,13 @@ def _bench(args: argparse.Namespace, stdout: TextIO) -> int:
 
     from vgic_actors.bench import bench
 
+    if args.inspector:
+        from vgic_actors.logs.bench import bench_inspector
+
+        if args.events < 1000:
+            raise UsageError(f"--events: expected at least 1000, got {args.events}")
+        print(msgspec.json.encode(bench_inspector(args.events)).decode(), file=stdout)
+        return EXIT_OK
     if args.actors < 1 or args.steps < 1:
         raise UsageError("bench needs --actors >= 1 and --steps >= 1")
     result = bench(args.actors, args.steps, args.strategy)
@@ -203,6 +218,10 @@ def main(
             return _validate(args, out, err)
         if args.command == "bench":
             return _bench(args, out)
+        if args.command == "logs":
+            from vgic_actors.logs.commands import run as run_logs
+
+            return run_logs(args, out, err)
         parser.print_help(out)
         return EXIT_BAD_INPUT
     except VgicActorsError as exc:

@@ -34,6 +34,10 @@ class RunStarted(Event, frozen=True):
     strategy: str
     scenario: str = ""
     variant: str = ""
+    digest: str = ""
+    """The scenario file's digest (``vgic-actors run`` checks it on replay)."""
+    choices: str = ""
+    """The choice log written beside this log (``FILE.choices.json``), by file name."""
 
 
 class RunEnded(Event, frozen=True):
@@ -253,6 +257,45 @@ class ActiveChanged(Event, frozen=True):
     halted: bool
 
 
+class IrqPruned(Event, frozen=True):
+    """vgic_prune_ap_list took `intid` off `vcpu`'s ap_list: dropped (`to` -1: it goes
+    nowhere) or migrated to vCPU `to`'s ap_list."""
+
+    vcpu: int
+    intid: int
+    to: int = -1
+
+
+# --- the guest's CPU interface (vgic_actors.guest) ----------------------------------------
+
+
+class GuestAcked(Event, frozen=True):
+    """vCPU `vcpu`'s IAR returned `intid`: Active for the guest from now on."""
+
+    vcpu: int
+    intid: int
+
+
+class GuestEoied(Event, frozen=True):
+    """vCPU `vcpu` wrote EOIR for `intid`: a priority drop, and in EOImode 0 a deactivation
+    too (`deactivates`); `trapped`: the hypervisor emulated the write."""
+
+    vcpu: int
+    intid: int
+    deactivates: bool
+    trapped: bool = False
+
+
+class GuestDeactivated(Event, frozen=True):
+    """vCPU `vcpu` deactivated `intid` other than by EOIR: `how` "dir" (ICV_DIR_EL1 in
+    EOImode 1) or "icactiver" (a GICD_ICACTIVER write); `trapped`: the hypervisor saw it."""
+
+    vcpu: int
+    intid: int
+    how: str
+    trapped: bool
+
+
 AnyEvent = (
     RunStarted
     | RunEnded
@@ -281,6 +324,10 @@ AnyEvent = (
     | EoicountReplayed
     | DirEmulated
     | ActiveChanged
+    | IrqPruned
+    | GuestAcked
+    | GuestEoied
+    | GuestDeactivated
 )
 
 ENCODER = msgspec.json.Encoder()

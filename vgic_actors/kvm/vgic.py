@@ -23,6 +23,7 @@ from vgic_actors.events import (
     EoicountReplayed,
     Event,
     HcrConfigured,
+    IrqPruned,
     IrqQueued,
     LrFolded,
 )
@@ -317,6 +318,8 @@ async def vgic_prune_ap_list(kvm: Kvm, vcpu: KvmVcpu) -> None:
             if target is None:
                 vcpu.ap_list.remove(irq)
                 irq.vcpu = None
+                if _logging():
+                    _log(IrqPruned, vcpu=vcpu.vcpu_id, intid=irq.intid)
                 kvm.vgic_put_irq(irq)  # LPIs: drop the list's reference (may free it)
                 continue
             if target != vcpu.vcpu_id:
@@ -340,6 +343,8 @@ async def vgic_prune_ap_list(kvm: Kvm, vcpu: KvmVcpu) -> None:
         second.ap_list_lock.release()
         first.ap_list_lock.release()
         if moved:
+            if _logging():
+                _log(IrqPruned, vcpu=vcpu.vcpu_id, intid=irq.intid, to=target)
             await kick_vcpu(kvm, target)
 
 

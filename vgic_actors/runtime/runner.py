@@ -37,8 +37,13 @@ async def arun(
     keep_events: int = 32,
     scenario: str = "",
     variant: str = "",
+    digest: str = "",
+    choices: str = "",
 ) -> RunResult:
-    """Run `setup`'s actors under `strategy` inside the current Trio run."""
+    """Run `setup`'s actors under `strategy` inside the current Trio run.
+
+    `digest` and `choices` (the scenario's digest, the choice-log file written beside
+    the log) only go into the `RunStarted` header."""
     emitter = Emitter(log=log, sinks=sinks, keep=keep_events)
     sched = Scheduler(strategy, max_steps=max_steps, emitter=emitter)
     if emitter.on:
@@ -46,6 +51,7 @@ async def arun(
             RunStarted(
                 step=0, vt=0, actor="runner", tool_version=__version__, seed=seed,
                 strategy=strategy.describe(), scenario=scenario, variant=variant,
+                digest=digest, choices=choices,
             )
         )
     try:
@@ -80,6 +86,8 @@ def run(
     keep_events: int = 32,
     scenario: str = "",
     variant: str = "",
+    digest: str = "",
+    choices: str = "",
 ) -> RunResult:
     """`arun` in its own deterministic ``trio.run`` (virtual clock, seeded Trio)."""
 
@@ -87,6 +95,7 @@ def run(
         return await arun(
             setup, strategy, seed=seed, max_steps=max_steps, log=log, sinks=sinks,
             keep_events=keep_events, scenario=scenario, variant=variant,
+            digest=digest, choices=choices,
         )
 
     with deterministic_trio(seed):

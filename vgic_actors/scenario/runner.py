@@ -153,8 +153,11 @@ def apply_irq_config(scenario: Scenario, kvm: Kvm) -> None:
 
 
 def run_once(scenario: Scenario, variant: str, seed: int, strategy: str, *,
-             max_steps: int | None = None, log: BinaryIO | None = None) -> RunReport:
+             max_steps: int | None = None, log: BinaryIO | None = None,
+             choices: str = "") -> RunReport:
     """One run of ``scenario`` under ``variant`` with ``seed``.
+
+    ``choices``: the choice-log file name the log's header refers to (``record_run``).
 
     The ``expect`` section describes the correct outcome, so it is judged only for
     variants expected to pass; a negative control is judged by its named invariants.
@@ -173,7 +176,8 @@ def run_once(scenario: Scenario, variant: str, seed: int, strategy: str, *,
 
     strat = parse_strategy(strategy, seed)
     result = run(setup, strat, seed=seed, max_steps=max_steps or scenario.run.max_steps or 20_000,
-                 log=log, variant=variant, scenario=scenario.name)
+                 log=log, variant=variant, scenario=scenario.name, digest=scenario.digest,
+                 choices=choices)
     kvm = box[0].kvm
     found = check_run(kvm, guests, ledger, result, vmm)
     found += [violation("guest-assertion", f) for p in vmm for f in p.failures]
@@ -257,14 +261,15 @@ def record_run(scenario: Scenario, report: RunReport, log_path: Path, *,
                max_steps: int | None = None) -> Path:
     """Re-run ``report``'s run with its event log written to ``log_path`` and its choice log
     next to it (``.choices.json``); a different outcome is a model determinism bug."""
+    choices_name = log_path.name + ".choices.json"
     with log_path.open("wb") as log:
         again = run_once(scenario, report.variant, report.seed, report.spec,
-                         max_steps=max_steps, log=log)
+                         max_steps=max_steps, log=log, choices=choices_name)
     if again.choices != report.choices or again.steps != report.steps:
         raise ModelInternalError(
             f"{scenario.name} {report.variant} seed {report.seed}: the logged re-run took "
             f"{again.steps} steps, the first {report.steps} (nondeterminism in the model)")
-    choices = log_path.with_name(log_path.name + ".choices.json")
+    choices = log_path.with_name(choices_name)
     recorded = RecordedRun(scenario=scenario.name, digest=scenario.digest,
                            variant=report.variant, seed=report.seed, strategy=report.spec,
                            choices=report.choices)

@@ -1,0 +1,197 @@
+"""Read a run log line by line: bounded memory, located problems, a cheap raw pre-filter.
+
+A log is JSON lines (``vgic_actors.events``), the first a ``RunStarted`` header. The
+reader never holds more than one line. A line that does not decode (corrupt, cut
+off, an unknown event kind) is a `Problem` located by file and line: with
+``strict`` the first one raises `InputError`; otherwise it goes to ``on_problem``
+and the line is skipped. Every line starts ``{"ev":"Kind"`` (the tag is encoded
+first), so `kind_of` reads an event's kind from the raw bytes without decoding
+it, and callers skip most lines before msgspec ever sees them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+
+from vgic_actors.errors import InputError
+from vgic_actors.events import DECODER, AnyEvent, RunStarted
+
+_PREFIX = b'{"ev":"'
+_ACTOR = b'"actor":"'
+
+CHUNK = 1 << 20
+"""Bytes read at a time."""
+
+RawFilter = Callable[[bytes], bool]
+"""A necessary condition on a raw line: False means the line can be skipped undecoded."""
+
+
+def kind_of(line: bytes) -> bytes:
+    """The event kind of a raw log line (``b""`` if the line does not start like one)."""
+    if line.startswith(_PREFIX):
+        end = line.find(b'"', 7)
+        if end > 7:
+            return line[7:end]
+    return b""
+
+
+def actor_of(line: bytes) -> str:
+    """The actor of a raw log line (the last field, so found from the end)."""
+    at = line.rfind(_ACTOR)
+    if at < 0:
+        return ""
+    start = at + len(_ACTOR)
+    return line[start:line.find(b'"', start)].decode()
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One line of a log that could not be read, and why."""
+
+    file: str
+    line: int
+    path: str
+    expected: str
+    got: str
+    column: int = 1
+
+    def error(self) -> InputError:
+        """This problem as the error the CLI prints (exit 2)."""
+        return InputError(self.file, self.path, self.expected, self.got, line=self.line,
+                          column=self.column)
+
+    def message(self) -> str:
+        """One line: ``FILE:LINE:COL: $.path: expected ..., got ...``."""
+        return self.error().format_message()
+
+
+ProblemSink = Callable[[Problem], None]
+
+
+def _ignore(_p: Problem) -> None:
+    return None
+
+
+def problem_of(file: str, number: int, line: bytes, exc: Exception, last: bool) -> Problem:
+    """Explain why ``line`` did not decode, in the InputError's terms."""
+    text = str(exc)
+    if last:
+        return Problem(file, number, "$", "a complete event line",
+                       "a truncated line (no newline at the end of the file)")
+    if isinstance(exc, msgspec.ValidationError):
+        what, _, at = text.partition(" - at `")
+        path = at.rstrip("`") or "$"
+        if path == "$.ev":
+            return Problem(file, number, path, "a known event kind",
+                           f"{kind_of(line).decode(errors='replace') or what}")
+        return Problem(file, number, path, "an event as events.py defines it", what)
+    column = 1
+    if "(byte " in text:
+        try:
+            column = int(text.rsplit("(byte ", 1)[1].rstrip(")")) + 1
+        except ValueError:
+            column = 1
+    return Problem(file, number, "$", "a JSON object", text, column)
+
+
+class LogReader:
+    """One pass (or several) over a log file; iterate `lines` or `events`.
+
+    ``header`` is the ``RunStarted`` line once the first pass has read it (None if
+    the log has none: reported as a problem). ``problems`` counts skipped lines.
+    """
+
+    def __init__(self, path: str | Path, *, strict: bool = False,
+                 on_problem: ProblemSink | None = None) -> None:
+        self.path = Path(path)
+        self.file = str(path)
+        self.strict = strict
+        self.on_problem = on_problem or _ignore
+        self.header: RunStarted | None = None
+        self.problems = 0
+        self._reported: set[int] = set()
+
+    def report(self, problem: Problem) -> None:
+        """Raise it (strict) or hand it on once (the same line on a later pass is quiet)."""
+        if self.strict:
+            raise problem.error()
+        self.problems += problem.line not in self._reported
+        if problem.line not in self._reported:
+            self._reported.add(problem.line)
+            self.on_problem(problem)
+
+    def lines(self, keep: RawFilter | None = None) -> Iterator[tuple[int, bytes, bool]]:
+        """``(line number, raw line without its newline, complete)`` for each non-blank
+        line (the first always; the others only if ``keep`` accepts them); ``complete`` is
+        False only for a last line with no newline. Reads 1 MiB blocks: memory is one
+        block plus the longest line."""
+        try:
+            fh = self.path.open("rb")
+        except OSError as exc:
+            raise InputError(self.file, "$", "a readable log file",
+                             exc.strerror or type(exc).__name__) from None
+        with fh:
+            number = 0
+            rest = b""
+            first = True
+            for block in iter(lambda: fh.read(CHUNK), b""):
+                parts = (rest + block).split(b"\n") if rest else block.split(b"\n")
+                rest = parts.pop()
+                for line in parts:
+                    number += 1
+                    if first or keep is None or keep(line):
+                        if line[-1:] == b"\r":
+                            line = line[:-1]
+                        if line and not line.isspace():
+                            first = False
+                            yield number, line, True
+            if rest and not rest.isspace() and (first or keep is None or keep(rest)):
+                yield number + 1, rest, False
+
+    def events(self, keep: RawFilter | None = None
+               ) -> Iterator[tuple[int, bytes, AnyEvent]]:
+        """``(line number, raw line, event)`` for each line that decodes and passes ``keep``.
+
+        The header is always decoded and checked, whatever ``keep`` says, and is
+        yielded only if ``keep`` accepts it. A final line without its newline is a
+        truncated write (a run killed mid-line) unless it still decodes.
+        """
+        decode = DECODER.decode
+        first = True
+        for number, line, complete in self.lines(keep):
+            if first:
+                first = False
+                event = self._header(number, line, complete)
+                if event is not None and (keep is None or keep(line)):
+                    yield number, line, event
+                continue
+            try:
+                event = decode(line)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                self.report(problem_of(self.file, number, line, exc, not complete))
+                continue
+            yield number, line, event
+
+    def _header(self, number: int, line: bytes, complete: bool) -> AnyEvent | None:
+        try:
+            event = DECODER.decode(line)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            self.report(problem_of(self.file, number, line, exc, not complete))
+            return None
+        if isinstance(event, RunStarted):
+            self.header = event
+        else:
+            self.report(Problem(self.file, number, "$.ev", "a RunStarted header line",
+                                type(event).__name__))
+        return event
+
+    def read_header(self) -> RunStarted | None:
+        """Read just the header line (and report it if missing or bad)."""
+        for number, line, complete in self.lines():
+            self._header(number, line, complete)
+            break
+        return self.header

@@ -1,0 +1,218 @@
+"""``logs stats``: counts over a whole log in one streaming pass.
+
+Events by kind and by CPU lane, guest exits by reason, traps, maintenance
+interrupts, kicks and broadcasts, messages by kind, lock contention, and per
+vCPU the virtual time spent in the guest and how much of it with
+ICH_HCR_EL2.TDIR set (the HCR a vCPU enters with is the one its last
+``HcrConfigured`` computed). The hot path reads kind and actor from the raw
+bytes and decodes only the few kinds whose fields it needs.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections import Counter
+
+import msgspec
+
+from vgic_actors.events import (
+    DECODER,
+    AnyEvent,
+    DirEmulated,
+    GuestDeactivated,
+    GuestEntered,
+    GuestExited,
+    HcrConfigured,
+    IrqQueued,
+    KickSent,
+    LockAcquired,
+    MessageSent,
+    RunEnded,
+)
+from vgic_actors.logs.describe import lane_of, lane_order
+from vgic_actors.logs.reader import LogReader, problem_of
+
+_DECODE = frozenset({b"GuestExited", b"GuestEntered", b"HcrConfigured", b"IrqQueued",
+                     b"KickSent", b"LockAcquired", b"MessageSent", b"RunEnded",
+                     b"DirEmulated", b"GuestDeactivated"})
+
+
+_KNOWN = frozenset(t.__name__.encode() for t in typing.get_args(AnyEvent))
+"""Every event kind: a line of another kind is decoded, so that it is reported."""
+
+
+class VcpuTime(msgspec.Struct, kw_only=True):
+    """One vCPU's virtual time in the guest, and with TDIR set."""
+
+    guest_vt: int = 0
+    tdir_vt: int = 0
+    entries: int = 0
+    tdir_entries: int = 0
+
+
+class Stats(msgspec.Struct, kw_only=True):
+    """Everything ``logs stats`` prints (``--json`` is this Struct)."""
+
+    file: str
+    scenario: str = ""
+    variant: str = ""
+    seed: int = 0
+    outcome: str = ""
+    events: int = 0
+    steps: int = 0
+    vt: int = 0
+    by_kind: dict[str, int] = msgspec.field(default_factory=dict)
+    by_lane: dict[str, int] = msgspec.field(default_factory=dict)
+    exits: dict[str, int] = msgspec.field(default_factory=dict)
+    exits_by_vcpu: dict[str, dict[str, int]] = msgspec.field(default_factory=dict)
+    traps: int = 0
+    dir_emulated: dict[str, int] = msgspec.field(default_factory=dict)
+    guest_deactivations: dict[str, int] = msgspec.field(default_factory=dict)
+    maintenance_interrupts: int = 0
+    kicks: dict[str, int] = msgspec.field(default_factory=dict)
+    broadcasts: int = 0
+    broadcast_legs: int = 0
+    messages: dict[str, int] = msgspec.field(default_factory=dict)
+    contended_locks: int = 0
+    vcpus: dict[str, VcpuTime] = msgspec.field(default_factory=dict)
+    problems: int = 0
+
+
+def collect(reader: LogReader) -> Stats:
+    """One pass over the log."""
+    kinds: Counter[bytes] = Counter()
+    lanes: Counter[str] = Counter()
+    exits: Counter[str] = Counter()
+    exits_by: dict[int, Counter[str]] = {}
+    dirs: Counter[str] = Counter()
+    deacts: Counter[str] = Counter()
+    kicks: Counter[str] = Counter()
+    msgs: Counter[str] = Counter()
+    tdir_now: dict[int, bool] = {}
+    entered: dict[int, tuple[int, bool]] = {}
+    times: dict[int, VcpuTime] = {}
+    st = Stats(file=reader.file)
+    decode = DECODER.decode
+    last_vt = last_step = 0
+    pairs: dict[tuple[bytes, bytes], int] = {}  # (kind, actor) -> count: the hot path
+    get = pairs.get
+    first = True
+    for number, line, complete in reader.lines():
+        end = line.find(b'"', 7)
+        kind = line[7:end] if line.startswith(b'{"ev":"') else b""
+        if kind in _DECODE or kind not in _KNOWN or first or not complete:
+            first_line, first = first, False
+            try:
+                event: AnyEvent = decode(line)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                reader.report(problem_of(reader.file, number, line, exc, not complete))
+                continue
+            if first_line:
+                reader._header(number, line, complete)
+            kind = type(event).__name__.encode()
+            _feed(event, st, exits, exits_by, dirs, deacts, kicks, msgs, tdir_now, entered,
+                  times)
+            last_vt, last_step = event.vt, event.step
+        at = line.rfind(b'"actor":"')
+        key = (kind, line[at + 9:line.find(b'"', at + 9)] if at >= 0 else b"")
+        pairs[key] = get(key, 0) + 1
+    actors: Counter[str] = Counter()
+    for (kind, raw_actor), n in pairs.items():
+        kinds[kind] += n
+        actors[raw_actor.decode()] += n
+    for vid, (since, tdir) in entered.items():  # still in the guest when the log ends
+        _leave(times, vid, since, tdir, last_vt)
+    for actor, n in actors.items():
+        lanes[lane_of(actor)] += n
+    header = reader.header
+    if header is not None:
+        st.scenario, st.variant, st.seed = header.scenario, header.variant, header.seed
+    st.events = sum(kinds.values())
+    st.steps = max(st.steps, last_step)
+    st.vt = max(st.vt, last_vt)
+    st.by_kind = {k.decode(): n for k, n in kinds.most_common()}
+    st.by_lane = {k: lanes[k] for k in sorted(lanes, key=lane_order)}
+    st.exits = dict(exits.most_common())
+    st.exits_by_vcpu = {f"vcpu{v}": dict(c.most_common()) for v, c in sorted(exits_by.items())}
+    st.dir_emulated = dict(dirs.most_common())
+    st.guest_deactivations = dict(deacts.most_common())
+    st.kicks = dict(kicks.most_common())
+    st.messages = dict(msgs.most_common())
+    st.vcpus = {f"vcpu{v}": t for v, t in sorted(times.items())}
+    st.problems = reader.problems
+    return st
+
+
+def _leave(times: dict[int, VcpuTime], vid: int, since: int, tdir: bool, vt: int) -> None:
+    t = times.setdefault(vid, VcpuTime())
+    t.guest_vt += vt - since
+    if tdir:
+        t.tdir_vt += vt - since
+
+
+def _feed(event: AnyEvent, st: Stats, exits: Counter[str], exits_by: dict[int, Counter[str]],
+          dirs: Counter[str], deacts: Counter[str], kicks: Counter[str], msgs: Counter[str],
+          tdir_now: dict[int, bool], entered: dict[int, tuple[int, bool]],
+          times: dict[int, VcpuTime]) -> None:
+    match event:
+        case GuestExited(vcpu=v, reason=r):
+            exits[r] += 1
+            exits_by.setdefault(v, Counter())[r] += 1
+            if r == "trap":
+                st.traps += 1
+            if v in entered:
+                since, tdir = entered.pop(v)
+                _leave(times, v, since, tdir, event.vt)
+        case GuestEntered(vcpu=v):
+            tdir = tdir_now.get(v, False)
+            entered[v] = (event.vt, tdir)
+            t = times.setdefault(v, VcpuTime())
+            t.entries += 1
+            t.tdir_entries += tdir
+        case HcrConfigured(vcpu=v, tdir=t):
+            tdir_now[v] = t
+        case IrqQueued(bcst=True):
+            st.broadcasts += 1
+        case KickSent(how=h, req=r):
+            kicks[h] += 1
+            st.broadcast_legs += r >= 0
+        case MessageSent(kind=k):
+            msgs[k] += 1
+            st.maintenance_interrupts += k == "maintenance"
+        case LockAcquired(contended=True):
+            st.contended_locks += 1
+        case DirEmulated(outcome=o):
+            dirs[o] += 1
+        case GuestDeactivated(how=h, trapped=t):
+            deacts[f"{h} {'trapped' if t else 'not trapped'}"] += 1
+        case RunEnded(outcome=o):
+            st.outcome = o
+            st.steps, st.vt = event.step, event.vt
+
+
+def render(st: Stats) -> str:
+    """The human summary."""
+    def line(title: str, counts: dict[str, int]) -> str:
+        body = ", ".join(f"{k} {n}" for k, n in counts.items()) or "none"
+        return f"{title:<22}{body}"
+
+    out = [f"{st.file}: {st.scenario or '?'} variant {st.variant or '?'} seed {st.seed}, "
+           f"outcome {st.outcome or '?'}",
+           f"{'events':<22}{st.events} over {st.steps} steps, vt {st.vt}"
+           + (f" ({st.problems} bad lines skipped)" if st.problems else ""),
+           line("by kind", st.by_kind), line("by CPU", st.by_lane), line("exits", st.exits)]
+    out += [line(f"  {v}", c) for v, c in st.exits_by_vcpu.items()]
+    out += [f"{'traps':<22}{st.traps} exits; DIR emulated: "
+            + (", ".join(f"{k} {n}" for k, n in st.dir_emulated.items()) or "none"),
+            line("guest deactivations", st.guest_deactivations),
+            f"{'maintenance IRQs':<22}{st.maintenance_interrupts}",
+            line("kicks", st.kicks),
+            f"{'broadcasts':<22}{st.broadcasts} (0->1 active_spis), {st.broadcast_legs} "
+            "request legs (kvm_make_all_cpus_request)",
+            line("messages", st.messages),
+            f"{'contended locks':<22}{st.contended_locks}"]
+    for v, t in st.vcpus.items():
+        share = f"{100 * t.tdir_vt / t.guest_vt:.0f}%" if t.guest_vt else "-"
+        out.append(f"{'  ' + v:<22}in guest vt {t.guest_vt} over {t.entries} entries; TDIR on "
+                   f"vt {t.tdir_vt} ({share}), {t.tdir_entries} entries")
+    return "\n".join(out)

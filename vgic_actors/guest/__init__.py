@@ -14,6 +14,7 @@ from vgic_actors.guest.program import (
     SetPmr,
     Store,
     WaitFor,
+    WaitSet,
 )
 from vgic_actors.guest.sgi import SendSgi
 
@@ -33,4 +34,5 @@ __all__ = [
     "SetPmr",
     "Store",
     "WaitFor",
+    "WaitSet",
 ]

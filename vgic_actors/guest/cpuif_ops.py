@@ -51,10 +51,15 @@ class _Read(GuestOp):
 
 @dataclass(frozen=True, slots=True)
 class Iar(_Read):
-    """ICC_IAR<group>_EL1 without waiting (1023 when nothing can be acknowledged)."""
+    """ICC_IAR<group>_EL1 without waiting (1023 when nothing can be acknowledged).
+
+    ``eret_if_spurious``: in a handler, return at once when IAR finds nothing (the
+    interrupt went away between the exception and the read).
+    """
 
     expect: int | None = None
     group: int | None = None
+    eret_if_spurious: bool = False
 
     def what(self) -> str:
         return "IAR"
@@ -65,6 +70,8 @@ class Iar(_Read):
 
     def check(self, prog: GuestProgram, value: int) -> None:
         prog.acked_intid(prog.env, value, self.expect)
+        if self.eret_if_spurious and 1020 <= value <= 1023:
+            prog.eret()
 
 
 @dataclass(frozen=True, slots=True)

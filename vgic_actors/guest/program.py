@@ -13,17 +13,33 @@ touches the interpreter. Failed expectations are recorded in ``failures``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from vgic_actors.arch.cpuif import VirtualCpuInterface
 from vgic_actors.arch.registers import GicVersion
 from vgic_actors.arch.traps import Trap
-from vgic_actors.guest.ledger import GuestLedger
+from vgic_actors.errors import OutsideActorError
+from vgic_actors.events import AnyEvent, GuestAcked, GuestDeactivated, GuestEoied
+from vgic_actors.guest.ledger import GuestLedger, irq_key
 from vgic_actors.kvm.guest_api import GuestEnv, MmioAccess, MmioReg
-from vgic_actors.runtime import ExitReason, GuestExit, point, spin_yield
+from vgic_actors.runtime import ExitReason, GuestExit, current_actor, point, spin_yield
 
 _V3_CTLR_EOIMODE = 1 << 1  # ICC_CTLR_EL1.EOImode
 _V2_CTLR_EOIMODE = 1 << 9  # GICC_CTLR.EOImodeNS
+
+
+def _log(event: type[GuestAcked | GuestEoied | GuestDeactivated], vcpu: int, value: int,
+         **fields: Any) -> None:
+    """Emit a guest event for the interrupt ``value`` names (when the run writes events)."""
+    try:
+        actor = current_actor()
+    except OutsideActorError:  # an operation driven by hand, outside any run
+        return
+    sched = actor.sched
+    if sched.em.on:
+        ev: AnyEvent = event(step=sched.step, vt=sched.vt, actor=actor.name, vcpu=vcpu,
+                             intid=irq_key(vcpu, value)[1], **fields)
+        sched.em.emit(ev)
 
 
 def _is_special_value(value: int) -> bool:
@@ -157,7 +173,7 @@ class Eoir(GuestOp):
 
     def complete(self, prog: GuestProgram, value: int | None) -> bool:
         intid = self.intid if self.intid is not None else prog.last_unfinished()
-        prog.eoied(prog.env, intid, not prog.env.cpuif.state.vmcr.veoim)
+        prog.eoied(prog.env, intid, not prog.env.cpuif.state.vmcr.veoim, trapped=True)
         return True
 
 
@@ -184,6 +200,7 @@ class Dir(GuestOp):
         if veoim and not _is_special_value(intid):
             how = "trapped" if isinstance(out, Trap) else "not trapped"
             prog.ledger.deactivated(env.vcpu_id, intid, f"DIR at pc{prog.pc}, {how}")
+            _log(GuestDeactivated, env.vcpu_id, intid, how="dir", trapped=isinstance(out, Trap))
         return trapped(out)
 
 
@@ -217,6 +234,19 @@ class WaitFor(GuestOp):
 
 
 @dataclass(frozen=True, slots=True)
+class WaitSet(GuestOp):
+    """Spin (one load per instruction) until guest memory ``var`` is non-zero."""
+
+    var: str
+
+    def execute(self, prog: GuestProgram, env: GuestEnv) -> StepResult:
+        if not env.memory.get(self.var):
+            spin_yield()
+            return RETRY
+        return None
+
+
+@dataclass(frozen=True, slots=True)
 class Mmio(GuestOp):
     """A GICD_* access to ``intid``'s field; a read compares against ``expect`` if given.
 
@@ -237,6 +267,7 @@ class Mmio(GuestOp):
         if self.write and self.reg == "ICACTIVER":
             prog.ledger.deactivated(prog.env.vcpu_id, self.intid,
                                     f"GICD_ICACTIVER write at pc{prog.pc}")
+            _log(GuestDeactivated, prog.env.vcpu_id, self.intid, how="icactiver", trapped=True)
         if not self.write and self.expect is not None and value != self.expect:
             prog.fail(f"{self.reg} read of INTID {self.intid}: expected {self.expect}, "
                       f"got {value}")
@@ -316,6 +347,11 @@ class GuestProgram:
             self.ops, self.pc = self.frames.pop()
             self.masked = False
 
+    def eret(self) -> None:
+        """Return from the IRQ handler now (its remaining operations are skipped)."""
+        if self.frames:
+            self.pc = len(self.ops)
+
     # --- bookkeeping the operations share -------------------------------------------
 
     def fail(self, what: str) -> None:
@@ -328,13 +364,17 @@ class GuestProgram:
             self.acked.append(intid)
             self.eoi_stack.append(intid)
             self.ledger.acked(env.vcpu_id, intid)
+            _log(GuestAcked, env.vcpu_id, intid)
         if expect is not None and intid != expect:
             self.fail(f"IAR returned {intid}, expected {expect}")
 
-    def eoied(self, env: GuestEnv, intid: int, deactivates: bool) -> None:
+    def eoied(self, env: GuestEnv, intid: int, deactivates: bool, *,
+              trapped: bool = False) -> None:
         """An EOIR of ``intid`` executed: off the not-yet-EOIed stack; EOImode 0 deactivates."""
         if intid in self.eoi_stack:
             self.eoi_stack.remove(intid)
+        if not _is_special_value(intid):
+            _log(GuestEoied, env.vcpu_id, intid, deactivates=deactivates, trapped=trapped)
         if deactivates and not _is_special_value(intid):
             self.ledger.deactivated(env.vcpu_id, intid, f"EOIR at pc{self.pc}")
 

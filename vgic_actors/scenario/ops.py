@@ -30,6 +30,7 @@ from vgic_actors.guest import (
     SetPmr,
     Store,
     WaitFor,
+    WaitSet,
 )
 from vgic_actors.guest.cpuif_ops import (
     AprRead,
@@ -94,6 +95,7 @@ class AckSpec(Base):
 class IarSpec(Base):
     expect: IntId | Literal["any"] = "any"
     group: Group | None = None
+    eret_if_spurious: bool = False
 
 
 class EoirSpec(Base):
@@ -139,6 +141,10 @@ class StoreSpec(Base):
 class WaitSpec(Base):
     var: str
     value: int
+
+
+class WaitSetSpec(Base):
+    var: str
 
 
 class GicdWriteSpec(Base):
@@ -199,7 +205,8 @@ OPS: dict[str, OpKind] = {
     "pmr": OpKind(PmrSpec, "value", lambda s: SetPmr(s.value)),
     "bpr": OpKind(BprSpec, "value", lambda s: SetBpr(s.value, s.group)),
     "ack": OpKind(AckSpec, "expect", lambda s: Ack(_opt(s.expect)), "expect"),
-    "iar": OpKind(IarSpec, "expect", lambda s: Iar(_opt(s.expect), s.group), "expect"),
+    "iar": OpKind(IarSpec, "expect", lambda s: Iar(_opt(s.expect), s.group, s.eret_if_spurious),
+                  "expect"),
     "eoir": OpKind(EoirSpec, "intid", lambda s: Eoir(_opt(s.intid), s.group), "intid"),
     "dir": OpKind(DirSpec, "intid", lambda s: Dir(_opt(s.intid), s.from_var), "intid"),
     "hppir": OpKind(ReadSpec, "expect", lambda s: Hppir(s.expect, s.group)),
@@ -213,6 +220,7 @@ OPS: dict[str, OpKind] = {
     "store": OpKind(StoreSpec, None, lambda s: Store(
         s.var, 0 if s.value == "last_ack" else s.value, last_ack=s.value == "last_ack")),
     "wait": OpKind(WaitSpec, None, lambda s: WaitFor(s.var, s.value)),
+    "wait_set": OpKind(WaitSetSpec, "var", lambda s: WaitSet(s.var)),
     "sgi": OpKind(SgiSpec, "intid",
                   lambda s: SendSgi(s.intid, tuple(s.targets), s.irm)),
     "its": OpKind(ItsSpec, "cmd", lambda s: ItsCommand(

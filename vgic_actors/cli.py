@@ -91,8 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--events", type=int, default=1_000_000,
                        help="--inspector: events in the log (default 1000000)")
     from vgic_actors.logs.commands import add_parser as add_logs_parser
+    from vgic_actors.soak.commands import add_parsers as add_soak_parsers
 
     add_logs_parser(sub)
+    add_soak_parsers(sub)
     return parser
 
 
@@ -222,6 +224,16 @@ def main(
             from vgic_actors.logs.commands import run as run_logs
 
             return run_logs(args, out, err)
+        if args.command in ("soak", "shrink", "explore", "replay"):
+            from vgic_actors.soak import commands
+
+            if args.command == "soak":
+                return commands.run_soak(args, out, err)
+            if args.command == "shrink":
+                return commands.run_shrink(args, out)
+            if args.command == "explore":
+                return commands.run_explore(args, out)
+            return commands.run_replay(args, out)
         parser.print_help(out)
         return EXIT_BAD_INPUT
     except VgicActorsError as exc:

@@ -152,7 +152,7 @@ def apply_irq_config(scenario: Scenario, kvm: Kvm) -> None:
             kvm_vgic_map_irq(kvm, irq, cfg.vcpu or 0 if cfg.intid < 32 else None, cfg.hw)
 
 
-def run_once(scenario: Scenario, variant: str, seed: int, strategy: str, *,
+def run_once(scenario: Scenario, variant: str, seed: int, strategy: str | Strategy, *,
              max_steps: int | None = None, log: BinaryIO | None = None,
              choices: str = "") -> RunReport:
     """One run of ``scenario`` under ``variant`` with ``seed``.
@@ -174,7 +174,7 @@ def run_once(scenario: Scenario, variant: str, seed: int, strategy: str, *,
         apply_irq_config(scenario, machine.kvm)
         box.append(machine)
 
-    strat = parse_strategy(strategy, seed)
+    strat = parse_strategy(strategy, seed) if isinstance(strategy, str) else strategy
     result = run(setup, strat, seed=seed, max_steps=max_steps or scenario.run.max_steps or 20_000,
                  log=log, variant=variant, scenario=scenario.name, digest=scenario.digest,
                  choices=choices)
@@ -184,7 +184,8 @@ def run_once(scenario: Scenario, variant: str, seed: int, strategy: str, *,
     if not scenario.expected_verdict(variant):
         found += check_expectations(scenario, kvm, ledger)
     return RunReport(
-        variant=variant, seed=seed, spec=strategy, strategy=result.strategy,
+        variant=variant, seed=seed, spec=strategy if isinstance(strategy, str)
+        else result.strategy, strategy=result.strategy,
         outcome=result.outcome.value,
         steps=result.steps, vt=result.vt,
         violations=[v for v in found if v.kind != "warning"],

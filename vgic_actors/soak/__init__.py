@@ -1,0 +1,1 @@
+"""Race-hunting soaks: generated scenarios, campaigns on workers, findings, shrinking."""

@@ -1,0 +1,219 @@
+"""Generate a valid scenario (as plain YAML data) from a profile and a seed.
+
+Every generated scenario is meant to pass on the kernel as written, so that any
+violation a run finds is a finding, not a generator artefact. The shape:
+
+* vCPU0 configures every SPI (priority, route, enable) and LPI (property table, ITS
+  mappings); each vCPU configures its own SGIs/PPIs; then vCPU0 sets ``configured``.
+* Injections, each of a distinct INTID, exactly once: SPIs by a guest GICD_ISPENDR
+  write, a VMM KVM_IRQ_LINE or an irqfd; SGIs by ICC_SGI1R_EL1 from a random vCPU;
+  PPIs by the target's own GICR_ISPENDR0; LPIs by an ITS INT command.
+* Each vCPU handles its interrupts in an IRQ handler (EOImode 0: EOIR; EOImode 1: EOIR
+  + DIR, or EOIR and a hand-off of the DIR to the next vCPU, which must run EOImode 1
+  too). Hand-offs only go from vCPU v to v+1, so waits never form a cycle, and only
+  vCPUs that handle their DIRs themselves receive SGIs and PPIs (private interrupts).
+* A vCPU waits (``wfi_until``) for as many acknowledges as interrupts target it.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from vgic_actors.soak.profile import CLASSES, INJECTORS, Profile
+
+LPI_BASE = 8192
+PPI_POOL = range(16, 25)  # below the timer PPIs
+
+
+@dataclass
+class _Irq:
+    klass: str
+    intid: int
+    target: int
+    priority: int
+    injector: str = ""
+    sender: int = 0
+
+
+@dataclass
+class _Plan:
+    vcpus: int
+    eoimode1: list[bool]
+    defer: list[bool]
+    late_unmask: list[bool]
+    slow_handler: list[bool]
+    irqs: list[_Irq] = field(default_factory=list)
+
+
+def _weighted(rng: random.Random, table: dict[str, int], allowed: tuple[str, ...]) -> str:
+    names = [n for n in allowed if table.get(n, 0) > 0]
+    return rng.choices(names, weights=[table[n] for n in names])[0]
+
+
+def _plan(profile: Profile, rng: random.Random) -> tuple[_Plan, int, int]:
+    n = rng.randint(*profile.vcpus)
+    lrs = rng.randint(*profile.lrs)
+    timeslice = rng.randint(*profile.timeslice)
+    eoimode1 = [rng.random() < profile.eoimode1 for _ in range(n)]
+    defer = [eoimode1[v] and v + 1 < n and eoimode1[v + 1] and rng.random() < profile.handoff
+             for v in range(n)]
+    plan = _Plan(n, eoimode1, defer,
+                 [rng.random() < profile.late_handler_unmask for _ in range(n)],
+                 [rng.random() < profile.handler_exit for _ in range(n)])
+    spis = list(range(32, 32 + profile.nr_spis))
+    rng.shuffle(spis)
+    sgis = list(range(16))
+    rng.shuffle(sgis)
+    ppis = list(PPI_POOL)
+    rng.shuffle(ppis)
+    lpi = LPI_BASE
+    for _ in range(rng.randint(*profile.interrupts)):
+        klass = _weighted(rng, profile.classes, CLASSES)
+        pools = {"spi": spis, "sgi": sgis, "ppi": ppis}
+        if klass != "lpi" and not pools[klass]:
+            klass = "spi" if spis else "lpi"
+        if klass == "lpi":
+            intid, lpi = lpi, lpi + 1
+        else:
+            intid = pools[klass].pop()
+        # A private interrupt can only be deactivated by its own vCPU: never send one to a
+        # vCPU whose handler hands DIRs on (the last vCPU never does).
+        targets = [v for v in range(n) if klass in ("spi", "lpi") or not plan.defer[v]]
+        irq = _Irq(klass, intid, rng.choice(targets), rng.choice(profile.priorities))
+        if klass == "spi":
+            irq.injector = _weighted(rng, profile.injectors, INJECTORS)
+        elif klass == "sgi":
+            irq.sender = rng.randrange(n)
+        plan.irqs.append(irq)
+    return plan, lrs, timeslice
+
+
+def _handler(plan: _Plan, v: int) -> list[Any]:
+    ops: list[Any] = [{"iar": {"eret_if_spurious": True}}]
+    if plan.slow_handler[v]:
+        # The selftest's handler checks the state with GICD reads: an exit mid-handler,
+        # after which KVM re-sorts the ap_list and may push the active one out of the LRs.
+        ops.append({"read": {"reg": "ISENABLER", "intid": 32}})
+    ops.append({"eoir": "last"})
+    if plan.defer[v]:
+        var = f"handoff{v}"
+        ops += [{"store": {"var": var, "value": "last_ack"}},
+                {"wait": {"var": var, "value": 0}}]
+    elif plan.eoimode1[v]:
+        ops.append({"dir": "last"})
+    return ops
+
+
+def _program(plan: _Plan, v: int) -> list[Any]:
+    ops: list[Any] = [{"group_enable": True}, {"pmr": 0xF8},
+                      {"eoimode": int(plan.eoimode1[v])}]
+    mine = [i for i in plan.irqs if i.target == v]
+    for irq in mine:
+        if irq.klass in ("sgi", "ppi"):
+            ops.append({"write": {"reg": "IPRIORITYR", "intid": irq.intid,
+                                  "value": irq.priority}})
+        if irq.klass == "ppi":
+            ops.append({"write": {"reg": "ISENABLER", "intid": irq.intid}})
+    if v == 0:
+        ops += _configure_shared(plan)
+        ops.append({"store": {"var": "configured", "value": 1}})
+    else:
+        ops.append({"wait": {"var": "configured", "value": 1}})
+    if not plan.late_unmask[v]:
+        ops.append({"unmask": None})
+    ops += _injections(plan, v)
+    if plan.late_unmask[v]:
+        ops.append({"unmask": None})
+    if v > 0 and plan.defer[v - 1]:
+        served = sum(1 for i in plan.irqs if i.target == v - 1)
+        var = f"handoff{v - 1}"
+        if served:
+            ops.append({"repeat": {"count": served, "do": [
+                {"wait_set": var}, {"dir": {"from_var": var}},
+                {"store": {"var": var, "value": 0}}]}})
+    if mine:
+        ops.append({"wfi_until": len(mine)})
+    ops.append({"mask": None})
+    return ops
+
+
+def _configure_shared(plan: _Plan) -> list[Any]:
+    ops: list[Any] = []
+    lpis = [i for i in plan.irqs if i.klass == "lpi"]
+    for irq in plan.irqs:
+        if irq.klass == "spi":
+            ops += [{"write": {"reg": "IPRIORITYR", "intid": irq.intid, "value": irq.priority}},
+                    {"write": {"reg": "IROUTER", "intid": irq.intid, "value": irq.target}},
+                    {"write": {"reg": "ISENABLER", "intid": irq.intid}}]
+    if lpis:
+        ops.append({"its": {"cmd": "MAPD", "device": 0, "size": 8}})
+        for target in sorted({i.target for i in lpis}):
+            ops.append({"its": {"cmd": "MAPC", "collection": target, "target": target}})
+        for event, irq in enumerate(lpis):
+            ops += [{"lpi_config": {"intid": irq.intid, "priority": irq.priority}},
+                    {"its": {"cmd": "MAPTI", "device": 0, "event": event, "intid": irq.intid,
+                             "collection": irq.target}}]
+    return ops
+
+
+def _injections(plan: _Plan, v: int) -> list[Any]:
+    ops: list[Any] = []
+    lpis = [i for i in plan.irqs if i.klass == "lpi"]
+    for irq in plan.irqs:
+        if irq.klass == "spi" and irq.injector == "guest_ispendr" and v == 0:
+            ops.append({"write": {"reg": "ISPENDR", "intid": irq.intid}})
+        elif irq.klass == "sgi" and irq.sender == v:
+            ops.append({"sgi": {"intid": irq.intid, "targets": [irq.target]}})
+        elif irq.klass == "ppi" and irq.target == v:
+            ops.append({"write": {"reg": "ISPENDR", "intid": irq.intid}})
+        elif irq.klass == "lpi" and v == 0:
+            ops.append({"its": {"cmd": "INT", "device": 0, "event": lpis.index(irq)}})
+    return ops
+
+
+def _host(plan: _Plan) -> list[Any]:
+    host = [i for i in plan.irqs if i.klass == "spi" and i.injector != "guest_ispendr"]
+    if not host:
+        return []
+    steps: list[Any] = []
+    irqfds = [i for i in host if i.injector == "irqfd"]
+    if irqfds:
+        steps.append({"do": "set_gsi_routing", "entries": [
+            {"gsi": k, "pin": irq.intid - 32} for k, irq in enumerate(irqfds)]})
+        steps += [{"do": "irqfd_assign", "gsi": k, "eventfd": f"efd{k}"}
+                  for k in range(len(irqfds))]
+    steps.append({"do": "wait", "var": "configured", "value": 1})
+    for irq in host:
+        if irq.injector == "irqfd":
+            steps.append({"do": "irqfd_signal", "eventfd": f"efd{irqfds.index(irq)}"})
+        else:
+            steps.append({"do": "inject_edge", "intid": irq.intid})
+    return steps
+
+
+def generate(profile: Profile, seed: int) -> dict[str, Any]:
+    """The scenario data for ``seed`` (deterministic: same profile and seed, same data)."""
+    rng = random.Random(seed)
+    plan, lrs, timeslice = _plan(profile, rng)
+    guests: dict[str, Any] = {}
+    for v in range(plan.vcpus):
+        guests[f"vcpu{v}"] = {"handler": _handler(plan, v), "ops": _program(plan, v)}
+    final = [{"intid": i.intid, **({"vcpu": i.target} if i.intid < 32 else {}),
+              "active": False, "pending": False} for i in plan.irqs]
+    data: dict[str, Any] = {
+        "name": f"gen-{seed}",
+        "description": f"generated from seed {seed}: {plan.vcpus} vCPUs, {lrs} LRs, "
+                       + ", ".join(f"{i.klass.upper()} {i.intid} -> vcpu{i.target}"
+                                   for i in plan.irqs),
+        "vm": {"vcpus": plan.vcpus, "lrs": lrs, "nr_spis": profile.nr_spis,
+               "timeslice": timeslice, "ipi_latency": profile.ipi_latency},
+        "guests": guests,
+        "expect": {"final": final, "counters": {"acks": {i.intid: 1 for i in plan.irqs}}},
+        "run": {"max_steps": profile.max_steps},
+    }
+    host = _host(plan)
+    if host:
+        data["host"] = host
+    return data

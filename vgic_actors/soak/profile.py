@@ -1,0 +1,73 @@
+"""A soak profile: the ranges and weights scenarios are generated from (config/*.yaml)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta
+
+from vgic_actors.scenario.loader import config_dir
+from vgic_actors.scenario.ops import OpError, convert
+from vgic_actors.scenario.source import load_file
+
+Prob = Annotated[float, Meta(ge=0.0, le=1.0)]
+Range = tuple[Annotated[int, Meta(ge=1)], Annotated[int, Meta(ge=1)]]
+
+
+class Profile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """What the generator may produce; see config/soak-default.yaml for each field."""
+
+    vcpus: Range = (1, 4)
+    lrs: Range = (1, 4)
+    nr_spis: Annotated[int, Meta(ge=32, le=988, multiple_of=32)] = 32
+    timeslice: Range = (4, 64)
+    ipi_latency: Annotated[int, Meta(ge=1)] = 8
+    interrupts: Range = (1, 6)
+    classes: dict[str, Annotated[int, Meta(ge=0)]] = msgspec.field(
+        default_factory=lambda: {"spi": 1})
+    priorities: list[Annotated[int, Meta(ge=0, le=0xF8)]] = msgspec.field(
+        default_factory=lambda: [0xA0])
+    eoimode1: Prob = 0.5
+    handoff: Prob = 0.5
+    injectors: dict[str, Annotated[int, Meta(ge=0)]] = msgspec.field(
+        default_factory=lambda: {"guest_ispendr": 1})
+    late_handler_unmask: Prob = 0.3
+    handler_exit: Prob = 0.4
+    strategy: str = "portfolio"
+    max_steps: Annotated[int, Meta(ge=100)] = 60_000
+
+
+CLASSES = ("spi", "sgi", "ppi", "lpi")
+INJECTORS = ("guest_ispendr", "host_inject", "irqfd")
+
+
+def load_profile(name_or_path: str | None) -> tuple[Profile, str]:
+    """The profile at a path, or by name in config/ (``default`` -> soak-default.yaml);
+    returns it with the file it came from."""
+    name = name_or_path or "default"
+    path = Path(name)
+    if not path.suffix:
+        path = config_dir() / f"soak-{name}.yaml"
+    src = load_file(path)
+    try:
+        profile: Profile = convert(src.data or {}, Profile, "$")
+    except OpError as exc:
+        raise src.error(exc.path, exc.expected, exc.got, at_key=exc.at_key) from None
+    for field, known in (("classes", CLASSES), ("injectors", INJECTORS)):
+        table = getattr(profile, field)
+        for key in table:
+            if key not in known:
+                raise src.error(f"$.{field}.{key}", f"one of {', '.join(known)}", repr(key),
+                                at_key=True)
+        if not any(table.values()):
+            raise src.error(f"$.{field}", "at least one non-zero weight", "all zero")
+    for field in ("vcpus", "lrs", "timeslice", "interrupts"):
+        low, high = getattr(profile, field)
+        if low > high:
+            raise src.error(f"$.{field}", "[low, high] with low <= high", f"[{low}, {high}]")
+    if profile.vcpus[1] > 8 or profile.lrs[1] > 16:
+        raise src.error("$.vcpus" if profile.vcpus[1] > 8 else "$.lrs",
+                        "at most 8 vCPUs and 16 List Registers", "more")
+    return profile, str(path)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 import msgspec
 import trio
@@ -105,3 +106,82 @@ def bench(actors: int = 4, steps: int = 200_000, strategy: str = "random") -> Be
         trio_hops_per_s=round(trio_rate, 1),
         ratio=round(model_rate / trio_rate, 3),
     )
+
+
+class Machine(msgspec.Struct, frozen=True):
+    """Where the figures were measured."""
+
+    platform: str
+    python: str
+    cpus: int
+    processor: str
+
+
+class AllBench(msgspec.Struct, frozen=True):
+    """Every figure of design.md section 7, measured in one invocation."""
+
+    tool_version: str
+    machine: Machine
+    steps_random: BenchResult
+    steps_pct: BenchResult
+    inspector: Any
+    soak: Any
+
+
+def this_machine() -> Machine:
+    """The machine's description (no identifiers beyond the platform and CPU model)."""
+    import os
+    import platform
+
+    return Machine(platform=platform.platform(), python=platform.python_version(),
+                   cpus=os.cpu_count() or 0, processor=platform.processor() or "unknown")
+
+
+def bench_all(*, campaigns: int = 5, cap: float = 60.0, events: int = 1_000_000) -> AllBench:
+    """Model steps (random and PCT), the inspector, soak throughput and first findings."""
+    from vgic_actors.logs.bench import bench_inspector
+    from vgic_actors.soak.bench import bench_soak
+
+    return AllBench(
+        tool_version=__version__, machine=this_machine(),
+        steps_random=bench(4, 200_000, "random"), steps_pct=bench(4, 200_000, "pct"),
+        inspector=bench_inspector(events), soak=bench_soak(campaigns=campaigns, cap=cap))
+
+
+def to_markdown(b: AllBench) -> str:
+    """The figures as docs/benchmarks.md: the machine, then one table per figure."""
+    m = b.machine
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `vgic-actors bench --all --markdown docs/benchmarks.md` (vgic-actors "
+        f"{b.tool_version}). Machine: {m.platform}, {m.cpus} CPUs ({m.processor}), Python "
+        f"{m.python}. Every figure is measured against its baseline in the same run.",
+        "",
+        "## Model steps/s against bare Trio token passing (goal >= 0.5)",
+        "",
+        "| strategy | model steps/s | Trio hops/s | ratio |",
+        "|---|---|---|---|",
+    ]
+    for r in (b.steps_random, b.steps_pct):
+        lines.append(f"| {r.strategy} | {r.model_steps_per_s:,.0f} | {r.trio_hops_per_s:,.0f} "
+                     f"| {r.ratio} |")
+    i = b.inspector
+    lines += ["", f"## Log inspector on {i.events:,} events (goal {i.goal_events_per_s:,}/s)", "",
+              "| command | events/s |", "|---|---|",
+              f"| `logs filter --kind` | {i.filter_kind_events_per_s:,.0f} |",
+              f"| `logs filter --vcpu` | {i.filter_vcpu_events_per_s:,.0f} |",
+              f"| `logs stats` | {i.stats_events_per_s:,.0f} |"]
+    s = b.soak
+    lines += ["", "## Soak runs/s, default profile (goal: 2 workers >= 1.8x one)", "",
+              "| workers | runs | seconds | runs/s |", "|---|---|---|---|"]
+    lines += [f"| {t.workers} | {t.runs} | {t.seconds} | {t.runs_per_s} |" for t in s.throughput]
+    lines += ["", f"Scaling on 2 workers: {s.scaling_2_workers}x.", "",
+              "## Time to the first finding (default profile, one core; median over "
+              "campaigns; a finding merged shares on the same seed does not count)", "",
+              "| variant | strategy | found | median s | median runs |", "|---|---|---|---|---|"]
+    for f in s.first_findings:
+        lines.append(f"| {f.variant} | {f.strategy} | {f.found}/{f.campaigns} | {f.median_s}"
+                     f"{'' if f.found == f.campaigns else f' (cap {f.cap_s:g})'} | "
+                     f"{f.median_runs:g} |")
+    return "\n".join(lines) + "\n"

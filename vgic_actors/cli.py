@@ -90,6 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
                        "on a synthesised log of real scenario events (goal >= 500k/s)")
     bench.add_argument("--events", type=int, default=1_000_000,
                        help="--inspector: events in the log (default 1000000)")
+    bench.add_argument("--soak", action="store_true",
+                       help="instead: soak runs/s on 1 and 2 workers, and time to the first "
+                       "finding of every variant and mutant under random, pct:3 and trio")
+    bench.add_argument("--campaigns", type=int, default=5,
+                       help="--soak: campaigns per median (default 5)")
+    bench.add_argument("--cap", type=float, default=60.0,
+                       help="--soak: seconds a campaign may search (default 60)")
+    bench.add_argument("--all", action="store_true",
+                       help="every figure of design.md section 7 in one JSON object")
+    bench.add_argument("--markdown", metavar="FILE",
+                       help="with --all: also write the figures as a Markdown report")
     from vgic_actors.logs.commands import add_parser as add_logs_parser
     from vgic_actors.soak.commands import add_parsers as add_soak_parsers
 
@@ -109,6 +120,24 @@ def _bench(args: argparse.Namespace, stdout: TextIO) -> int:
         if args.events < 1000:
             raise UsageError(f"--events: expected at least 1000, got {args.events}")
         print(msgspec.json.encode(bench_inspector(args.events)).decode(), file=stdout)
+        return EXIT_OK
+    if (args.soak or args.all) and (args.campaigns < 1 or args.cap <= 0):
+        raise UsageError("bench needs --campaigns >= 1 and --cap > 0")
+    if args.soak:
+        from vgic_actors.soak.bench import bench_soak
+
+        soak = bench_soak(campaigns=args.campaigns, cap=args.cap)
+        print(msgspec.json.encode(soak).decode(), file=stdout)
+        return EXIT_OK
+    if args.all:
+        from pathlib import Path
+
+        from vgic_actors.bench import bench_all, to_markdown
+
+        everything = bench_all(campaigns=args.campaigns, cap=args.cap, events=args.events)
+        print(msgspec.json.encode(everything).decode(), file=stdout)
+        if args.markdown:
+            Path(args.markdown).write_text(to_markdown(everything), encoding="utf-8")
         return EXIT_OK
     if args.actors < 1 or args.steps < 1:
         raise UsageError("bench needs --actors >= 1 and --steps >= 1")

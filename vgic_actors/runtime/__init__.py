@@ -58,6 +58,7 @@ from vgic_actors.runtime.strategies import (
     Replay,
     Schedulable,
     Strategy,
+    TrioLike,
     make_strategy,
 )
 from vgic_actors.runtime.waits import WaitQueue, sleep
@@ -100,6 +101,7 @@ __all__ = [
     "SpinLock",
     "Strategy",
     "Timer",
+    "TrioLike",
     "VcpuCore",
     "VcpuMode",
     "VcpuRequests",

@@ -115,6 +115,35 @@ class PCT:
         return f"pct(seed={self.seed},d={self.depth},k={self.k})"
 
 
+class TrioLike:
+    """The baseline for "uncontrolled" scheduling: what Trio's own run queue does with the
+    same tasks. The least recently run enabled item goes next (a FIFO run queue), ties
+    broken at random as Trio shuffles each batch; no priorities, no change points."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self._rng = random.Random(seed)
+        self._clock = 0
+
+    def register(self, item: Schedulable) -> None:
+        """A new item joins the back of the queue."""
+        self._clock += 1
+        item.prio = float(self._clock)
+
+    def choose(self, enabled: Sequence[Schedulable]) -> int:
+        """The item that has waited longest (random among equals)."""
+        oldest = min(item.prio for item in enabled)
+        ties = [i for i, item in enumerate(enabled) if item.prio == oldest]
+        pick = ties[self._rng.randrange(len(ties))] if len(ties) > 1 else ties[0]
+        self._clock += 1
+        enabled[pick].prio = float(self._clock)
+        return pick
+
+    def describe(self) -> str:
+        """``trio(seed=...)``."""
+        return f"trio(seed={self.seed})"
+
+
 def _argmax_prio(enabled: Sequence[Schedulable]) -> int:
     best, best_prio = 0, enabled[0].prio
     for i in range(1, len(enabled)):
@@ -206,9 +235,11 @@ class HypothesisSource:
 
 
 def make_strategy(name: str, seed: int, *, depth: int = 2, k: int = 100) -> Strategy:
-    """A seeded strategy by name: ``random`` or ``pct``."""
+    """A seeded strategy by name: ``random``, ``pct`` or ``trio``."""
     if name == "random":
         return RandomWalk(seed)
+    if name == "trio":
+        return TrioLike(seed)
     if name == "pct":
         return PCT(seed, depth, k)
-    raise ValueError(f"unknown strategy {name!r} (random, pct)")
+    raise ValueError(f"unknown strategy {name!r} (random, pct, trio)")

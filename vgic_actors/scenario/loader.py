@@ -163,12 +163,13 @@ def parse_scenario(src: Source) -> Scenario:
 
 
 def check_strategy(text: str, error: Any) -> None:
-    """``random`` or ``pct:D`` (D >= 1); ``error(expected, got)`` builds the exception."""
+    """``random``, ``trio`` or ``pct:D`` (D >= 1); ``error(expected, got)`` builds the
+    exception."""
     name, _, depth = text.partition(":")
-    ok = (name == "random" and not depth) or (name == "pct" and (not depth or (
+    ok = (name in ("random", "trio") and not depth) or (name == "pct" and (not depth or (
         depth.isdigit() and 1 <= int(depth) <= 16)))
     if not ok:
-        raise error("random or pct:D with 1 <= D <= 16", repr(text))
+        raise error("random, trio or pct:D with 1 <= D <= 16", repr(text))
 
 
 def _vm_config(src: Source, vm: VmSection, base: VmSection) -> VmConfig:

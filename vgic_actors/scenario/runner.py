@@ -18,6 +18,7 @@ import msgspec
 
 from vgic_actors.checks import Violation, check_run, irq_name, is_active
 from vgic_actors.checks.final import violation
+from vgic_actors.checks.monitor import StepMonitor
 from vgic_actors.errors import InputError, ModelInternalError
 from vgic_actors.guest import GuestProgram
 from vgic_actors.guest.host import HostProgram
@@ -154,10 +155,12 @@ def apply_irq_config(scenario: Scenario, kvm: Kvm) -> None:
 
 def run_once(scenario: Scenario, variant: str, seed: int, strategy: str | Strategy, *,
              max_steps: int | None = None, log: BinaryIO | None = None,
-             choices: str = "") -> RunReport:
+             choices: str = "", monitor: bool = True) -> RunReport:
     """One run of ``scenario`` under ``variant`` with ``seed``.
 
     ``choices``: the choice-log file name the log's header refers to (``record_run``).
+    ``monitor``: check the safety invariants at every kernel event (checks/monitor.py),
+    not only at the end.
 
     The ``expect`` section describes the correct outcome, so it is judged only for
     variants expected to pass; a negative control is judged by its named invariants.
@@ -168,18 +171,22 @@ def run_once(scenario: Scenario, variant: str, seed: int, strategy: str | Strate
               for n, plan in enumerate(scenario.guests)]
     vmm = [HostProgram("vmm", scenario.host)] if scenario.host else []
     box: list[Machine] = []
+    step_monitor = StepMonitor()
 
     def setup(sched: Scheduler) -> None:
         machine = start_vm(sched, config, guests, host=vmm)
         apply_irq_config(scenario, machine.kvm)
+        step_monitor.kvm = machine.kvm
         box.append(machine)
 
     strat = parse_strategy(strategy, seed) if isinstance(strategy, str) else strategy
     result = run(setup, strat, seed=seed, max_steps=max_steps or scenario.run.max_steps or 20_000,
                  log=log, variant=variant, scenario=scenario.name, digest=scenario.digest,
-                 choices=choices)
+                 choices=choices, sinks=[step_monitor] if monitor else ())
     kvm = box[0].kvm
     found = check_run(kvm, guests, ledger, result, vmm)
+    at_end = {v.invariant for v in found}
+    found += [v for v in step_monitor.violations() if v.invariant not in at_end]
     found += [violation("guest-assertion", f) for p in vmm for f in p.failures]
     if not scenario.expected_verdict(variant):
         found += check_expectations(scenario, kvm, ledger)

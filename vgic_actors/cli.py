@@ -92,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="--inspector: events in the log (default 1000000)")
     bench.add_argument("--soak", action="store_true",
                        help="instead: soak runs/s on 1 and 2 workers, and time to the first "
-                       "finding of every variant and mutant under random, pct:3 and trio")
+                       "finding of every variant and mutant under portfolio, random, pct:3 "
+                       "and trio")
     bench.add_argument("--campaigns", type=int, default=5,
                        help="--soak: campaigns per median (default 5)")
     bench.add_argument("--cap", type=float, default=60.0,

@@ -1,6 +1,7 @@
 """Soak benchmarks (design.md section 7): runs/s on 1 and 2 workers, and time to the first
-finding for every catalogued variant and mutant under random walk, PCT and Trio-like
-(uncontrolled) scheduling. Wall-clock timing lives here only; the model never reads it.
+finding for every catalogued variant and mutant under the default portfolio, random walk,
+PCT and Trio-like (uncontrolled) scheduling. Wall-clock timing lives here only; the model
+never reads it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import msgspec
 from vgic_actors.kvm.variants import VARIANTS
 from vgic_actors.soak.campaign import Campaign, CampaignSpec, run_local
 
-FINDING_STRATEGIES = ("random", "pct:3", "trio")
+FINDING_STRATEGIES = ("portfolio", "random", "pct:3", "trio")
 
 
 class Throughput(msgspec.Struct, frozen=True):

@@ -49,13 +49,6 @@ def config_dir() -> Path:
     return packaged if packaged.is_dir() else here.parent / "config"
 
 
-def scenarios_dir() -> Path:
-    """The scenario library (inside the wheel, or the source checkout's scenarios/)."""
-    here = Path(__file__).resolve().parent.parent
-    packaged = here / "_scenarios"
-    return packaged if packaged.is_dir() else here.parent / "scenarios"
-
-
 @dataclass(frozen=True)
 class GuestPlan:
     """One vCPU's decoded program and IRQ handler."""

@@ -71,7 +71,6 @@ def _explain(scenario: Scenario, v: VariantReport) -> list[str]:
         if len(lines) > 14:
             lines.append(f"  ... {len(run.violations)} violations in all (--json lists them)")
             break
-    spec = run.spec if ":" in run.spec else f"{run.spec}"
     lines.append(f"  replay: vgic-actors run {scenario.file} --variant {v.variant} "
-                 f"--seed {run.seed} --runs 1 --strategy {spec} --log run.jsonl")
+                 f"--seed {run.seed} --runs 1 --strategy {run.spec} --log run.jsonl")
     return lines

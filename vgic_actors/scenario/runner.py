@@ -29,7 +29,6 @@ from vgic_actors.kvm.phys_gic import kvm_vgic_map_irq
 from vgic_actors.kvm.vm import Kvm
 from vgic_actors.runtime import (
     ChoiceLog,
-    Outcome,
     Replay,
     Scheduler,
     Strategy,
@@ -96,13 +95,8 @@ def parse_strategy(spec: str, seed: int) -> Strategy:
     """``random``, ``pct[:D]`` or ``replay:FILE`` (a choices file written by ``--log``)."""
     name, _, arg = spec.partition(":")
     if name == "replay":
-        return Replay(load_choices(Path(arg)))
+        return Replay(load_recorded(Path(arg)).choices)
     return make_strategy(name, seed, depth=int(arg) if arg else 3, k=PCT_HORIZON)
-
-
-def load_choices(path: Path) -> ChoiceLog:
-    """The choice log in a ``.choices.json`` file (InputError when malformed)."""
-    return load_recorded(path).choices
 
 
 def load_recorded(path: Path) -> RecordedRun:
@@ -285,8 +279,3 @@ def record_run(scenario: Scenario, report: RunReport, log_path: Path, *,
     tmp.write_bytes(msgspec.json.format(msgspec.json.encode(recorded)) + b"\n")
     tmp.replace(choices)
     return choices
-
-
-def outcome_is_clean(report: RunReport) -> bool:
-    """Quiescent and nothing violated."""
-    return report.outcome == Outcome.QUIESCENT.value and not report.violations

@@ -156,13 +156,15 @@ def parse_scenario(src: Source) -> Scenario:
 
 
 def check_strategy(text: str, error: Any) -> None:
-    """``random``, ``trio`` or ``pct:D`` (D >= 1); ``error(expected, got)`` builds the
-    exception."""
-    name, _, depth = text.partition(":")
-    ok = (name in ("random", "trio") and not depth) or (name == "pct" and (not depth or (
-        depth.isdigit() and 1 <= int(depth) <= 16)))
+    """``random``, ``trio`` or ``pct[:D[:K]]`` (1 <= D <= 16, K >= 1: PCT's step horizon);
+    ``error(expected, got)`` builds the exception."""
+    name, _, arg = text.partition(":")
+    depth, _, horizon = arg.partition(":")
+    ok = (name in ("random", "trio") and not arg) or (name == "pct" and (not arg or (
+        depth.isdigit() and 1 <= int(depth) <= 16
+        and (not horizon or (horizon.isdigit() and int(horizon) >= 1)))))
     if not ok:
-        raise error("random, trio or pct:D with 1 <= D <= 16", repr(text))
+        raise error("random, trio or pct:D[:K] with 1 <= D <= 16 and K >= 1", repr(text))
 
 
 def _vm_config(src: Source, vm: VmSection, base: VmSection) -> VmConfig:

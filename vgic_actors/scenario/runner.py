@@ -92,11 +92,14 @@ class ScenarioReport(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def parse_strategy(spec: str, seed: int) -> Strategy:
-    """``random``, ``pct[:D]`` or ``replay:FILE`` (a choices file written by ``--log``)."""
+    """``random``, ``trio``, ``pct[:D[:K]]`` (depth D, change points drawn from the first K
+    steps) or ``replay:FILE`` (a choices file written by ``--log``)."""
     name, _, arg = spec.partition(":")
     if name == "replay":
         return Replay(load_recorded(Path(arg)).choices)
-    return make_strategy(name, seed, depth=int(arg) if arg else 3, k=PCT_HORIZON)
+    depth, _, horizon = arg.partition(":")
+    return make_strategy(name, seed, depth=int(depth) if depth else 3,
+                         k=int(horizon) if horizon else PCT_HORIZON)
 
 
 def load_recorded(path: Path) -> RecordedRun:

@@ -34,7 +34,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     what.add_argument("--scenario", metavar="FILE", help="soak one scenario over many seeds")
     soak.add_argument("--variant", default="merged", help="kernel variant (default merged)")
     soak.add_argument("--strategy", default="portfolio",
-                      help="portfolio (random and pct:2..4 in turn) | random | pct:D")
+                      help="portfolio (random walk alternating with pct:2, pct:3, pct:4) | "
+                      "random | pct:D[:K] | trio")
     budget = soak.add_mutually_exclusive_group()
     budget.add_argument("--runs", type=int, help="number of runs")
     budget.add_argument("--time", help="wall-clock budget: 90s, 10m, 1h")

@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
     run.add_argument("--runs", type=int, help="seeds per variant (default: the scenario's)")
     run.add_argument("--strategy", metavar="S",
-                     help="random | pct:D | replay:FILE.choices.json (default: the scenario's)")
+                     help="random | pct:D[:K] | trio | replay:FILE.choices.json (default: the "
+                     "scenario's)")
     run.add_argument("--max-steps", type=int, help="step budget per run")
     run.add_argument("--log", metavar="FILE",
                      help="write the JSON-lines events of the first failing run (else the first "

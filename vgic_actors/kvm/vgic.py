@@ -43,8 +43,8 @@ from vgic_actors.runtime import current_actor, kvm_make_all_cpus_request, kvm_vc
 
 
 def _logging() -> bool:
-    """Whether the run writes events (kernel events are built only then)."""
-    return current_actor().sched.em.on
+    """Whether anyone listens to kernel events (they are built only then)."""
+    return current_actor().sched.em.kernel_on
 
 
 def _log(cls: type[Event], **fields: object) -> None:

@@ -66,19 +66,25 @@ class Emitter:
     """Where a run's events go: a structlog log stream, in-process sinks, a ring of recent.
 
     `on` is False when nobody listens; callers test it before building an event.
+    `kernel_on` is True when someone listens to the kernel model's events only (a
+    ``kernel_sinks`` entry such as the step monitor): the kernel layer tests it, so such
+    a listener does not make the runtime build an event for every step.
     """
 
-    __slots__ = ("_logger", "_sinks", "on", "recent")
+    __slots__ = ("_logger", "_sinks", "kernel_on", "on", "recent")
 
     def __init__(
-        self, *, log: BinaryIO | None = None, sinks: Iterable[EventSink] = (), keep: int = 32
+        self, *, log: BinaryIO | None = None, sinks: Iterable[EventSink] = (), keep: int = 32,
+        kernel_sinks: Iterable[EventSink] = (),
     ) -> None:
-        self._sinks = tuple(sinks)
+        kernel = tuple(kernel_sinks)
+        self._sinks = tuple(sinks) + kernel
         self._logger: Any = None
         if log is not None:
             configure_event_log(log)
             self._logger = structlog.get_logger()
-        self.on = bool(self._sinks) or self._logger is not None
+        self.on = len(self._sinks) > len(kernel) or self._logger is not None
+        self.kernel_on = self.on or bool(kernel)
         self.recent: deque[AnyEvent] = deque(maxlen=keep)
 
     def emit(self, event: AnyEvent) -> None:

@@ -39,12 +39,14 @@ async def arun(
     variant: str = "",
     digest: str = "",
     choices: str = "",
+    kernel_sinks: Iterable[EventSink] = (),
 ) -> RunResult:
     """Run `setup`'s actors under `strategy` inside the current Trio run.
 
     `digest` and `choices` (the scenario's digest, the choice-log file written beside
-    the log) only go into the `RunStarted` header."""
-    emitter = Emitter(log=log, sinks=sinks, keep=keep_events)
+    the log) only go into the `RunStarted` header. `kernel_sinks` receive the kernel
+    model's events only (see `Emitter`)."""
+    emitter = Emitter(log=log, sinks=sinks, keep=keep_events, kernel_sinks=kernel_sinks)
     sched = Scheduler(strategy, max_steps=max_steps, emitter=emitter)
     if emitter.on:
         emitter.emit(
@@ -88,6 +90,7 @@ def run(
     variant: str = "",
     digest: str = "",
     choices: str = "",
+    kernel_sinks: Iterable[EventSink] = (),
 ) -> RunResult:
     """`arun` in its own deterministic ``trio.run`` (virtual clock, seeded Trio)."""
 
@@ -95,7 +98,7 @@ def run(
         return await arun(
             setup, strategy, seed=seed, max_steps=max_steps, log=log, sinks=sinks,
             keep_events=keep_events, scenario=scenario, variant=variant,
-            digest=digest, choices=choices,
+            digest=digest, choices=choices, kernel_sinks=kernel_sinks,
         )
 
     with deterministic_trio(seed):

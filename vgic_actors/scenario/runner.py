@@ -179,7 +179,7 @@ def run_once(scenario: Scenario, variant: str, seed: int, strategy: str | Strate
     strat = parse_strategy(strategy, seed) if isinstance(strategy, str) else strategy
     result = run(setup, strat, seed=seed, max_steps=max_steps or scenario.run.max_steps or 20_000,
                  log=log, variant=variant, scenario=scenario.name, digest=scenario.digest,
-                 choices=choices, sinks=[step_monitor] if monitor else ())
+                 choices=choices, kernel_sinks=[step_monitor] if monitor else ())
     kvm = box[0].kvm
     found = check_run(kvm, guests, ledger, result, vmm)
     at_end = {v.invariant for v in found}

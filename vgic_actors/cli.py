@@ -64,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="random | pct:D[:K] | trio | replay:FILE.choices.json (default: the "
                      "scenario's)")
     run.add_argument("--max-steps", type=int, help="step budget per run")
+    run.add_argument("--timing", choices=("realistic", "adversarial", "unbounded"),
+                     help="timing model: realistic (default: atomic regions and IPIs "
+                     "bounded), adversarial (plus stall events), unbounded (any actor may "
+                     "stall for ever); a replay keeps the recorded one")
     run.add_argument("--log", metavar="FILE",
                      help="write the JSON-lines events of the first failing run (else the first "
                      "run) to FILE and its choice log to FILE.choices.json")
@@ -176,8 +180,11 @@ def _run(args: argparse.Namespace, stdout: TextIO) -> int:
     else:
         path = config_dir() / load_defaults()[0].default_scenario
     scenario = load_scenario(path)
+    from vgic_actors.runtime import timing_model
+
+    timing = timing_model(args.timing) if args.timing else None
     report = run_scenario(scenario, variants=variants or None, seed=args.seed, runs=args.runs,
-                          strategy=args.strategy, max_steps=args.max_steps)
+                          strategy=args.strategy, max_steps=args.max_steps, timing=timing)
     if args.log:
         runs = [r for v in report.variants for r in v.runs]
         chosen = next((r for r in runs if r.violations), runs[0])

@@ -17,22 +17,25 @@ from collections.abc import Awaitable, Callable
 
 from vgic_actors.kvm.vgic import kvm_vgic_inject_irq
 from vgic_actors.kvm.vm import Kvm
-from vgic_actors.runtime import Message, point
+from vgic_actors.runtime import Message, hardirq, point
 
 
 async def kvm_host_irq_handler(kvm: Kvm, hwintid: int) -> None:
     """arch_timer.c: kvm_arch_timer_handler, for any forwarded physical INTID.
 
     Acknowledge (physical Active; nothing if the line already dropped), then
-    kvm_vgic_inject_irq(level 1) to the mapped vINTID with the mapping's owner.
+    kvm_vgic_inject_irq(level 1) to the mapped vINTID with the mapping's owner. The
+    whole handler runs in hard-IRQ context (irq_enter .. irq_exit).
     """
-    await point(f"hostirq.{hwintid}.iar")
-    if not kvm.phys.host_ack(hwintid):
-        return
-    mapping = kvm.phys.mappings.get(hwintid)
-    if mapping is None:  # unmapped meanwhile: nothing to forward
-        return
-    await kvm_vgic_inject_irq(kvm, mapping.vcpu_id, mapping.vintid, True, owner=mapping.owner)
+    with hardirq("kvm_arch_timer_handler"):
+        await point(f"hostirq.{hwintid}.iar")
+        if not kvm.phys.host_ack(hwintid):
+            return
+        mapping = kvm.phys.mappings.get(hwintid)
+        if mapping is None:  # unmapped meanwhile: nothing to forward
+            return
+        await kvm_vgic_inject_irq(kvm, mapping.vcpu_id, mapping.vintid, True,
+                                  owner=mapping.owner)
 
 
 async def phys_irq_set_line(kvm: Kvm, hwintid: int, level: bool) -> None:

@@ -33,7 +33,13 @@ from vgic_actors.arch.intid import LPI_MIN
 from vgic_actors.kvm.guest_api import LPI_PROP_ENABLED, ItsCommandWrite, lpi_prop_key
 from vgic_actors.kvm.irq import IrqConfig, VgicIrq
 from vgic_actors.kvm.vgic import vgic_queue_irq_unlock
-from vgic_actors.kvm.vm import RANK_IRQ_LOCK, RANK_ITS_CMD_LOCK, RANK_ITS_LOCK, Kvm
+from vgic_actors.kvm.vm import (
+    IRQ_LOCK_FLAVOUR,
+    RANK_IRQ_LOCK,
+    RANK_ITS_CMD_LOCK,
+    RANK_ITS_LOCK,
+    Kvm,
+)
 from vgic_actors.runtime import SpinLock, point
 
 # include/linux/irqchip/arm-gic-v3.h: ITS command error numbers (positive: "the guest's
@@ -155,7 +161,7 @@ async def vgic_add_lpi(kvm: Kvm, intid: int, vcpu_id: int | None) -> VgicIrq:
         return irq
     new = VgicIrq(intid=intid, target_vcpu=vcpu_id, config=IrqConfig.EDGE, group=1,
                   refcount=1)
-    new.lock = SpinLock(f"lpi{intid}", RANK_IRQ_LOCK, intid)
+    new.lock = SpinLock(f"lpi{intid}", RANK_IRQ_LOCK, intid, flavour=IRQ_LOCK_FLAVOUR)
     async with dist.lpi_xa_lock:
         old = dist.lpi_xa.get(intid)
         if old is not None:  # someone was faster: use theirs

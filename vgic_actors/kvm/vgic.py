@@ -39,7 +39,12 @@ from vgic_actors.kvm.vm import (
     Kvm,
     KvmVcpu,
 )
-from vgic_actors.runtime import current_actor, kvm_make_all_cpus_request, kvm_vcpu_kick
+from vgic_actors.runtime import (
+    current_actor,
+    kvm_make_all_cpus_request,
+    kvm_vcpu_kick,
+    local_irq_save,
+)
 
 
 def _logging() -> bool:
@@ -438,7 +443,10 @@ async def vgic_v3_deactivate(kvm: Kvm, vcpu: KvmVcpu, val: int) -> None:
     Three outcomes: the irq is on no ap_list (nothing); its state is in some
     vCPU's LR (treated as a GICD_ICACTIVER write: halt everyone, clear, resume);
     it is active outside the LRs (fold a pseudo-LR with the active bit clear, on
-    the owner's behalf: level SW SPIs notify and decrement active_spis). Then
+    the owner's behalf: level SW SPIs notify and decrement active_spis). The lookup,
+    the pseudo-LR and its fold run under local_irq_save (an IRQs-off region: the gap
+    between dropping irq_lock and the fold re-taking it is bounded by the stall
+    budget, F2's window). Then, IRQs restored, the ICACTIVER big hammer and
     KVM_REQ_VGIC_PROCESS_UPDATE to the owner, without a kick.
     Variant v1-posted: owner from the oracle, and nothing if KVM's copy is not active.
     """
@@ -449,36 +457,38 @@ async def vgic_v3_deactivate(kvm: Kvm, vcpu: KvmVcpu, val: int) -> None:
         if _logging():
             _log(DirEmulated, vcpu=vcpu.vcpu_id, intid=intid, outcome="ignored")
         return
-    irq = kvm.vgic_get_irq(vcpu, intid)
-    if irq is None:
-        return
     mmio = False
     lr = None
-    await irq.lock.acquire()
-    if sw.deactivate_owner == "irq_vcpu":
-        owner = irq.vcpu
-    else:
-        owner = vgic_target_oracle(irq, kvm.dist.enabled) if irq.active else None
-    if owner is None:
-        outcome = "not-queued" if sw.deactivate_owner == "irq_vcpu" else "v1-inactive"
-    elif irq.on_lr:
-        mmio = True
-        outcome = "icactiver"
-    elif (cfg.v2_model and is_sgi(intid) and sw.v2_sgi_cpuid_match
-          and irq.active_source != cpuid):
-        owner = None
-        outcome = "cpuid-mismatch"
-    else:
-        lr = pseudo_lr(irq, cfg.v2_model)
-        outcome = "pseudo-lr"
-    irq.lock.release()
-    if _logging():
-        _log(DirEmulated, vcpu=vcpu.vcpu_id, intid=intid, outcome=outcome,
-             owner=-1 if owner is None else owner)
-    if lr is not None:
-        if lr.hw:  # vgic_v3_deactivate_phys
-            kvm.phys.deactivate(lr.pintid)
-        await vgic_fold_lr(kvm, vcpu, lr, pseudo=True)
+    owner = None
+    with local_irq_save("vgic_v3_deactivate"):  # "the same context as LR handling"
+        irq = kvm.vgic_get_irq(vcpu, intid)
+        if irq is None:
+            return
+        await irq.lock.acquire()
+        if sw.deactivate_owner == "irq_vcpu":
+            owner = irq.vcpu
+        else:
+            owner = vgic_target_oracle(irq, kvm.dist.enabled) if irq.active else None
+        if owner is None:
+            outcome = "not-queued" if sw.deactivate_owner == "irq_vcpu" else "v1-inactive"
+        elif irq.on_lr:
+            mmio = True
+            outcome = "icactiver"
+        elif (cfg.v2_model and is_sgi(intid) and sw.v2_sgi_cpuid_match
+              and irq.active_source != cpuid):
+            owner = None
+            outcome = "cpuid-mismatch"
+        else:
+            lr = pseudo_lr(irq, cfg.v2_model)
+            outcome = "pseudo-lr"
+        irq.lock.release()
+        if _logging():
+            _log(DirEmulated, vcpu=vcpu.vcpu_id, intid=intid, outcome=outcome,
+                 owner=-1 if owner is None else owner)
+        if lr is not None:
+            if lr.hw:  # vgic_v3_deactivate_phys
+                kvm.phys.deactivate(lr.pintid)
+            await vgic_fold_lr(kvm, vcpu, lr, pseudo=True)
     if mmio:
         await vgic_mmio_change_active(kvm, vcpu, icactiver_target(kvm, intid), False)
     if owner is not None:

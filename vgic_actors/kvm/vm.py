@@ -37,6 +37,12 @@ RANK_LPI_XA_LOCK = 16  # dist->lpi_xa.xa_lock
 RANK_AP_LIST_LOCK = 20
 RANK_IRQ_LOCK = 30
 
+IRQ_LOCK_FLAVOUR = "raw_spin_lock_irqsave"
+"""irq_lock and ap_list_lock are raw spinlocks taken with IRQs saved and disabled
+(raw_spin_lock_irqsave in vgic.c; the plain raw_spin_lock uses, e.g. in the fold, run
+with IRQs already off); lpi_xa's lock is xa_lock_irqsave. config_lock and the ITS locks
+are mutexes: no context change."""
+
 # arm64 kvm_host.h request numbers: KVM_ARCH_REQ(n) = 8 + n, with flags above bit 8
 KVM_REQ_SLEEP = 8 | KVM_REQUEST_WAIT | KVM_REQUEST_NO_WAKEUP
 KVM_REQ_IRQ_PENDING = 9
@@ -95,7 +101,8 @@ class VgicDist:
     # their refcount drops to 0; the xarray's lock serialises insertions (kvm/its.py).
     lpi_xa: dict[int, VgicIrq] = field(default_factory=dict)
     lpi_xa_lock: SpinLock = field(
-        default_factory=lambda: SpinLock("dist.lpi_xa", RANK_LPI_XA_LOCK))
+        default_factory=lambda: SpinLock("dist.lpi_xa", RANK_LPI_XA_LOCK,
+                                         flavour=IRQ_LOCK_FLAVOUR))
 
 
 @dataclass(eq=False)
@@ -174,7 +181,7 @@ class Kvm:
 def _new_irq(intid: int, target: int) -> VgicIrq:
     irq = VgicIrq(intid=intid, target_vcpu=target, config=default_config(intid))
     irq.lock = SpinLock(f"irq{intid}" if intid >= 32 else f"vcpu{target}.irq{intid}",
-                        RANK_IRQ_LOCK, intid)
+                        RANK_IRQ_LOCK, intid, flavour=IRQ_LOCK_FLAVOUR)
     if intid < 16:
         irq.enabled = True  # kvm_vgic_vcpu_init: SGIs are always enabled
     return irq
@@ -211,7 +218,8 @@ def build_kvm(sched: Scheduler, config: VmConfig) -> Kvm:
             cpuif.state.v2_dir_page_trapped = config.switches.dir_trapping
         vcpus.append(KvmVcpu(
             vcpu_id=n, core=core, private_irqs=private, ap_list=[],
-            ap_list_lock=SpinLock(f"vcpu{n}.ap_list_lock", RANK_AP_LIST_LOCK, n),
+            ap_list_lock=SpinLock(f"vcpu{n}.ap_list_lock", RANK_AP_LIST_LOCK, n,
+                                  flavour=IRQ_LOCK_FLAVOUR),
             cpuif=cpuif, lrs=[EMPTY_LR] * config.nr_lr,
         ))
     kvm.vcpus = vcpus

@@ -13,6 +13,7 @@ import msgspec
 
 from vgic_actors.events import AnyEvent
 from vgic_actors.runtime.choices import ChoiceLog, ReplayReport
+from vgic_actors.runtime.context import Timing
 
 
 class Outcome(enum.Enum):
@@ -76,6 +77,7 @@ class RunResult(msgspec.Struct, frozen=True, kw_only=True):
     stats: RunStatistics
     finding: Finding | None = None
     replay: ReplayReport | None = None
+    timing: Timing = msgspec.field(default_factory=Timing)
 
     @property
     def ok(self) -> bool:

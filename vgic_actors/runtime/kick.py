@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from vgic_actors.events import KickSent
+from vgic_actors.events import IpisHandled, KickSent
 from vgic_actors.runtime.cells import (
     IN_GUEST_MODE,
     KVM_REQUEST_MASK,
@@ -18,6 +18,7 @@ from vgic_actors.runtime.cells import (
     VcpuMode,
     VcpuRequests,
 )
+from vgic_actors.runtime.context import get_cpu, put_cpu
 from vgic_actors.runtime.messages import Mailbox
 from vgic_actors.runtime.scheduler import Actor, Message, Scheduler, current_actor
 from vgic_actors.runtime.waits import WaitQueue
@@ -35,11 +36,11 @@ class Pcpu:
 
     An IPI is *handled* (its WAIT acknowledgement given) only where the CPU runs
     with IRQs enabled: right away if they are enabled when it is delivered, else
-    when `local_irq_enable` runs. The run loop keeps IRQs disabled from flush to
-    sync (so a guest sees a delivered IPI only as a pending exit) and enables them
-    again after sync, for handle_exit, request processing and any sleep. A CPU starts
-    with IRQs disabled: a model that never runs the shell enables them itself.
-    `ipi_latency` bounds delivery in virtual time (None: unbounded).
+    when the region that disabled them ends (`local_irq_enable` / `local_irq_restore`
+    in context.py, on the actor bound to this CPU). The run loop keeps IRQs disabled
+    from flush to sync (so a guest sees a delivered IPI only as a pending exit). A CPU
+    nobody is bound to starts with IRQs disabled: a model that never runs the shell
+    enables them itself. `ipi_latency` bounds delivery in virtual time (None: unbounded).
     """
 
     def __init__(self, sched: Scheduler, cpu: int, ipi_latency: int | None = None) -> None:
@@ -48,13 +49,20 @@ class Pcpu:
         self.ipi_latency = ipi_latency
         self.irqs_disabled = True
 
+    def bind(self, actor: Actor) -> None:
+        """`actor` runs on this CPU from now: its context drives the IRQ mask."""
+        actor.ctx.pcpu = self
+        self.irqs_disabled = bool(actor.ctx.irqs or actor.ctx.hardirq)
+        if not self.irqs_disabled:
+            self.take_pending_ipis(actor)
+
     def local_irq_disable(self) -> None:
-        """local_irq_disable: IPIs stay pending in the mailbox."""
+        """PSTATE.I = 1 on an unbound CPU: IPIs stay pending in the mailbox."""
         self.irqs_disabled = True
 
     def local_irq_enable(self) -> list[Message]:
-        """local_irq_enable: handle every pending IPI now; IPIs delivered later are handled
-        at delivery until IRQs are disabled again. Returns the IPIs handled."""
+        """PSTATE.I = 0 on an unbound CPU: handle every pending IPI now; IPIs delivered
+        later are handled at delivery until IRQs are disabled again."""
         self.irqs_disabled = False
         return self.handle_ipis()
 
@@ -65,6 +73,14 @@ class Pcpu:
             if callable(msg.payload):
                 msg.payload()
         return taken
+
+    def take_pending_ipis(self, actor: Actor) -> None:
+        """IRQs were just enabled on this CPU by `actor`: handle what pended, and log it."""
+        taken = self.handle_ipis()
+        sched = actor.sched
+        if taken and sched.em.on:
+            sched.em.emit(IpisHandled(step=sched.step, vt=sched.vt, actor=actor.name,
+                                      cpu=self.cpu, count=len(taken)))
 
     def _delivered(self, _msg: Message) -> None:
         if not self.irqs_disabled:
@@ -119,13 +135,15 @@ async def kvm_vcpu_kick(vcpu: VcpuCore) -> None:
     if await vcpu.wait.kvm_vcpu_wake_up():
         _emit_kick(actor, vcpu, "wake", -1)
         return
+    me = get_cpu("kvm_vcpu_kick")
     # arm.c: kvm_arch_vcpu_should_kick
     should_kick = await kvm_vcpu_exiting_guest_mode(vcpu) == IN_GUEST_MODE
-    if should_kick and vcpu.pcpu is not None and vcpu.pcpu.cpu != actor.cpu:
+    if should_kick and vcpu.pcpu is not None and vcpu.pcpu.cpu != me:
         smp_send_reschedule(actor, vcpu.pcpu)
         _emit_kick(actor, vcpu, "ipi", -1)
-        return
-    _emit_kick(actor, vcpu, "none", -1)
+    else:
+        _emit_kick(actor, vcpu, "none", -1)
+    put_cpu("kvm_vcpu_kick")
 
 
 def _kvm_request_needs_ipi(mode: Mode, req: int) -> bool:
@@ -152,17 +170,23 @@ async def kvm_make_vcpu_request(vcpu: VcpuCore, req: int, me: int | None) -> Pcp
 async def kvm_make_all_cpus_request(vcpus: Sequence[VcpuCore], req: int) -> bool:
     """kvm_main.c: kvm_make_all_cpus_request: every vCPU gets the bit; IPIs as messages.
 
-    Blocked vCPUs are woken (unless NO_WAKEUP); those the cmpxchg finds in guest mode
-    get one IPI message each. Only a WAIT request blocks until every IPI is handled by
-    its CPU (smp_call_function_many with wait). Returns True if any IPI was sent.
+    Runs between get_cpu() and put_cpu(): the loop over the vCPUs and the one batch of
+    IPIs (kvm_kick_many_cpus -> smp_call_function_many) are a preemption-off region, so
+    the stall budget bounds how far other CPUs get between two legs. Blocked vCPUs are
+    woken (unless NO_WAKEUP); those the cmpxchg finds in guest mode get one IPI message
+    each. Only a WAIT request blocks until every IPI is handled by its CPU
+    (smp_call_function_many with wait, still with preemption off). Returns True if any
+    IPI was sent.
     """
     actor = current_actor()
+    me = get_cpu("kvm_make_all_cpus_request")
     targets: list[tuple[VcpuCore, Pcpu]] = []
     for vcpu in vcpus:
-        pcpu = await kvm_make_vcpu_request(vcpu, req, actor.cpu)
+        pcpu = await kvm_make_vcpu_request(vcpu, req, me)
         if pcpu is not None:
             targets.append((vcpu, pcpu))
     if not targets:
+        put_cpu("kvm_make_all_cpus_request")
         return False
     sched = actor.sched
     outstanding = len(targets)
@@ -179,4 +203,5 @@ async def kvm_make_all_cpus_request(vcpus: Sequence[VcpuCore], req: int) -> bool
         _emit_kick(actor, vcpu, "ipi", req & KVM_REQUEST_MASK)
     while wait and outstanding:
         await sched.block(actor, "smp_call_function_many")
+    put_cpu("kvm_make_all_cpus_request")
     return True

@@ -9,6 +9,12 @@ irq_lock) and a `sub` rank for locks of one class (two ap_list_locks: lower vcpu
 first). Taking a lock whose (rank, sub) is not above every ranked lock held raises
 LockOrderError, as does taking a lock twice or releasing one not held. `rank=None`
 opts out of the check (for planted-deadlock tests).
+
+Context: a lock's `flavour` says how the kernel takes it. ``raw_spin_lock_irqsave``
+(irq_lock, ap_list_lock) disables IRQs on the CPU before spinning and restores them at
+release; ``spin_lock`` disables preemption; None (a mutex such as config_lock, or a
+bare runtime lock) leaves the context alone. Holding a flavoured lock is an atomic
+region (context.py): the stall budget applies and IPIs to the CPU pend.
 """
 
 from __future__ import annotations
@@ -18,18 +24,23 @@ from types import TracebackType
 
 from vgic_actors.errors import LockOrderError
 from vgic_actors.events import LockAcquired, LockReleased
+from vgic_actors.runtime.context import LOCK_FLAVOURS
 from vgic_actors.runtime.scheduler import Actor, current_actor, point
 
 
 class SpinLock:
     """raw_spinlock_t / spinlock_t in the model (IRQ-off variants are the same here)."""
 
-    __slots__ = ("_l", "name", "owner", "rank", "sub", "waiters")
+    __slots__ = ("_l", "flavour", "name", "owner", "rank", "sub", "waiters")
 
-    def __init__(self, name: str, rank: int | None = None, sub: int = 0) -> None:
+    def __init__(self, name: str, rank: int | None = None, sub: int = 0,
+                 flavour: str | None = None) -> None:
+        if flavour is not None and flavour not in LOCK_FLAVOURS:
+            raise ValueError(f"unknown lock flavour {flavour!r} ({', '.join(LOCK_FLAVOURS)})")
         self.name = name
         self.rank = rank
         self.sub = sub
+        self.flavour = flavour
         self.owner: Actor | None = None
         self.waiters: deque[Actor] = deque()
         self._l = f"lock:{name}"
@@ -59,6 +70,8 @@ class SpinLock:
         """spin_lock: one point; if taken, block until the holder hands it over."""
         actor = current_actor()
         self._check_order(actor)
+        if self.flavour is not None:
+            actor.ctx.enter(self.flavour, self.name)  # IRQs/preemption off before spinning
         await point(self._l)
         contended = self.owner is not None
         if contended:
@@ -87,6 +100,8 @@ class SpinLock:
         self.owner = nxt
         if nxt is not None:
             actor.sched.wake(nxt)
+        if self.flavour is not None:
+            actor.ctx.leave(self.flavour, self.name)
         sched = actor.sched
         if sched.em.on:
             sched.em.emit(

@@ -1,17 +1,20 @@
 """The pCPU shell: the vCPU run loop of arm.c, with the kernel layer's steps as hooks.
 
-kernel-vgic.md 8.1, reduced to what the model needs:
+kernel-vgic.md 8.1 (arm.c: kvm_arch_vcpu_ioctl_run), reduced to what the model needs,
+with the contexts each step runs in (context.py):
 
     loop:
-      check_vcpu_requests            (hook; False leaves the loop)
+      check_vcpu_requests            (hook; False leaves the loop)        task
+      preempt_disable; local_irq_disable                                  irqs-off
       flush_hwstate                  (hook: kvm_vgic_flush_hwstate)
       smp_store_mb(mode, IN_GUEST_MODE)
-      if kvm_request_pending: mode = OUTSIDE_GUEST_MODE; sync_hwstate; continue
-      guest slice                    (guest_step hook, one instruction per point)
+      if kvm_request_pending: mode = OUTSIDE_GUEST_MODE; sync_hwstate;
+                                  local_irq_enable; preempt_enable; continue
+      guest slice                    (guest_step hook, one instruction per point: guest)
       mode = OUTSIDE_GUEST_MODE
-      sync_hwstate                   (hook: kvm_vgic_sync_hwstate)
-      take pending IPIs              (IRQs briefly enabled; also on an aborted entry)
-      handle_exit                    (hook; False leaves the loop)
+      sync_hwstate                   (hook: kvm_vgic_sync_hwstate)        irqs-off
+      local_irq_enable               (pending IPIs handled here); preempt_enable
+      handle_exit                    (hook; False leaves the loop)        task
 
 A guest slice ends on a delivered IPI, a raised maintenance interrupt, a trap, WFI
 with nothing pending (all reported by the hooks) or at its timeslice.
@@ -23,8 +26,14 @@ import enum
 from dataclasses import dataclass
 from typing import Protocol
 
-from vgic_actors.events import EntryAborted, GuestEntered, GuestExited, IpisHandled
+from vgic_actors.events import EntryAborted, GuestEntered, GuestExited
 from vgic_actors.runtime.cells import IN_GUEST_MODE, OUTSIDE_GUEST_MODE
+from vgic_actors.runtime.context import (
+    local_irq_disable,
+    local_irq_enable,
+    preempt_disable,
+    preempt_enable,
+)
 from vgic_actors.runtime.kick import VcpuCore
 from vgic_actors.runtime.scheduler import Actor, current_actor
 
@@ -94,17 +103,14 @@ def _emit_exit(actor: Actor, vcpu: VcpuCore, exit: GuestExit) -> None:
     )
 
 
-def _take_ipis(actor: Actor, vcpu: VcpuCore) -> None:
-    """arm.c: local_irq_enable after sync: pending IPIs are handled, and IRQs stay
-    enabled through handle_exit, check_vcpu_requests and any sleep until the next flush."""
-    pcpu = vcpu.pcpu
-    if pcpu is None:
-        return
-    taken = pcpu.local_irq_enable()
-    sched = actor.sched
-    if taken and sched.em.on:
-        sched.em.emit(IpisHandled(step=sched.step, vt=sched.vt, actor=actor.name,
-                                  cpu=pcpu.cpu, count=len(taken)))
+_RUN = "kvm_arch_vcpu_ioctl_run"
+
+
+def _leave_atomic() -> None:
+    """arm.c: local_irq_enable after sync (pending IPIs are handled: IRQs stay enabled
+    through handle_exit, check_vcpu_requests and any sleep), then preempt_enable."""
+    local_irq_enable(_RUN)
+    preempt_enable(_RUN)
 
 
 async def run_guest_slice(vcpu: VcpuCore, hooks: RunLoopHooks, timeslice: int) -> GuestExit:
@@ -143,11 +149,14 @@ async def kvm_arch_vcpu_ioctl_run(
     actor = current_actor()
     sched = actor.sched
     em = sched.em
+    ctx = actor.ctx
+    if vcpu.pcpu is not None:
+        vcpu.pcpu.bind(actor)  # vcpu_load: this thread runs on that CPU, IRQs enabled
     while True:
         if not await hooks.check_vcpu_requests():
             return
-        if vcpu.pcpu is not None:
-            vcpu.pcpu.local_irq_disable()  # arm.c: local_irq_disable() before the flush
+        preempt_disable(_RUN)
+        local_irq_disable(_RUN)
         await hooks.flush_hwstate()
         await vcpu.mode.smp_store_mb(IN_GUEST_MODE)
         if cfg.recheck_requests and await vcpu.requests.kvm_request_pending():
@@ -156,16 +165,18 @@ async def kvm_arch_vcpu_ioctl_run(
                 em.emit(EntryAborted(step=sched.step, vt=sched.vt, actor=actor.name,
                                      vcpu=vcpu.vcpu_id))
             await hooks.sync_hwstate()
-            _take_ipis(actor, vcpu)
+            _leave_atomic()
             continue
         if em.on:
             em.emit(GuestEntered(step=sched.step, vt=sched.vt, actor=actor.name,
                                  vcpu=vcpu.vcpu_id))
+        ctx.enter_guest()
         exit = await run_guest_slice(vcpu, hooks, cfg.timeslice)
+        ctx.exit_guest()
         await vcpu.mode.store(OUTSIDE_GUEST_MODE)
         if em.on:
             _emit_exit(actor, vcpu, exit)
         await hooks.sync_hwstate()
-        _take_ipis(actor, vcpu)
+        _leave_atomic()
         if not await hooks.handle_exit(exit):
             return

@@ -17,6 +17,7 @@ import trio.testing
 from vgic_actors import __version__
 from vgic_actors.events import RunStarted
 from vgic_actors.runtime._trio_determinism import deterministic_trio
+from vgic_actors.runtime.context import TimingModel
 from vgic_actors.runtime.eventlog import Emitter, EventSink
 from vgic_actors.runtime.findings import RunResult
 from vgic_actors.runtime.scheduler import Scheduler
@@ -40,6 +41,7 @@ async def arun(
     digest: str = "",
     choices: str = "",
     kernel_sinks: Iterable[EventSink] = (),
+    timing: TimingModel | None = None,
 ) -> RunResult:
     """Run `setup`'s actors under `strategy` inside the current Trio run.
 
@@ -47,7 +49,7 @@ async def arun(
     the log) only go into the `RunStarted` header. `kernel_sinks` receive the kernel
     model's events only (see `Emitter`)."""
     emitter = Emitter(log=log, sinks=sinks, keep=keep_events, kernel_sinks=kernel_sinks)
-    sched = Scheduler(strategy, max_steps=max_steps, emitter=emitter)
+    sched = Scheduler(strategy, max_steps=max_steps, emitter=emitter, timing=timing)
     if emitter.on:
         emitter.emit(
             RunStarted(
@@ -74,6 +76,7 @@ async def arun(
         stats=sched.statistics(),
         finding=sched.finding,
         replay=strategy.report() if isinstance(strategy, Replay) else None,
+        timing=sched.timing_record(),
     )
 
 
@@ -91,6 +94,7 @@ def run(
     digest: str = "",
     choices: str = "",
     kernel_sinks: Iterable[EventSink] = (),
+    timing: TimingModel | None = None,
 ) -> RunResult:
     """`arun` in its own deterministic ``trio.run`` (virtual clock, seeded Trio)."""
 
@@ -98,7 +102,7 @@ def run(
         return await arun(
             setup, strategy, seed=seed, max_steps=max_steps, log=log, sinks=sinks,
             keep_events=keep_events, scenario=scenario, variant=variant,
-            digest=digest, choices=choices, kernel_sinks=kernel_sinks,
+            digest=digest, choices=choices, kernel_sinks=kernel_sinks, timing=timing,
         )
 
     with deterministic_trio(seed):

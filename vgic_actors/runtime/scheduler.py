@@ -43,6 +43,7 @@ from vgic_actors.events import (
     TimerFired,
 )
 from vgic_actors.runtime.choices import ChoiceLog
+from vgic_actors.runtime.context import ExecContext, StallEvent, Timing, TimingModel
 from vgic_actors.runtime.eventlog import Emitter
 from vgic_actors.runtime.findings import ActorSnapshot, Finding, Outcome, RunStatistics
 from vgic_actors.runtime.strategies import Schedulable, Strategy
@@ -68,6 +69,7 @@ class Actor(Schedulable):
     __slots__ = (
         "blocked_on",
         "cpu",
+        "ctx",
         "fn",
         "held",
         "history",
@@ -100,9 +102,22 @@ class Actor(Schedulable):
         self.held: list[Any] = []  # model locks held, innermost last (see locks.SpinLock)
         self.history: deque[str] = deque(maxlen=history)
         self.steps = 0
+        self.ctx = ExecContext(self)
 
     def __repr__(self) -> str:
         return f"<Actor {self.id} {self.name} {self.state.value}>"
+
+
+class StallOption(Schedulable):
+    """A stall event the strategy may choose (adversarial timing): a host interrupt on the
+    CPU of `actor` stretching its preemption-off region, or, with `actor` None, an IPI
+    delivered later than its bound."""
+
+    __slots__ = ("actor",)
+
+    def __init__(self, actor: Actor | None) -> None:
+        super().__init__()
+        self.actor = actor
 
 
 class Target(Protocol):
@@ -117,7 +132,8 @@ class Message(Schedulable):
     """A message in flight: it reaches `target` only when the scheduler delivers it."""
 
     __slots__ = (
-        "deadline", "kind", "on_delivered", "payload", "reply_to", "seq", "src", "target"
+        "deadline", "delays", "kind", "on_delivered", "payload", "reply_to", "sent_vt", "seq",
+        "src", "target",
     )
 
     def __init__(
@@ -134,12 +150,18 @@ class Message(Schedulable):
         self.seq, self.kind, self.src, self.target = seq, kind, src, target
         self.payload, self.reply_to, self.on_delivered = payload, reply_to, on_delivered
         self.deadline: int | None = None  # virtual time by which it must be delivered
+        self.sent_vt = 0
+        self.delays = 0  # stall events that delayed it beyond its deadline
 
     def _fire(self, sched: Scheduler) -> None:
         sched.in_flight.remove(self)
         sched.delivered += 1
         if self.deadline is not None:
             sched._bounded -= 1
+        if self.kind in _INTERRUPT_KINDS:
+            latency = sched.vt - 1 - self.sent_vt  # ticks it spent in flight
+            if latency > sched.max_ipi_latency:
+                sched.max_ipi_latency = latency
         em = sched.em
         if em.on:
             em.emit(
@@ -188,6 +210,10 @@ class Timer(Schedulable):
         if sched.em.on:
             sched.em.emit(TimerFired(step=sched.step, vt=sched.vt, actor="timer", timer=self.name))
         self.callback()
+
+
+_INTERRUPT_KINDS = frozenset({"ipi", "maintenance"})
+"""Messages that are interrupts to a CPU: their latency is part of a run's `Timing`."""
 
 
 def _timer_key(t: Timer) -> tuple[int, int]:
@@ -268,8 +294,10 @@ class Scheduler:
         max_steps: int = 100_000,
         emitter: Emitter | None = None,
         history: int = 8,
+        timing: TimingModel | None = None,
     ) -> None:
         self.strategy = strategy
+        self.timing = timing if timing is not None else TimingModel()
         self.max_steps = max_steps
         self.em = emitter if emitter is not None else Emitter()
         self._history = history
@@ -289,6 +317,17 @@ class Scheduler:
         self.on_yield: Callable[[Schedulable], None] | None = getattr(strategy, "yielded", None)
         self._cands: list[Any] = []
         self._bounded = 0  # messages in flight that carry a delivery deadline
+        # actors inside a bounded (atomic) region, in the order they entered one
+        self._regions: list[Actor] = []
+        self.max_stall = 0
+        self.max_stall_where = ""
+        self.max_ipi_latency = 0
+        self.stall_events: list[StallEvent] = []
+        self._ipi_delay = StallOption(None)
+        self._stall_options: dict[Actor, StallOption] = {}
+        self._overdue: Message | None = None
+        if self.timing.events:
+            strategy.register(self._ipi_delay)
         self._seq = 0
         self._main_task: Any = None
         self._main_parked = False
@@ -303,6 +342,9 @@ class Scheduler:
         actor = Actor(self, len(self.actors), name, fn, cpu, self._history)
         self.actors.append(actor)
         self.strategy.register(actor)
+        if self.timing.events:
+            self._stall_options[actor] = option = StallOption(actor)
+            self.strategy.register(option)
         if self._nursery is not None:
             self._nursery.start_soon(self._actor_main, actor, name=name)
         return actor
@@ -346,6 +388,7 @@ class Scheduler:
         """
         self._seq += 1
         msg = Message(self._seq, kind, src, target, payload, reply_to, on_delivered)
+        msg.sent_vt = self.vt
         if latency is not None:
             msg.deadline = self.vt + max(latency, 0)
             self._bounded += 1
@@ -407,6 +450,7 @@ class Scheduler:
         em = self.em
         strategy = self.strategy
         actors = self.actors
+        regions = self._regions
         while True:
             if self.step >= self.max_steps:
                 self._end(Outcome.LIVELOCK if self._has_work() else Outcome.BUDGET)
@@ -414,32 +458,35 @@ class Scheduler:
             cands.clear()
             if self._bounded and self._deliver_overdue():
                 continue
-            cur = self.current
-            if cur is not None and cur.state is _READY:
-                cands.append(cur)
-            for a in actors:
-                if a.state is _READY and a is not cur:
-                    cands.append(a)
-            in_flight = self.in_flight
-            if in_flight:
-                cands.extend(in_flight)
-            timers = self.timers
-            if timers:
-                if not cands and not self._has_work():
-                    self._end(Outcome.QUIESCENT)  # only periodic timers left ticking
+            if regions and self.timing.enforced and self._forced(cands):
+                n = len(cands)
+            else:
+                cur = self.current
+                if cur is not None and cur.state is _READY:
+                    cands.append(cur)
+                for a in actors:
+                    if a.state is _READY and a is not cur:
+                        cands.append(a)
+                in_flight = self.in_flight
+                if in_flight:
+                    cands.extend(in_flight)
+                timers = self.timers
+                if timers:
+                    if not cands and not self._has_work():
+                        self._end(Outcome.QUIESCENT)  # only periodic timers left ticking
+                        return None
+                    vt = self.vt
+                    for t in timers:
+                        if t.deadline > vt:
+                            break
+                        cands.append(t)
+                n = len(cands)
+                if n == 0:
+                    if timers:  # work is pending (checked above): jump to the next timer
+                        self.vt = timers[0].deadline
+                        continue
+                    self._end(Outcome.DEADLOCK if self._has_work() else Outcome.QUIESCENT)
                     return None
-                vt = self.vt
-                for t in timers:
-                    if t.deadline > vt:
-                        break
-                    cands.append(t)
-            n = len(cands)
-            if n == 0:
-                if timers:  # work is pending (checked above): jump to the next timer
-                    self.vt = timers[0].deadline
-                    continue
-                self._end(Outcome.DEADLOCK if self._has_work() else Outcome.QUIESCENT)
-                return None
             if n == 1:
                 i = 0
             else:
@@ -447,9 +494,15 @@ class Scheduler:
                 self.choice_values.append(i)
                 self.choice_bounds.append(n)
             ev = cands[i]
+            if type(ev) is StallOption:
+                self._stretch(ev)
+                continue
             self.step += 1
             self.vt += 1
             if type(ev) is Actor:
+                if regions:
+                    self._count_stalls(ev)
+                    ev.ctx.stall = ev.ctx.extra = 0  # it runs: its wait is over
                 self.current = ev
                 ev.state = _RUNNING
                 ev.steps += 1
@@ -463,16 +516,91 @@ class Scheduler:
                 return ev
             ev._fire(self)
 
+    # --- the timing model (context.py): stall budgets and stall events ----------------
+
+    def _region_started(self, actor: Actor) -> None:
+        self._regions.append(actor)
+
+    def _region_ended(self, actor: Actor) -> None:
+        self._regions.remove(actor)
+
+    def _forced(self, cands: list[Any]) -> bool:
+        """Fill `cands` with the ready actors in a region that waited their stall budget
+        (and, in adversarial timing, the host interrupts that may stretch them); False
+        if none."""
+        budget = self.timing.stall_budget
+        for a in self._regions:
+            ctx = a.ctx
+            if a.state is _READY and ctx.stall >= budget + ctx.extra:
+                cands.append(a)
+        if not cands:
+            return False
+        if self.timing.events:
+            limit = self.timing.max_stretches
+            for a in list(cands):
+                if a.ctx.stretchable and a.ctx.stretches < limit:
+                    cands.append(self._stall_options[a])
+        return True
+
+    def _count_stalls(self, running: Actor) -> None:
+        """`running` takes a step: every other ready actor inside a region waits one more."""
+        for a in self._regions:
+            if a is not running and a.state is _READY:
+                ctx = a.ctx
+                ctx.stall += 1
+                if ctx.stall > self.max_stall:
+                    self.max_stall = ctx.stall
+                    self.max_stall_where = f"{a.name} {ctx.describe()}"
+
+    def _stretch(self, option: StallOption) -> None:
+        """A chosen stall event: a host interrupt stretches a region, or an IPI is late."""
+        actor = option.actor
+        if actor is not None:
+            actor.ctx.stretches += 1
+            actor.ctx.extra += self.timing.stall_duration
+            duration, kind = self.timing.stall_duration, "host-irq"
+            name, where = actor.name, actor.ctx.describe()
+        else:
+            msg = self._overdue
+            assert msg is not None
+            msg.deadline = self.vt + self.timing.ipi_delay
+            msg.delays += 1
+            duration, kind = self.timing.ipi_delay, "ipi-delay"
+            name, where = msg.target.name, msg.describe()
+        self.stall_events.append(
+            StallEvent(kind=kind, actor=name, where=where, duration=duration, step=self.step)
+        )
+
     def _deliver_overdue(self) -> bool:
-        """Deliver the oldest message past its deadline, if any (not a choice)."""
+        """Deliver the oldest message past its deadline, if any (not a choice). With stall
+        events, an overdue interrupt may be delayed instead (the strategy's choice)."""
         vt = self.vt
         for msg in self.in_flight:
             if msg.deadline is not None and msg.deadline <= vt:
+                timing = self.timing
+                if (timing.events and msg.kind in _INTERRUPT_KINDS
+                        and msg.delays < timing.max_stretches):
+                    options = [msg, self._ipi_delay]
+                    i = self.strategy.choose(options)
+                    self.choice_values.append(i)
+                    self.choice_bounds.append(2)
+                    if i:
+                        self._overdue = msg
+                        self._stretch(self._ipi_delay)
+                        return True
                 self.step += 1
                 self.vt += 1
                 msg._fire(self)
                 return True
         return False
+
+    def timing_record(self) -> Timing:
+        """What this run's interleaving needed (see context.timing_class)."""
+        return Timing(
+            mode=self.timing.mode, max_stall=self.max_stall,
+            max_stall_where=self.max_stall_where, max_ipi_latency=self.max_ipi_latency,
+            events=list(self.stall_events),
+        )
 
     def _switch(self, nxt: Actor | None) -> None:
         if nxt is None:
@@ -530,6 +658,7 @@ class Scheduler:
             raise LockOrderError(
                 f"{actor.name} finished holding {', '.join(lk.name for lk in actor.held)}"
             )
+        actor.ctx.check_balanced()
         actor.state = ActorState.DONE
         if self.em.on:
             self.em.emit(ActorFinished(step=self.step, vt=self.vt, actor=actor.name))

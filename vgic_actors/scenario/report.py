@@ -59,8 +59,10 @@ def _explain(scenario: Scenario, v: VariantReport) -> list[str]:
     run = next((r for r in v.runs if r.violations), None)
     if run is None:
         return []
+    cls, needs = run.finding_class
     lines = ["", f"first finding on {v.variant} (seed {run.seed}, {run.outcome} after "
-                 f"{run.steps} steps):"]
+                 f"{run.steps} steps), class {cls}" + (f": needs {needs}" if needs else "")
+             + ":"]
     shown: set[str] = set()
     for viol in run.violations:
         lines.append(f"  {viol.invariant}: {viol.message}")
@@ -71,6 +73,7 @@ def _explain(scenario: Scenario, v: VariantReport) -> list[str]:
         if len(lines) > 14:
             lines.append(f"  ... {len(run.violations)} violations in all (--json lists them)")
             break
+    timing = "" if run.timing.mode == "realistic" else f" --timing {run.timing.mode}"
     lines.append(f"  replay: vgic-actors run {scenario.file} --variant {v.variant} "
-                 f"--seed {run.seed} --runs 1 --strategy {run.spec} --log run.jsonl")
+                 f"--seed {run.seed} --runs 1 --strategy {run.spec}{timing} --log run.jsonl")
     return lines

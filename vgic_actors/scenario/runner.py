@@ -32,9 +32,14 @@ from vgic_actors.runtime import (
     Replay,
     Scheduler,
     Strategy,
+    Timing,
+    TimingModel,
     make_strategy,
     run,
+    timing_class,
+    timing_model,
 )
+from vgic_actors.runtime.context import FindingClass
 from vgic_actors.scenario.loader import Scenario
 
 PCT_HORIZON = 300
@@ -54,11 +59,17 @@ class RunReport(msgspec.Struct, frozen=True, kw_only=True):
     violations: list[Violation]
     warnings: list[Violation]
     choices: ChoiceLog
+    timing: Timing = msgspec.field(default_factory=Timing)
 
     @property
     def broken(self) -> set[str]:
         """The names of the invariants this run violated."""
         return {v.invariant for v in self.violations}
+
+    @property
+    def finding_class(self) -> tuple[FindingClass, str]:
+        """``ordering`` or ``timing-window`` (and what was stretched), from `timing`."""
+        return timing_class(self.timing)
 
 
 class VariantReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -127,6 +138,7 @@ class RecordedRun(msgspec.Struct, frozen=True, kw_only=True):
     seed: int
     strategy: str
     choices: ChoiceLog
+    timing: str = "realistic"  # the timing model it ran under (runtime/context.py)
 
 
 def apply_irq_config(scenario: Scenario, kvm: Kvm) -> None:
@@ -152,10 +164,13 @@ def apply_irq_config(scenario: Scenario, kvm: Kvm) -> None:
 
 def run_once(scenario: Scenario, variant: str, seed: int, strategy: str | Strategy, *,
              max_steps: int | None = None, log: BinaryIO | None = None,
-             choices: str = "", monitor: bool = True) -> RunReport:
+             choices: str = "", monitor: bool = True,
+             timing: TimingModel | None = None) -> RunReport:
     """One run of ``scenario`` under ``variant`` with ``seed``.
 
     ``choices``: the choice-log file name the log's header refers to (``record_run``).
+    ``timing``: the timing model (runtime/context.py; default realistic, or the one a
+    replayed choices file was recorded under).
     ``monitor``: check the safety invariants at every kernel event (checks/monitor.py),
     not only at the end.
 
@@ -177,9 +192,12 @@ def run_once(scenario: Scenario, variant: str, seed: int, strategy: str | Strate
         box.append(machine)
 
     strat = parse_strategy(strategy, seed) if isinstance(strategy, str) else strategy
+    if timing is None and isinstance(strategy, str) and strategy.startswith("replay:"):
+        timing = timing_model(load_recorded(Path(strategy[7:])).timing)  # as recorded
     result = run(setup, strat, seed=seed, max_steps=max_steps or scenario.run.max_steps or 20_000,
                  log=log, variant=variant, scenario=scenario.name, digest=scenario.digest,
-                 choices=choices, kernel_sinks=[step_monitor] if monitor else ())
+                 choices=choices, kernel_sinks=[step_monitor] if monitor else (),
+                 timing=timing)
     kvm = box[0].kvm
     found = check_run(kvm, guests, ledger, result, vmm)
     at_end = {v.invariant for v in found}
@@ -195,6 +213,7 @@ def run_once(scenario: Scenario, variant: str, seed: int, strategy: str | Strate
         violations=[v for v in found if v.kind != "warning"],
         warnings=[v for v in found if v.kind == "warning"],
         choices=result.choices,
+        timing=result.timing,
     )
 
 
@@ -233,9 +252,11 @@ def check_expectations(scenario: Scenario, kvm: Kvm, ledger: GuestLedger) -> lis
 
 
 def run_variant(scenario: Scenario, variant: str, seeds: Sequence[int], strategy: str, *,
-                max_steps: int | None = None) -> VariantReport:
+                max_steps: int | None = None,
+                timing: TimingModel | None = None) -> VariantReport:
     """Every seed of one variant, judged against the scenario's verdict."""
-    runs = [run_once(scenario, variant, s, strategy, max_steps=max_steps) for s in seeds]
+    runs = [run_once(scenario, variant, s, strategy, max_steps=max_steps, timing=timing)
+            for s in seeds]
     expected = scenario.expected_verdict(variant)
     found = sorted(set().union(*(r.broken for r in runs)))
     return VariantReport(variant=variant, expected=expected, found=found,
@@ -244,8 +265,10 @@ def run_variant(scenario: Scenario, variant: str, seeds: Sequence[int], strategy
 
 def run_scenario(scenario: Scenario, *, variants: Sequence[str] | None = None,
                  seed: int = 0, runs: int | None = None, strategy: str | None = None,
-                 max_steps: int | None = None) -> ScenarioReport:
-    """Run ``scenario`` for each variant (its listed ones by default) over ``runs`` seeds."""
+                 max_steps: int | None = None,
+                 timing: TimingModel | None = None) -> ScenarioReport:
+    """Run ``scenario`` for each variant (its listed ones by default) over ``runs`` seeds
+    under ``timing`` (default realistic; a replay keeps the recorded one)."""
     strategy = strategy or scenario.run.strategy or "pct:3"
     if strategy.startswith("replay:"):
         file = strategy.partition(":")[2]
@@ -256,7 +279,7 @@ def run_scenario(scenario: Scenario, *, variants: Sequence[str] | None = None,
                              f"a run of {recorded.scenario} (digest {recorded.digest})")
         runs = 1
     seeds = list(range(seed, seed + (runs or scenario.run.seeds or 20)))
-    reports = [run_variant(scenario, v, seeds, strategy, max_steps=max_steps)
+    reports = [run_variant(scenario, v, seeds, strategy, max_steps=max_steps, timing=timing)
                for v in (variants or scenario.variants())]
     return ScenarioReport(scenario=scenario.name, file=scenario.file, digest=scenario.digest,
                           strategy=strategy, seeds=seeds, variants=reports)
@@ -269,7 +292,8 @@ def record_run(scenario: Scenario, report: RunReport, log_path: Path, *,
     choices_name = log_path.name + ".choices.json"
     with log_path.open("wb") as log:
         again = run_once(scenario, report.variant, report.seed, report.spec,
-                         max_steps=max_steps, log=log, choices=choices_name)
+                         max_steps=max_steps, log=log, choices=choices_name,
+                         timing=timing_model(report.timing.mode))
     if again.choices != report.choices or again.steps != report.steps:
         raise ModelInternalError(
             f"{scenario.name} {report.variant} seed {report.seed}: the logged re-run took "
@@ -277,7 +301,7 @@ def record_run(scenario: Scenario, report: RunReport, log_path: Path, *,
     choices = log_path.with_name(choices_name)
     recorded = RecordedRun(scenario=scenario.name, digest=scenario.digest,
                            variant=report.variant, seed=report.seed, strategy=report.spec,
-                           choices=report.choices)
+                           choices=report.choices, timing=report.timing.mode)
     tmp = choices.with_name(choices.name + ".tmp")
     tmp.write_bytes(msgspec.json.format(msgspec.json.encode(recorded)) + b"\n")
     tmp.replace(choices)

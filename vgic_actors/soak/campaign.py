@@ -42,6 +42,7 @@ class CampaignSpec(msgspec.Struct, frozen=True, kw_only=True):
     seed: int
     strategy: str
     scenario: str = ""
+    timing: str = "realistic"
 
 
 class Finding(msgspec.Struct, frozen=True, kw_only=True):
@@ -55,6 +56,8 @@ class Finding(msgspec.Struct, frozen=True, kw_only=True):
     strategy: str
     variant: str
     steps: int
+    timing: str = "realistic"  # the timing model it was found under
+    needs: str = ""  # a timing-window finding: what had to be stretched
 
 
 class Summary(msgspec.Struct, frozen=True, kw_only=True):
@@ -175,7 +178,8 @@ class Campaign:
         folder.mkdir(parents=True, exist_ok=True)
         finding = Finding(signature=rec.signature, violations=rec.violations,
                           detail=rec.detail, index=rec.index, scenario_seed=rec.scenario_seed,
-                          strategy=rec.strategy, variant=rec.variant, steps=rec.steps)
+                          strategy=rec.strategy, variant=rec.variant, steps=rec.steps,
+                          timing=self.spec.timing, needs=rec.needs)
         _atomic_write(folder / "finding.json",
                       msgspec.json.format(msgspec.json.encode(finding)) + b"\n")
         if rec.outcome == "crash":
@@ -184,7 +188,7 @@ class Campaign:
         _atomic_write(folder / "scenario.yaml", text.encode())
         recorded = RecordedRun(scenario=scenario.name, digest=scenario.digest,
                                variant=rec.variant, seed=rec.scenario_seed,
-                               strategy=rec.strategy,
+                               strategy=rec.strategy, timing=self.spec.timing,
                                choices=ChoiceLog(values=rec.choices, bounds=rec.bounds))
         _atomic_write(folder / "choices.json",
                       msgspec.json.format(msgspec.json.encode(recorded)) + b"\n")
@@ -222,9 +226,10 @@ def scenario_source(spec: CampaignSpec) -> ScenarioSource:
 
         src = load_file(Path(spec.scenario))
         parse_scenario(src)  # bad input is reported now, not by every worker
-        return ScenarioSource(path=spec.scenario, text=Path(spec.scenario).read_text())
+        return ScenarioSource(path=spec.scenario, text=Path(spec.scenario).read_text(),
+                              timing=spec.timing)
     profile, _ = load_profile(spec.profile)
-    return ScenarioSource(profile=profile)
+    return ScenarioSource(profile=profile, timing=spec.timing)
 
 
 def batches_of(indices: Iterator[int]) -> Iterator[list[int]]:

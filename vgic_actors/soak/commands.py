@@ -17,6 +17,7 @@ from typing import TextIO
 import msgspec
 
 from vgic_actors.errors import EXIT_FINDINGS, EXIT_OK, InputError, UsageError
+from vgic_actors.runtime.context import TIMING_MODES
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -45,6 +46,11 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     soak.add_argument("--scheduler", metavar="ADDR",
                       help="Dask scheduler address (default: a local cluster of --workers)")
     soak.add_argument("--seed", type=int, default=0, help="campaign seed (default 0)")
+    soak.add_argument("--timing", choices=TIMING_MODES, default="realistic",
+                      help="realistic: atomic regions and IPIs bounded, no stall event "
+                           "(default); adversarial: also host interrupts stretching "
+                           "preemption-off regions and late IPIs; unbounded: any actor may "
+                           "stall for ever")
     soak.add_argument("--out", default="soak-out", help="output folder (default soak-out)")
     soak.add_argument("--resume", action="store_true", help="continue the campaign in --out")
     soak.add_argument("--stop-on-finding", action="store_true",
@@ -114,7 +120,8 @@ def run_soak(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         raise UsageError("soak needs a budget: --runs N or --time 10m")
     deadline = time.monotonic() + parse_duration(args.time) if args.time else None
     spec = CampaignSpec(profile=args.profile, variant=args.variant, seed=args.seed,
-                        strategy=args.strategy, scenario=args.scenario or "")
+                        strategy=args.strategy, scenario=args.scenario or "",
+                        timing=args.timing)
     out = Path(args.out)
     campaign = Campaign.open(out, spec, resume=args.resume)
     tty = stderr.isatty() or args.progress

@@ -22,11 +22,11 @@ import msgspec
 import yaml
 
 from vgic_actors.errors import VgicActorsError
-from vgic_actors.runtime import ChoiceLog
+from vgic_actors.runtime import ChoiceLog, timing_model
 from vgic_actors.scenario.loader import Scenario, parse_scenario
 from vgic_actors.scenario.runner import RecordedRun, RunReport, load_recorded, run_once
 from vgic_actors.scenario.source import load_source
-from vgic_actors.soak.worker import PORTFOLIO, core_invariants
+from vgic_actors.soak.worker import PORTFOLIO, core_invariants, finding_class_of
 
 FRESH_SEEDS = 6
 Slot = tuple[str, ...]
@@ -42,6 +42,8 @@ class _Search:
         self.deadline = time.monotonic() + budget
         self.scratch = scratch
         self.runs = 0
+        self.timing = "realistic"  # the timing model the finding ran under
+        self.finding_class = ""  # ordering / timing-window: a shrunk finding keeps it
 
     @property
     def expired(self) -> bool:
@@ -52,6 +54,8 @@ class _Search:
         run cut short by the step budget proves nothing about a liveness property)."""
         broken = {v.invariant for v in report.violations}
         if "livelock" in broken and "livelock" not in self.wanted:
+            return False
+        if self.finding_class and report.finding_class[0] != self.finding_class:
             return False
         return self.wanted <= broken
 
@@ -68,7 +72,7 @@ class _Search:
         path = self.scratch / "choices.json"
         path.write_bytes(msgspec.json.encode(RecordedRun(
             scenario=scenario.name, digest=scenario.digest, variant=self.variant,
-            seed=self.seed, strategy="replay", choices=choices)))
+            seed=self.seed, strategy="replay", choices=choices, timing=self.timing)))
         attempts = [(self.seed, f"replay:{path}")]
         attempts += [(self.seed + k, PORTFOLIO[k % len(PORTFOLIO)])
                      for k in range(1, FRESH_SEEDS + 1)]
@@ -78,7 +82,7 @@ class _Search:
             self.runs += 1
             try:
                 report = run_once(scenario, self.variant, seed, spec,
-                                  max_steps=self.max_steps)
+                                  max_steps=self.max_steps, timing=timing_model(self.timing))
             except VgicActorsError:
                 continue
             if self.reproduces(report):
@@ -195,7 +199,7 @@ def _replay_only(search: _Search, scenario: Scenario, values: list[int],
     path = search.scratch / "choices.json"
     path.write_bytes(msgspec.json.encode(RecordedRun(
         scenario=scenario.name, digest=scenario.digest, variant=search.variant,
-        seed=search.seed, strategy="replay",
+        seed=search.seed, strategy="replay", timing=search.timing,
         choices=ChoiceLog(values=values, bounds=bounds[:len(values)]))))
     search.runs += 1
     report = run_once(scenario, search.variant, search.seed, f"replay:{path}",
@@ -217,6 +221,8 @@ def shrink_finding(folder: Path, *, budget: float, log: Callable[[str], None]) -
             max(finding.steps, 2_000)
         search = _Search(recorded.variant, recorded.seed, wanted, budget, Path(tmp),
                          budget_steps)
+        search.timing = recorded.timing
+        search.finding_class = finding_class_of(finding.signature)
         data.pop("expect", None)  # the shrunk scenario states the finding as its verdict
         scenario = search.scenario(data)
         choices = search.fails(scenario, recorded.choices) if scenario is not None else None
@@ -241,7 +247,8 @@ def shrink_finding(folder: Path, *, budget: float, log: Callable[[str], None]) -
     (folder / "shrunk.yaml").write_text(body, encoding="utf-8")
     (folder / "shrunk.choices.json").write_bytes(msgspec.json.format(msgspec.json.encode(
         RecordedRun(scenario=shrunk.name, digest=shrunk.digest, variant=recorded.variant,
-                    seed=seed, strategy="replay", choices=choices))) + b"\n")
+                    seed=seed, strategy="replay", choices=choices,
+                    timing=recorded.timing))) + b"\n")
     return (f"{folder}: operations {before_ops} -> {_count_ops(data)}, vCPUs {before_vcpus} -> "
             f"{data['vm'].get('vcpus', 2)}, scheduling deviations {before_dev} -> "
             f"{sum(1 for v in choices.values if v)} ({search.runs} runs); wrote shrunk.yaml "

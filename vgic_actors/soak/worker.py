@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 import yaml
 
+from vgic_actors.runtime import timing_model
 from vgic_actors.scenario.loader import Scenario, parse_scenario
 from vgic_actors.scenario.runner import run_once
 from vgic_actors.scenario.source import load_source
@@ -39,6 +40,7 @@ class RunRecord(msgspec.Struct, frozen=True, kw_only=True):
     violations: list[str]
     signature: str = ""
     detail: str = ""
+    needs: str = ""  # what a timing-window finding had to stretch (context.timing_class)
     interleaving: str = ""
     choices: list[int] = msgspec.field(default_factory=list)
     bounds: list[int] = msgspec.field(default_factory=list)
@@ -69,6 +71,7 @@ class ScenarioSource:
     profile: Profile | None = None
     path: str = ""
     text: str = ""
+    timing: str = "realistic"  # the timing model every run uses (runtime/context.py)
 
     def build(self, seed: int) -> tuple[Scenario, str]:
         """The scenario of run ``seed`` and the YAML text a finding is saved as."""
@@ -95,9 +98,10 @@ def core_invariants(violations: list[str]) -> set[str]:
     return core or set(violations)
 
 
-def signature(invariants: list[str], details: list[str]) -> str:
-    """A finding's de-duplication key: the core invariants broken and how the first lost
-    deactivation was performed (EOIR, trapped or untrapped DIR, ICACTIVER)."""
+def signature(invariants: list[str], details: list[str], finding_class: str = "") -> str:
+    """A finding's de-duplication key: its class (``ordering`` or ``timing-window``), the
+    core invariants broken and how the first lost deactivation was performed (EOIR,
+    trapped or untrapped DIR, ICACTIVER): ``ordering:deactivation-lost/DIR-trapped``."""
     how = ""
     for detail in details:
         for key in ("EOIR", "DIR at", "GICD_ICACTIVER"):
@@ -107,7 +111,14 @@ def signature(invariants: list[str], details: list[str]) -> str:
                 break
         if how:
             break
-    return "+".join(sorted(core_invariants(invariants))) + (f"/{how}" if how else "")
+    core = "+".join(sorted(core_invariants(invariants))) + (f"/{how}" if how else "")
+    return f"{finding_class}:{core}" if finding_class else core
+
+
+def finding_class_of(sig: str) -> str:
+    """The class a signature starts with (``ordering``, ``timing-window``), or ""."""
+    head, sep, _ = sig.partition(":")
+    return head if sep and head in ("ordering", "timing-window") else ""
 
 
 def run_index(source: ScenarioSource, variant: str, campaign_seed: int, strategy: str,
@@ -117,7 +128,8 @@ def run_index(source: ScenarioSource, variant: str, campaign_seed: int, strategy
     spec = strategy_for(strategy, index)
     try:
         scenario, _ = source.build(seed)
-        report = run_once(scenario, variant, seed, spec, max_steps=source.max_steps)
+        report = run_once(scenario, variant, seed, spec, max_steps=source.max_steps,
+                          timing=timing_model(source.timing))
     except Exception as exc:  # a model or generator bug: recorded with its seed, not lost
         where = traceback.extract_tb(exc.__traceback__)[-1]
         detail = f"{type(exc).__name__}: {exc} ({where.filename}:{where.lineno})"
@@ -125,7 +137,8 @@ def run_index(source: ScenarioSource, variant: str, campaign_seed: int, strategy
                          outcome="crash", steps=0, violations=["crash"],
                          signature=f"crash/{type(exc).__name__}", detail=detail)
     names = [v.invariant for v in report.violations]
-    sig = signature(names, [v.message for v in report.violations]) if names else ""
+    sig = signature(names, [v.message for v in report.violations],
+                    report.finding_class[0]) if names else ""
     if names and variant != "merged" and _also_on_merged(scenario, seed, spec, source, names):
         sig += "@merged-too"
     values = report.choices.values
@@ -133,6 +146,7 @@ def run_index(source: ScenarioSource, variant: str, campaign_seed: int, strategy
         index=index, scenario_seed=seed, strategy=spec, variant=variant,
         outcome=report.outcome, steps=report.steps, violations=sorted(set(names)),
         signature=sig, detail=report.violations[0].message if names else "",
+        needs=report.finding_class[1] if names else "",
         interleaving=hashlib.sha256(msgspec.msgpack.encode(values)).hexdigest()[:16],
         choices=list(values) if names else [], bounds=list(report.choices.bounds) if names
         else [],
@@ -143,7 +157,8 @@ def _also_on_merged(scenario: Scenario, seed: int, spec: str, source: ScenarioSo
                     names: list[str]) -> bool:
     """Differential check: does the same scenario, seed and strategy break the same core
     invariants on ``merged``? Then the finding is not the variant's own bug."""
-    merged = run_once(scenario, "merged", seed, spec, max_steps=source.max_steps)
+    merged = run_once(scenario, "merged", seed, spec, max_steps=source.max_steps,
+                      timing=timing_model(source.timing))
     return core_invariants(names) <= {v.invariant for v in merged.violations}
 
 

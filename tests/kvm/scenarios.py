@@ -50,7 +50,7 @@ def asym_dir_guests() -> list[GuestProgram]:
 
 def run_scenario(config: VmConfig, guests: list[GuestProgram], *, seed: int,
                  strategy: str = "pct", depth: int = 3, k: int = 300, max_steps: int = 20_000,
-                 log=None) -> Outcome:
+                 log=None, timing=None) -> Outcome:
     box: dict[str, Machine] = {}
 
     def setup(sched):
@@ -58,7 +58,7 @@ def run_scenario(config: VmConfig, guests: list[GuestProgram], *, seed: int,
 
     strat = make_strategy(strategy, seed, depth=depth, k=k)
     result = run(setup, strat, seed=seed, max_steps=max_steps, log=log,
-                 variant=config.variant, scenario="asym_dir")
+                 variant=config.variant, scenario="asym_dir", timing=timing)
     return Outcome(result, box["m"])
 
 

@@ -8,7 +8,7 @@ import io
 import json
 
 from vgic_actors.kvm.vm import VmConfig
-from vgic_actors.runtime import Outcome
+from vgic_actors.runtime import Outcome, timing_class, timing_model
 
 from .scenarios import asym_dir_guests, run_scenario
 
@@ -78,8 +78,26 @@ def test_merged_lost_deactivation_windows_are_found_by_random_walk():
         if out.failures:
             assert out.failures == [LOST]
             kinds.append((seed, classify_lost_deactivation(_events(log))))
+            # reachable with the default bounds and no stall event: an ordering bug
+            assert timing_class(out.result.timing) == ("ordering", "")
     assert kinds, "random walk found no lost deactivation in 60 seeds"
     assert {k for _, k in kinds} == {"F1", "F2"}, kinds
+
+
+def test_merged_loses_the_asymmetric_deactivation_only_with_a_late_ipi():
+    """Finding A (docs/findings.md): under adversarial timing the broadcast's IPI may be
+    held in flight; every lost deactivation needs such a delay and is classed
+    timing-window, naming the late IPI."""
+    hits = 0
+    for seed in range(40):
+        config = VmConfig(variant="merged", ipi_latency=8)
+        out = run_scenario(config, asym_dir_guests(), seed=seed, strategy="random",
+                           timing=timing_model("adversarial"))
+        if out.failures:
+            hits += 1
+            cls, needs = timing_class(out.result.timing)
+            assert cls == "timing-window" and "ipi-delay" in needs, needs
+    assert hits
 
 
 def test_kernel_events_tell_the_story_of_the_trapped_dir_on_merged():

@@ -92,3 +92,30 @@ def test_explore_finds_the_kick_only_target_mutant_within_one_deviation():
     result = explore(scenario, "mutant-kick-only-target", 1)
     assert result.counterexample is not None
     assert "deactivation-lost" in {v.invariant for v in result.counterexample.violations}
+
+
+def test_shrink_accepts_only_candidates_of_the_findings_class(tmp_path):
+    """A timing-window finding must not shrink into an ordering run (or back): the class
+    is part of what the shrunk finding claims."""
+    from vgic_actors.checks.final import violation
+    from vgic_actors.runtime import ChoiceLog, StallEvent, Timing
+    from vgic_actors.scenario.runner import RunReport
+    from vgic_actors.soak.shrink import _Search
+    from vgic_actors.soak.worker import finding_class_of
+
+    def report(timing):
+        return RunReport(variant="merged", seed=0, spec="random", strategy="random",
+                         outcome="quiescent", steps=10, vt=10,
+                         violations=[violation("deactivation-lost", "SPI 32 still Active")],
+                         warnings=[], choices=ChoiceLog(values=[], bounds=[]), timing=timing)
+
+    late = Timing(mode="adversarial", max_ipi_latency=70, events=[StallEvent(
+        kind="ipi-delay", actor="cpu1.ipi", where="#6 ipi", duration=64, step=3)])
+    search = _Search("merged", 0, {"deactivation-lost"}, 1.0, tmp_path, 100)
+    search.finding_class = finding_class_of("timing-window:deactivation-lost/DIR-untrapped")
+    assert search.finding_class == "timing-window"
+    assert search.reproduces(report(late))
+    assert not search.reproduces(report(Timing()))
+    search.finding_class = finding_class_of("ordering:deactivation-lost/DIR-trapped")
+    assert search.reproduces(report(Timing()))
+    assert not search.reproduces(report(late))

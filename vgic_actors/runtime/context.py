@@ -23,9 +23,11 @@ What the contexts mean for a run (the timing model, `TimingModel`):
   handles it there (and gives a WAIT request its acknowledgement).
 - **Stall events** (`mode="adversarial"` only): where the kernel allows a long delay,
   the strategy may choose one like any other event, so it is recorded and replays: a
-  host interrupt or softirq stretching a preemption-off region (IRQs enabled there) by
-  `stall_duration` steps, and an IPI delivered `ipi_delay` ticks after its bound. An
-  IRQs-off or hard-IRQ region is never stretched.
+  host interrupt or softirq on the CPU of a preemption-off region (IRQs enabled there),
+  offered when the region has waited its budget, keeps it off the CPU for
+  `stall_duration` steps; an IPI or maintenance interrupt, as it is sent, may be held
+  in flight `ipi_delay` ticks before its bound applies again. An IRQs-off or hard-IRQ
+  region is never stretched.
 
 `Timing` (in each `RunResult`) records what a run needed: the largest stall inside an
 atomic region, the largest IPI latency, every stall event. `timing_class` turns it into
@@ -94,8 +96,8 @@ class ExecContext:
     """
 
     __slots__ = (
-        "actor", "extra", "guest", "hardirq", "irqs", "pcpu", "preempt", "stack", "stall",
-        "stretches", "where",
+        "actor", "extra", "guest", "hardirq", "held_until", "irqs", "pcpu", "preempt", "stack",
+        "stall", "stretches", "where",
     )
 
     def __init__(self, actor: Actor) -> None:
@@ -105,6 +107,7 @@ class ExecContext:
         self.guest = False  # between guest entry and exit: guest code, not kernel code
         self.stall = self.extra = 0
         self.stretches = 0  # stall events granted to the current region
+        self.held_until = 0  # a stall event keeps the actor off its CPU until this step
         self.where = ""  # the outermost bounded region's kernel function
         self.pcpu: Pcpu | None = None  # the CPU whose IRQ mask `irqs` drives
 

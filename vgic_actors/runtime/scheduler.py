@@ -132,8 +132,8 @@ class Message(Schedulable):
     """A message in flight: it reaches `target` only when the scheduler delivers it."""
 
     __slots__ = (
-        "deadline", "delays", "kind", "on_delivered", "payload", "reply_to", "sent_vt", "seq",
-        "src", "target",
+        "deadline", "delays", "kind", "not_before", "on_delivered", "payload", "reply_to",
+        "sent_vt", "seq", "src", "target",
     )
 
     def __init__(
@@ -152,6 +152,7 @@ class Message(Schedulable):
         self.deadline: int | None = None  # virtual time by which it must be delivered
         self.sent_vt = 0
         self.delays = 0  # stall events that delayed it beyond its deadline
+        self.not_before = 0  # a delayed IPI cannot land before this virtual time
 
     def _fire(self, sched: Scheduler) -> None:
         sched.in_flight.remove(self)
@@ -325,7 +326,7 @@ class Scheduler:
         self.stall_events: list[StallEvent] = []
         self._ipi_delay = StallOption(None)
         self._stall_options: dict[Actor, StallOption] = {}
-        self._overdue: Message | None = None
+        self._holding = False  # some actor or message is held by a stall event
         if self.timing.events:
             strategy.register(self._ipi_delay)
         self._seq = 0
@@ -392,6 +393,8 @@ class Scheduler:
         if latency is not None:
             msg.deadline = self.vt + max(latency, 0)
             self._bounded += 1
+            if self.timing.events and kind in _INTERRUPT_KINDS:
+                self._maybe_delay(msg)
         self.strategy.register(msg)
         self.in_flight.append(msg)
         self.sent += 1
@@ -461,15 +464,19 @@ class Scheduler:
             if regions and self.timing.enforced and self._forced(cands):
                 n = len(cands)
             else:
+                step, vt = self.step, self.vt
                 cur = self.current
-                if cur is not None and cur.state is _READY:
+                if cur is not None and cur.state is _READY and cur.ctx.held_until <= step:
                     cands.append(cur)
                 for a in actors:
-                    if a.state is _READY and a is not cur:
+                    if a.state is _READY and a is not cur and a.ctx.held_until <= step:
                         cands.append(a)
                 in_flight = self.in_flight
                 if in_flight:
-                    cands.extend(in_flight)
+                    if self._holding:
+                        cands.extend(m for m in in_flight if m.not_before <= vt)
+                    else:
+                        cands.extend(in_flight)
                 timers = self.timers
                 if timers:
                     if not cands and not self._has_work():
@@ -481,6 +488,9 @@ class Scheduler:
                             break
                         cands.append(t)
                 n = len(cands)
+                if n == 0 and self._holding:  # only stalled work left: the stalls end
+                    self._release_holds()
+                    continue
                 if n == 0:
                     if timers:  # work is pending (checked above): jump to the next timer
                         self.vt = timers[0].deadline
@@ -524,6 +534,30 @@ class Scheduler:
     def _region_ended(self, actor: Actor) -> None:
         self._regions.remove(actor)
 
+    def _release_holds(self) -> None:
+        self._holding = False
+        for a in self.actors:
+            a.ctx.held_until = 0
+        for m in self.in_flight:
+            m.not_before = 0
+
+    def _maybe_delay(self, msg: Message) -> None:
+        """Adversarial timing: the strategy decides whether this interrupt is late (held
+        `ipi_delay` ticks in flight, then bounded again)."""
+        i = self.strategy.choose([msg, self._ipi_delay])
+        self.choice_values.append(i)
+        self.choice_bounds.append(2)
+        if i:
+            delay = self.timing.ipi_delay
+            msg.not_before = self.vt + delay
+            assert msg.deadline is not None
+            msg.deadline += delay
+            msg.delays += 1
+            self._holding = True
+            self.stall_events.append(StallEvent(kind="ipi-delay", actor=msg.target.name,
+                                                where=msg.describe(), duration=delay,
+                                                step=self.step))
+
     def _forced(self, cands: list[Any]) -> bool:
         """Fill `cands` with the ready actors in a region that waited their stall budget
         (and, in adversarial timing, the host interrupts that may stretch them); False
@@ -531,7 +565,8 @@ class Scheduler:
         budget = self.timing.stall_budget
         for a in self._regions:
             ctx = a.ctx
-            if a.state is _READY and ctx.stall >= budget + ctx.extra:
+            if a.state is _READY and ctx.stall >= budget + ctx.extra and (
+                    ctx.held_until <= self.step):
                 cands.append(a)
         if not cands:
             return False
@@ -553,41 +588,25 @@ class Scheduler:
                     self.max_stall_where = f"{a.name} {ctx.describe()}"
 
     def _stretch(self, option: StallOption) -> None:
-        """A chosen stall event: a host interrupt stretches a region, or an IPI is late."""
+        """A chosen stall event: a host interrupt (or softirq) runs on the CPU of a
+        preemption-off region for `stall_duration` steps, during which it cannot run."""
         actor = option.actor
-        if actor is not None:
-            actor.ctx.stretches += 1
-            actor.ctx.extra += self.timing.stall_duration
-            duration, kind = self.timing.stall_duration, "host-irq"
-            name, where = actor.name, actor.ctx.describe()
-        else:
-            msg = self._overdue
-            assert msg is not None
-            msg.deadline = self.vt + self.timing.ipi_delay
-            msg.delays += 1
-            duration, kind = self.timing.ipi_delay, "ipi-delay"
-            name, where = msg.target.name, msg.describe()
-        self.stall_events.append(
-            StallEvent(kind=kind, actor=name, where=where, duration=duration, step=self.step)
-        )
+        assert actor is not None
+        ctx = actor.ctx
+        duration = self.timing.stall_duration
+        ctx.stretches += 1
+        ctx.extra += duration
+        ctx.held_until = self.step + duration
+        self._holding = True
+        self.stall_events.append(StallEvent(kind="host-irq", actor=actor.name,
+                                            where=ctx.describe(), duration=duration,
+                                            step=self.step))
 
     def _deliver_overdue(self) -> bool:
-        """Deliver the oldest message past its deadline, if any (not a choice). With stall
-        events, an overdue interrupt may be delayed instead (the strategy's choice)."""
+        """Deliver the oldest message past its deadline, if any (not a choice)."""
         vt = self.vt
         for msg in self.in_flight:
             if msg.deadline is not None and msg.deadline <= vt:
-                timing = self.timing
-                if (timing.events and msg.kind in _INTERRUPT_KINDS
-                        and msg.delays < timing.max_stretches):
-                    options = [msg, self._ipi_delay]
-                    i = self.strategy.choose(options)
-                    self.choice_values.append(i)
-                    self.choice_bounds.append(2)
-                    if i:
-                        self._overdue = msg
-                        self._stretch(self._ipi_delay)
-                        return True
                 self.step += 1
                 self.vt += 1
                 msg._fire(self)

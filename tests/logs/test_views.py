@@ -18,7 +18,7 @@ def test_timeline_has_a_column_per_cpu_and_messages_in_flight(passing_log: Path)
     assert head.index("pcpu0") < head.index("pcpu1") < head.index("distributor")
     assert "in flight" in head
     assert "queue INTID 32 on vcpu0 ap_list" in out
-    assert any("ipi dist>pcpu1" in line for line in out.splitlines())
+    assert any("ipi pcpu0>pcpu1" in line for line in out.splitlines())  # MMIO on vCPU0
     assert "step vcpu" not in out  # scheduling steps only with --all
     _, everything, _ = cli("logs", "timeline", "--all", str(passing_log))
     assert "step vcpu" in everything

@@ -12,10 +12,10 @@ Two ways to run them:
   out of KVM_RUN meanwhile, which the vGIC device attributes require of *every* vCPU.
 * ``HostProgram``: an actor of its own (a VMM thread or a device model) running a
   script of actions and waits. Each action is a request to the distributor actor
-  (``VmIoctl``), so an injection is a message in flight the scheduler may delay, and
-  the distributor serialises it with the guests' GICD accesses (design.md 3).
-  ``direct=True`` runs them on the program's own actor instead (an ioctl on the
-  caller's thread, as the kernel does), with no distributor in between.
+  (``VmIoctl``), so an injection is a message in flight the scheduler may delay; the
+  distributor answers with the handler, which runs on the program's own actor (the
+  ioctl runs on the caller's thread, concurrently with the guests' GICD accesses, as
+  in the kernel). ``direct=True`` skips the message round trip.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import TypeAlias
 
 from vgic_actors.guest.program import GuestOp, GuestProgram, StepResult
 from vgic_actors.kvm.guest_api import GuestEnv
+from vgic_actors.kvm.distributor import kvm_io_bus_access
 from vgic_actors.kvm.host_irq import phys_irq_set_line
 from vgic_actors.kvm.irq_routing import RoutingEntry
 from vgic_actors.kvm.machine import Machine
@@ -372,7 +373,8 @@ class HostProgram:
             return await perform(kvm, action)
 
         name = action_name(action)
-        reply = await machine.distributor.request(VmIoctl(name, call), kind=f"ioctl:{name}")
+        reply = await kvm_io_bus_access(machine.distributor, VmIoctl(name, call),
+                                        kind=f"ioctl:{name}")
         if not isinstance(reply, int):
             return errno.EIO
         return reply

@@ -1,16 +1,24 @@
-"""The distributor actor: guest GICD_* accesses, served from its mailbox (vgic-mmio.c).
+"""The distributor actor and the GICD_* handlers (vgic-mmio.c), run where the kernel runs them.
 
-A vCPU whose guest touches the distributor exits with an ``MmioAccess``; its
-run loop sends it here as a request (a message in flight) and waits for the
-reply. Handlers work one interrupt's bit (or field) at a time. The distributor actor
-also serves the ITS's GITS_CWRITER writes (one command each, ``its.py``) and the GICv2
-SGI registers (``sgi.py``); GICv3 SGIs never come here (trapped ICC_SGI1R_EL1 writes are
-handled in the sender's run loop).
+A vCPU whose guest touches the distributor exits with an ``MmioAccess``; its run loop
+sends it to the distributor actor as a request (a message in flight, over the actor's
+Trio memory channel) and waits for the reply. The distributor is the io bus
+(kvm_io_bus_write / kvm_io_bus_read finding the vgic_io_device of the address): its
+reply is the `Emulation` to run, and the requester runs it **on its own thread**, in
+its own context (task context, in handle_exit, as io_mem_abort does). So two vCPUs'
+accesses, and VMM ioctls (which come the same way from their own threads), run
+concurrently and interleave only at the kernel's locks (irq_lock, ap_list_lock,
+config_lock), as in the kernel. Handlers work one interrupt's bit (or field) at a
+time. The same path serves the ITS's GITS_CWRITER writes (one command each,
+``its.py``) and the GICv2 SGI registers (``sgi.py``); GICv3 SGIs never come here
+(trapped ICC_SGI1R_EL1 writes are handled in the sender's run loop).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
 
 from vgic_actors.arch.intid import SPI_MIN, is_sgi
 from vgic_actors.kvm.guest_api import ItsCommandWrite, MmioAccess
@@ -29,7 +37,7 @@ from vgic_actors.kvm.vgic import (
     vgic_queue_irq_unlock,
 )
 from vgic_actors.kvm.vm import Kvm, KvmVcpu
-from vgic_actors.runtime import Message, point
+from vgic_actors.runtime import Mailbox, Message, point
 
 
 async def vgic_mmio_access(kvm: Kvm, access: MmioAccess) -> int:
@@ -169,16 +177,36 @@ async def vgic_mmio_write_target(kvm: Kvm, irq: VgicIrq, targets: int) -> None:
         irq.target_vcpu = (irq.targets & -irq.targets).bit_length() - 1 if irq.targets else 0
 
 
+@dataclass(frozen=True, slots=True)
+class Emulation:
+    """The distributor's reply to a request: the handler its requester runs itself."""
+
+    kind: str
+    run: Callable[[], Awaitable[object]]
+
+
 def distributor_handler(kvm: Kvm) -> Callable[[Message], Awaitable[object]]:
-    """The handler the runtime's ``serve`` shell calls for each message."""
+    """The handler the runtime's ``serve`` shell calls for each message: find the
+    device of the access (kvm_io_bus_get_dev) and answer with its `Emulation`."""
 
     async def handle(msg: Message) -> object:
-        if isinstance(msg.payload, MmioAccess):
-            return await vgic_mmio_access(kvm, msg.payload)
-        if isinstance(msg.payload, ItsCommandWrite):
-            return await vgic_mmio_write_its_cwriter(kvm, msg.payload)
-        if isinstance(msg.payload, VmIoctl):  # a VMM/device ioctl (userspace.py)
-            return await msg.payload.call(kvm)
+        payload = msg.payload
+        if isinstance(payload, MmioAccess):
+            return Emulation(msg.kind, partial(vgic_mmio_access, kvm, payload))
+        if isinstance(payload, ItsCommandWrite):
+            return Emulation(msg.kind, partial(vgic_mmio_write_its_cwriter, kvm, payload))
+        if isinstance(payload, VmIoctl):  # a VMM/device ioctl (userspace.py)
+            return Emulation(msg.kind, partial(payload.call, kvm))
         raise TypeError(f"distributor: unexpected message {msg.describe()}")
 
     return handle
+
+
+async def kvm_io_bus_access(distributor: Mailbox, payload: object, *, kind: str) -> object:
+    """kvm_main.c: kvm_io_bus_write / kvm_io_bus_read from the caller's thread: ask the
+    distributor actor for the access's handler, then run it here, in the caller's
+    context, concurrently with every other CPU's accesses."""
+    reply = await distributor.request(payload, kind=kind)
+    if isinstance(reply, Emulation):
+        return await reply.run()
+    return reply

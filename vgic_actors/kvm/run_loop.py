@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from vgic_actors.arch.sgi import SgiTrap
+from vgic_actors.kvm.distributor import kvm_io_bus_access
 from vgic_actors.arch.traps import IcvReg, Trap
 from vgic_actors.kvm.guest_api import (
     GuestCpu,
@@ -118,10 +119,11 @@ class VcpuRunLoop:
                                            access_gic_sgi_group1(detail))
             self.guest.complete(None)
         elif reason is ExitReason.TRAP and isinstance(detail, MmioAccess):
-            result = await self.distributor.request(detail, kind=detail.reg)
+            result = await kvm_io_bus_access(self.distributor, detail, kind=detail.reg)
             self.guest.complete(result if isinstance(result, int) else None)
         elif reason is ExitReason.TRAP and isinstance(detail, ItsCommandWrite):
-            result = await self.distributor.request(detail, kind=f"GITS_CWRITER.{detail.cmd}")
+            result = await kvm_io_bus_access(self.distributor, detail,
+                                             kind=f"GITS_CWRITER.{detail.cmd}")
             self.guest.complete(result if isinstance(result, int) else None)
         elif reason is ExitReason.WFI:
             await self._sleep_while(self._runnable)  # kvm_vcpu_wfi -> kvm_vcpu_block

@@ -482,8 +482,9 @@ async def kvm_send_userspace_msi(kvm: Kvm, devid: int, eventid: int,
 
 @dataclass(frozen=True, slots=True)
 class VmIoctl:
-    """A VMM ioctl in flight to the distributor actor, which runs ``call`` and replies
-    with its errno (distributor.py)."""
+    """A VMM ioctl in flight to the distributor actor, which answers with ``call`` for
+    the VMM's thread to run (distributor.py: kvm_io_bus_access); ``call`` returns the
+    errno."""
 
     name: str
     call: Callable[[Kvm], Awaitable[int]]

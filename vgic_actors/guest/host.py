@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 from vgic_actors.guest.program import GuestOp, GuestProgram, StepResult
-from vgic_actors.kvm.guest_api import GuestEnv
 from vgic_actors.kvm.distributor import kvm_io_bus_access
+from vgic_actors.kvm.guest_api import GuestEnv
 from vgic_actors.kvm.host_irq import phys_irq_set_line
 from vgic_actors.kvm.irq_routing import RoutingEntry
 from vgic_actors.kvm.machine import Machine

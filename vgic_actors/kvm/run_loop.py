@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from vgic_actors.arch.sgi import SgiTrap
-from vgic_actors.kvm.distributor import kvm_io_bus_access
 from vgic_actors.arch.traps import IcvReg, Trap
+from vgic_actors.kvm.distributor import kvm_io_bus_access
 from vgic_actors.kvm.guest_api import (
     GuestCpu,
     GuestEnv,

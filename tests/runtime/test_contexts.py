@@ -236,3 +236,45 @@ def test_an_unbounded_ipi_latency_is_classed_timing_window():
     assert timing_class(Timing(max_ipi_latency=3)) == ("ordering", "")
     cls, needs = timing_class(Timing(max_ipi_latency=40))
     assert cls == "timing-window" and needs == "IPI latency 40 > 8"
+
+
+def test_sleeping_in_atomic_context_is_reported_with_its_call_chain():
+    """A mutex or kvm_vcpu_block under IRQs off is a sleep-in-atomic violation; the same
+    calls in task context are not."""
+    from vgic_actors.runtime import WaitQueue
+
+    mutex = SpinLock("config_lock", flavour="mutex")
+    wq = WaitQueue("w")
+
+    async def body():
+        await mutex.acquire()  # task context: fine
+        mutex.release()
+        with local_irq_save("some_irqs_off_path"):
+            await mutex.acquire()
+            mutex.release()
+            await wq.kvm_vcpu_block(lambda: True)
+
+    result = run(lambda sched: sched.spawn("a", body), Replay([]))
+    got = [(v.invariant, v.message.split(",")[0]) for v in result.context_violations]
+    assert got == [("sleep-in-atomic", "mutex_lock(config_lock) may sleep"),
+                   ("sleep-in-atomic", "kvm_vcpu_block may sleep")]
+    assert all(v.context.startswith("irqs-off: local_irq_save(some_irqs_off_path)")
+               for v in result.context_violations)
+
+
+def test_a_spinlock_taken_in_hardirq_and_with_irqs_on_is_inconsistent():
+    """lockdep's {IN-HARDIRQ-W} -> {HARDIRQ-ON-W}; an irqsave lock used both ways is fine."""
+    plain = SpinLock("plain", flavour="spin_lock")
+    safe = SpinLock("safe", flavour="raw_spin_lock_irqsave")
+
+    async def body():
+        for lock in (plain, safe):
+            with hardirq("a_handler"):
+                await lock.acquire()
+                lock.release()
+            await lock.acquire()
+            lock.release()
+
+    result = run(lambda sched: sched.spawn("a", body), Replay([]))
+    assert [(v.invariant, v.message.split(" ")[0]) for v in result.context_violations] == [
+        ("inconsistent-lock-state", "plain")]

@@ -33,16 +33,17 @@ def test_every_generated_scenario_validates_and_is_deterministic():
 
 def test_generated_scenarios_break_nothing_on_merged_but_the_documented_windows():
     """The generator's guests must not deadlock or fail by construction: on merged, the
-    only violations in a sample are the kernel windows docs/findings.md explains (a lost
-    deactivation: A, F1, F2), never a deadlock, livelock, guest check or crash."""
+    only violations in a sample are the kernel bugs docs/findings.md explains (a lost
+    deactivation: F1, F2; the irqfd broadcast with IRQs off: F4), never a deadlock,
+    livelock, guest check or crash."""
     profile, _ = load_profile(None)
     lost = 0
     for seed in range(40):
         report = run_once(parsed(generate(profile, seed)), "merged", seed, "random")
         assert report.outcome == "quiescent", seed
-        assert {v.invariant for v in report.violations} <= {"deactivation-lost",
-                                                            "expectation"}, seed
-        lost += bool(report.violations)
+        broken = {v.invariant for v in report.violations} - {"smp-call-in-atomic"}
+        assert broken <= {"deactivation-lost", "expectation"}, seed
+        lost += bool(broken)
     assert lost <= 4  # rare windows, not a systematic failure
 
 

@@ -5,8 +5,9 @@ finding reports them, the soak de-duplicates by them. ``kind``: ``safety`` (a
 state that must never exist), ``liveness`` (something that must eventually
 happen, judged at the end of a run), ``runtime`` (the run itself could not
 finish), ``guest`` (a guest program's own check), ``expectation`` (the
-scenario's expect section), ``warning`` (kernel behaviour as written but
-undesirable: reported, never a violation).
+scenario's expect section), ``context`` (kernel code ran where the kernel's own
+assertions forbid it, as lockdep or a WARN would report: runtime/context.py),
+``warning`` (kernel behaviour as written but undesirable: reported, never a violation).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["safety", "liveness", "runtime", "guest", "expectation", "warning"]
+Kind = Literal["safety", "liveness", "runtime", "guest", "expectation", "context", "warning"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,18 @@ INVARIANTS: dict[str, Invariant] = {
                   "a HW interrupt's physical deactivation happened other than once per "
                   "virtual deactivation",
                   "HW-mapped interrupts (the LR's HW bit, vgic_irq_set_phys_active)"),
+        Invariant("smp-call-in-atomic", "context",
+                  "smp_call_function_many (kvm_make_all_cpus_request's IPIs) was called with "
+                  "IRQs disabled or from hard-IRQ context",
+                  "kernel/smp.c: lockdep_assert_irqs_enabled() and WARN_ON_ONCE(!in_task()) "
+                  "in smp_call_function_many_cond (it can deadlock on the csd lock)"),
+        Invariant("sleep-in-atomic", "context",
+                  "a function that may sleep (a mutex, kvm_vcpu_block) was called with "
+                  "preemption or IRQs disabled",
+                  "might_sleep(): \"BUG: sleeping function called from invalid context\""),
+        Invariant("inconsistent-lock-state", "context",
+                  "a spinlock was taken in hard-IRQ context and elsewhere with IRQs enabled",
+                  "lockdep's irq-safety rule ({IN-HARDIRQ-W} -> {HARDIRQ-ON-W})"),
         Invariant("expectation", "expectation",
                   "the scenario's expected final state or counters did not hold",
                   "what the scenario's author wrote down"),

@@ -18,7 +18,7 @@ from vgic_actors.guest.ledger import GuestLedger, irq_key
 from vgic_actors.kvm.irq import VgicIrq, irq_is_pending
 from vgic_actors.kvm.vgic import vgic_model_needs_bcst_kick
 from vgic_actors.kvm.vm import Kvm
-from vgic_actors.runtime import Outcome, RunResult
+from vgic_actors.runtime import ContextViolation, Outcome, RunResult
 
 
 class Violation(msgspec.Struct, frozen=True, kw_only=True):
@@ -89,8 +89,15 @@ def check_run(kvm: Kvm, guests: Sequence[GuestProgram], ledger: GuestLedger,
     out += ap_list_violations(kvm)
     out += undercount_violations(kvm)
     out += _phys_deactivations(kvm)
+    out += [context_violation(cv) for cv in result.context_violations]
     out += _tdir_sticky(kvm, result)
     return out
+
+
+def context_violation(cv: ContextViolation) -> Violation:
+    """A lockdep-style report as a violation: what, the call chain, the open regions."""
+    chain = " -> ".join(cv.chain) if cv.chain else "?"
+    return violation(cv.invariant, f"{cv.message}; on {cv.actor}: {chain}; {cv.context}")
 
 
 def _deactivations(kvm: Kvm, ledger: GuestLedger) -> list[Violation]:

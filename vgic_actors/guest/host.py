@@ -136,9 +136,12 @@ class IrqfdDeassign:
 
 @dataclass(frozen=True, slots=True)
 class IrqfdSignal:
-    """write(2) to eventfd ``eventfd``: the device raises its irqfd."""
+    """The device raises its irqfd: a write(2) to eventfd ``eventfd`` from a thread
+    (``context="task"``), or eventfd_signal from the device's interrupt handler
+    (``"hardirq"``: VFIO INTx / vfio-platform)."""
 
     eventfd: str
+    context: str = "task"
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,8 +219,8 @@ async def perform(kvm: Kvm, action: HostAction) -> int:
             return await kvm_irqfd_assign(kvm, eventfd, gsi, action.resample_name)
         case IrqfdDeassign(gsi, eventfd):
             return await kvm_irqfd_deassign(kvm, eventfd, gsi)
-        case IrqfdSignal(eventfd):
-            return await eventfd_write(kvm, eventfd)
+        case IrqfdSignal(eventfd, context):
+            return await eventfd_write(kvm, eventfd, from_hardirq=context == "hardirq")
         case SignalMsi(devid, eventid):
             ret = await kvm_send_userspace_msi(kvm, devid, eventid)
             return -ret if ret < 0 else (0 if ret else MSI_BLOCKED)

@@ -18,7 +18,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from vgic_actors.runtime import WaitQueue, point
+from vgic_actors.runtime import SpinLock, WaitQueue, point
+
+RANK_EVENTFD_WQH = 18
+"""eventfd_ctx.wqh.lock: taken before any vgic lock (irqfd_wakeup runs under it)."""
 
 KVM_IRQ_ROUTING_IRQCHIP = 1  # uapi kvm.h: kvm_irq_routing_entry.type
 KVM_IRQ_ROUTING_MSI = 2
@@ -56,20 +59,25 @@ class EventFd:
     quiescent with a device waiting for a resample that never comes).
     """
 
-    __slots__ = ("count", "name", "signals", "wait")
+    __slots__ = ("count", "name", "signals", "wait", "wqh_lock")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.count = 0
         self.signals = 0
         self.wait = WaitQueue(f"eventfd.{name}")
+        # ctx->wqh.lock: spin_lock_irqsave in eventfd_signal, spin_lock_irq in write(2);
+        # the wait-queue callbacks (irqfd_wakeup) run under it, with IRQs off
+        self.wqh_lock = SpinLock(f"eventfd.{name}.wqh", RANK_EVENTFD_WQH,
+                                 flavour="raw_spin_lock_irqsave")
 
     async def eventfd_signal(self) -> None:
-        """fs/eventfd.c: eventfd_signal: add one and wake the reader (the wqh lock: a point)."""
-        await point(f"eventfd.{self.name}.signal")
-        self.count += 1
-        self.signals += 1
-        self.wait.wake_nowait()
+        """fs/eventfd.c: eventfd_signal: under the wqh lock (IRQs off), add one and wake
+        the reader."""
+        async with self.wqh_lock:
+            self.count += 1
+            self.signals += 1
+            self.wait.wake_nowait()
 
     async def eventfd_read(self) -> int:
         """read(2) on a blocking eventfd: wait for a non-zero count, return it and reset."""

@@ -102,9 +102,10 @@ class VgicIts:
     enabled: bool = True
     devices: dict[int, ItsDevice] = field(default_factory=dict)
     collections: dict[int, ItsCollection] = field(default_factory=dict)
-    cmd_lock: SpinLock = field(default_factory=lambda: SpinLock("its.cmd_lock",
-                                                                RANK_ITS_CMD_LOCK))
-    its_lock: SpinLock = field(default_factory=lambda: SpinLock("its.its_lock", RANK_ITS_LOCK))
+    cmd_lock: SpinLock = field(default_factory=lambda: SpinLock(
+        "its.cmd_lock", RANK_ITS_CMD_LOCK, flavour="mutex"))
+    its_lock: SpinLock = field(default_factory=lambda: SpinLock(
+        "its.its_lock", RANK_ITS_LOCK, flavour="mutex"))
     cmd_log: list[tuple[str, int]] = field(default_factory=list)
 
 

@@ -41,7 +41,7 @@ from vgic_actors.kvm.irq_routing import (
 from vgic_actors.kvm.its import vgic_its_inject_msi
 from vgic_actors.kvm.vgic import kvm_vgic_inject_irq, vgic_queue_irq_unlock
 from vgic_actors.kvm.vm import Kvm
-from vgic_actors.runtime import point
+from vgic_actors.runtime import current_actor, hardirq, point
 
 # uapi asm/kvm.h: the KVM_IRQ_LINE irq field
 KVM_ARM_IRQ_VCPU2_SHIFT, KVM_ARM_IRQ_VCPU2_MASK = 28, 0xF
@@ -409,38 +409,59 @@ def _resampler_ack(kvm: Kvm, resampler: IrqfdResampler) -> Callable[[], Awaitabl
 
 
 async def irqfd_inject(kvm: Kvm, irqfd: Irqfd) -> None:
-    """eventfd.c: irqfd_wakeup -> kvm_arch_set_irq_inatomic (vgic-irqfd.c), else the
-    irqfd_inject work.
-
-    Merged arm64: an irqchip route is injected at once, level 1 only (also for
-    resampling irqfds): an edge SPI latches; a level SPI's line stays high until the
-    VMM lowers it, or, for a resampling irqfd, until the guest's EOI runs the resampler.
-    Other routes (MSI: no translation cache modelled) go to irqfd_inject, run inline
-    here instead of on a kworker: level 1 then 0 (resampling irqfds: 1 only).
-    """
-    await point(f"irqfd_wakeup.{irqfd.eventfd.name}")  # srcu read of the irq entry
-    entries = _routes(kvm.irq_routing, kvm).get(irqfd.gsi, [])
-    if len(entries) == 1 and entries[0].type == "irqchip":
-        await vgic_irqfd_set_irq(kvm, entries[0], True)
-        return
+    """eventfd.c: irqfd_inject, the irqfd's work item, on a kworker (task context):
+    kvm_set_irq level 1 then 0, or level 1 only for a resampling irqfd."""
     await kvm_set_irq(kvm, irqfd.gsi, True)
     if irqfd.resampler is None:
         await kvm_set_irq(kvm, irqfd.gsi, False)
 
 
-async def eventfd_write(kvm: Kvm, eventfd: str) -> int:
-    """write(2) of 1 to eventfd ``eventfd`` (how a device raises its irqfd): wake the
-    irqfd hooked on it, which injects on the writer's thread; with none hooked, the
-    count waits for a later KVM_IRQFD."""
+async def irqfd_wakeup(kvm: Kvm, irqfd: Irqfd) -> None:
+    """eventfd.c: irqfd_wakeup (EPOLLIN), in the signaller's context under the eventfd's
+    wqh lock with IRQs off: kvm_arch_set_irq_inatomic (vgic-irqfd.c), else
+    schedule_work(&irqfd->inject).
+
+    Switch ``irqfd_spi_inatomic`` (default): an irqchip route is injected right here,
+    level 1 only (also for resampling irqfds): an edge SPI latches; a level SPI's line
+    stays high until the VMM lowers it or, for a resampling irqfd, the guest's EOI runs
+    the resampler ("Injecting SPIs is always possible in atomic context", as posted on
+    the kvm list); without it (vgic-irqfd.c as stored at 4b3c1f1b15f5, which injects
+    only cached MSI translations in atomic context) the route goes to the kworker too.
+    Other routes (MSI: no translation cache modelled) always go to the kworker.
+    """
+    await point(f"irqfd_wakeup.{irqfd.eventfd.name}")  # srcu read of the irq entry
+    entries = _routes(kvm.irq_routing, kvm).get(irqfd.gsi, [])
+    if (kvm.sw.irqfd_spi_inatomic and len(entries) == 1
+            and entries[0].type == "irqchip"):
+        await vgic_irqfd_set_irq(kvm, entries[0], True)
+        return
+
+    async def work(irqfd: Irqfd = irqfd) -> None:
+        await irqfd_inject(kvm, irqfd)
+
+    kvm.system_wq.schedule_work(f"irqfd.{irqfd.eventfd.name}.inject", work,
+                                src=current_actor().name)
+
+
+async def eventfd_write(kvm: Kvm, eventfd: str, *, from_hardirq: bool = False) -> int:
+    """write(2) of 1 to eventfd ``eventfd`` (how a device raises its irqfd), or, with
+    ``from_hardirq``, eventfd_signal from a device's interrupt handler (VFIO INTx:
+    vfio_intx_handler; vfio-platform: vfio_irq_handler), in hard-IRQ context.
+
+    Under the eventfd's wqh lock (IRQs off) the count goes up and the irqfd hooked on it
+    is woken (irqfd_wakeup); with none hooked, the count waits for a later KVM_IRQFD."""
+    if from_hardirq:
+        with hardirq("vfio_intx_handler"):
+            return await eventfd_write(kvm, eventfd)
     routing = kvm.irq_routing
     efd = routing.eventfd(eventfd)
-    irqfd = next((i for i in routing.irqfds if i.eventfd is efd), None)
-    if irqfd is None:
-        efd.count += 1
+    async with efd.wqh_lock:
+        irqfd = next((i for i in routing.irqfds if i.eventfd is efd), None)
         efd.signals += 1
-        return 0
-    efd.signals += 1
-    await irqfd_inject(kvm, irqfd)
+        if irqfd is None:
+            efd.count += 1
+        else:
+            await irqfd_wakeup(kvm, irqfd)
     return 0
 
 

@@ -51,6 +51,13 @@ class KernelSwitches:
     icactiver_offset: IcactiverOffset = "word"
     # vgic_v3_deactivate matches a GICv2-model SGI's CPUID against active_source (v4 29/49).
     v2_sgi_cpuid_match: bool = True
+    # irqfd_wakeup injects an irqchip (SPI) route in atomic context, in the
+    # signaller's context under the eventfd's wqh lock with IRQs off
+    # (kvm_arch_set_irq_inatomic: "Injecting SPIs is always possible in atomic
+    # context", as posted on the kvm list); False: vgic-irqfd.c as stored at
+    # 4b3c1f1b15f5, where only cached MSI translations are, and SPIs are injected by
+    # the irqfd_inject work on a kworker.
+    irqfd_spi_inatomic: bool = True
     # Hyp fast path: a trapped DIR that hits this vCPU's own LR is handled at EL2
     # (ca3c34da3644); without it every trapped DIR is a full exit (v1).
     hyp_dir_fast_path: bool = True

@@ -25,6 +25,7 @@ from vgic_actors.runtime import (
     Scheduler,
     SpinLock,
     VcpuCore,
+    Workqueue,
 )
 
 if TYPE_CHECKING:
@@ -151,6 +152,9 @@ class Kvm:
     # machine shares this dict with the guests' memory.
     guest_memory: dict[str, int] = field(default_factory=dict)
     its: VgicIts | None = None  # the VM's emulated ITS (kvm/its.py), created on first use
+    # system_wq: deferred work (the irqfd inject work) runs on a kworker actor, in task
+    # context (build_kvm gives it the run's scheduler)
+    system_wq: Workqueue = field(kw_only=True)
 
     def vgic_get_irq(self, vcpu: KvmVcpu | None, intid: int) -> VgicIrq | None:
         """vgic.c: vgic_get_irq. Private irqs from ``vcpu``'s copy, SPIs from the distributor,
@@ -201,11 +205,12 @@ def build_kvm(sched: Scheduler, config: VmConfig) -> Kvm:
     dist = VgicDist(
         enabled=True, nr_spis=config.nr_spis, spis=spis,
         active_spis=AtomicInt("dist.active_spis"),
-        config_lock=SpinLock("kvm.config_lock", RANK_CONFIG_LOCK),
+        config_lock=SpinLock("kvm.config_lock", RANK_CONFIG_LOCK, flavour="mutex"),
     )
     cif = config.cpuif_config()
     vcpus = []
-    kvm = Kvm(config=config, sw=config.switches, dist=dist, vcpus=[])
+    kvm = Kvm(config=config, sw=config.switches, dist=dist, vcpus=[],
+              system_wq=Workqueue(sched, "kworker"))
     kvm.phys.deactivated = kvm.phys_deactivated  # one record of physical deactivations
     for n in range(config.nr_vcpus):
         private = [_new_irq(i, n) for i in range(32)]

@@ -18,6 +18,7 @@ from vgic_actors.runtime.choices import ChoiceLog, ReplayReport
 from vgic_actors.runtime.context import (
     TIMING_MODES,
     ContextError,
+    ContextViolation,
     Ctx,
     StallEvent,
     Timing,
@@ -29,6 +30,7 @@ from vgic_actors.runtime.context import (
     local_irq_disable,
     local_irq_enable,
     local_irq_save,
+    might_sleep,
     preempt_disable,
     preempt_enable,
     put_cpu,
@@ -82,6 +84,7 @@ from vgic_actors.runtime.strategies import (
     make_strategy,
 )
 from vgic_actors.runtime.waits import WaitQueue, sleep
+from vgic_actors.runtime.workqueue import Workqueue
 
 __all__ = [
     "EXITING_GUEST_MODE",
@@ -99,6 +102,7 @@ __all__ = [
     "AtomicInt",
     "ChoiceLog",
     "ContextError",
+    "ContextViolation",
     "Ctx",
     "Emitter",
     "ExitReason",
@@ -132,6 +136,7 @@ __all__ = [
     "VcpuMode",
     "VcpuRequests",
     "WaitQueue",
+    "Workqueue",
     "arun",
     "configure_event_log",
     "current_actor",
@@ -149,6 +154,7 @@ __all__ = [
     "local_irq_enable",
     "local_irq_save",
     "make_strategy",
+    "might_sleep",
     "point",
     "preempt_disable",
     "preempt_enable",

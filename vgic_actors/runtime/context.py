@@ -41,6 +41,7 @@ import enum
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import FrameType
 from typing import TYPE_CHECKING, Literal
 
 import msgspec
@@ -293,6 +294,77 @@ def irqs_disabled() -> bool:
 def in_task() -> bool:
     """include/linux/preempt.h: in_task: not in hard IRQ context."""
     return not _ctx().hardirq
+
+
+# --- the kernel's own context assertions (our lockdep) ---------------------------------
+
+
+class ContextViolation(msgspec.Struct, frozen=True, kw_only=True):
+    """Kernel code ran where the kernel forbids it, as lockdep or a WARN would say.
+
+    `invariant` is the catalogue's name (checks/catalogue.py); `chain` the kernel
+    functions on the stack, outermost first; `context` the regions open at the time.
+    """
+
+    invariant: str
+    message: str
+    chain: list[str]
+    context: str
+    actor: str
+    step: int
+
+
+def _chain() -> list[str]:
+    """The model functions on the current coroutine stack that carry kernel names."""
+    import sys
+
+    names: list[str] = []
+    frame: FrameType | None = sys._getframe(2)
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        name = frame.f_code.co_name
+        if module.startswith(("vgic_actors.kvm", "vgic_actors.runtime.kick")) and (
+                not name.startswith("_") and name not in ("handle", "run", "call", "run_host")
+                and (not names or names[-1] != name)):
+            names.append(name)
+        frame = frame.f_back
+    names.reverse()
+    return names
+
+
+def report_context(invariant: str, message: str) -> None:
+    from vgic_actors.runtime.scheduler import current_actor
+
+    actor = current_actor()
+    ctx = actor.ctx
+    opened = " > ".join(f"{entry}({where})" for entry, where in ctx.stack) or "task"
+    actor.sched.report_context(ContextViolation(
+        invariant=invariant, message=message, chain=_chain(),
+        context=f"{ctx.ctx.label}: {opened}", actor=actor.name, step=actor.sched.step))
+
+
+def might_sleep(where: str) -> None:
+    """include/linux/kernel.h: might_sleep: sleeping in atomic context is a bug
+    ("BUG: sleeping function called from invalid context")."""
+    ctx = _ctx()
+    if ctx.preempt or ctx.irqs or ctx.hardirq:
+        report_context("sleep-in-atomic",
+                f"{where} may sleep, called with {ctx.ctx.label} (might_sleep)")
+
+
+def smp_call_function_many_checks(where: str) -> None:
+    """kernel/smp.c: smp_call_function_many_cond's assertions: lockdep_assert_irqs_enabled()
+    ("Can deadlock when called with interrupts disabled") and WARN_ON_ONCE(!in_task())
+    (the csd storage is shared with interrupt context)."""
+    ctx = _ctx()
+    if ctx.hardirq:
+        report_context("smp-call-in-atomic",
+                f"smp_call_function_many from {where} in hard-IRQ context "
+                "(WARN_ON_ONCE(!in_task()), and IRQs are disabled)")
+    elif ctx.irqs:
+        report_context("smp-call-in-atomic",
+                f"smp_call_function_many from {where} with IRQs disabled "
+                "(lockdep_assert_irqs_enabled: can deadlock)")
 
 
 # --- the timing model and what a run needed -------------------------------------------

@@ -13,7 +13,7 @@ import msgspec
 
 from vgic_actors.events import AnyEvent
 from vgic_actors.runtime.choices import ChoiceLog, ReplayReport
-from vgic_actors.runtime.context import Timing
+from vgic_actors.runtime.context import ContextViolation, Timing
 
 
 class Outcome(enum.Enum):
@@ -78,6 +78,7 @@ class RunResult(msgspec.Struct, frozen=True, kw_only=True):
     finding: Finding | None = None
     replay: ReplayReport | None = None
     timing: Timing = msgspec.field(default_factory=Timing)
+    context_violations: list[ContextViolation] = msgspec.field(default_factory=list)
 
     @property
     def ok(self) -> bool:

@@ -18,7 +18,7 @@ from vgic_actors.runtime.cells import (
     VcpuMode,
     VcpuRequests,
 )
-from vgic_actors.runtime.context import get_cpu, put_cpu
+from vgic_actors.runtime.context import get_cpu, put_cpu, smp_call_function_many_checks
 from vgic_actors.runtime.messages import Mailbox
 from vgic_actors.runtime.scheduler import Actor, Message, Scheduler, current_actor
 from vgic_actors.runtime.waits import WaitQueue
@@ -198,6 +198,7 @@ async def kvm_make_all_cpus_request(vcpus: Sequence[VcpuCore], req: int) -> bool
             sched.wake(actor)
 
     wait = bool(req & KVM_REQUEST_WAIT)
+    smp_call_function_many_checks("kvm_make_all_cpus_request")  # kvm_kick_many_cpus
     for vcpu, pcpu in targets:
         smp_send_reschedule(actor, pcpu, on_handled=acked if wait else None)
         _emit_kick(actor, vcpu, "ipi", req & KVM_REQUEST_MASK)

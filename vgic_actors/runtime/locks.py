@@ -13,8 +13,11 @@ opts out of the check (for planted-deadlock tests).
 Context: a lock's `flavour` says how the kernel takes it. ``raw_spin_lock_irqsave``
 (irq_lock, ap_list_lock) disables IRQs on the CPU before spinning and restores them at
 release; ``spin_lock`` disables preemption; None (a mutex such as config_lock, or a
-bare runtime lock) leaves the context alone. Holding a flavoured lock is an atomic
-region (context.py): the stall budget applies and IPIs to the CPU pend.
+bare runtime lock) leaves the context alone; ``mutex`` (config_lock, the ITS locks)
+may sleep, so taking it in atomic context is a `sleep-in-atomic` violation. Holding a
+spinlock is an atomic region (context.py): the stall budget applies and IPIs to the CPU
+pend. A ``spin_lock`` taken both in hard-IRQ context and with IRQs enabled is lockdep's
+inconsistent lock state.
 """
 
 from __future__ import annotations
@@ -24,26 +27,48 @@ from types import TracebackType
 
 from vgic_actors.errors import LockOrderError
 from vgic_actors.events import LockAcquired, LockReleased
-from vgic_actors.runtime.context import LOCK_FLAVOURS
+from vgic_actors.runtime.context import LOCK_FLAVOURS, might_sleep, report_context
 from vgic_actors.runtime.scheduler import Actor, current_actor, point
+
+_IN_HARDIRQ = 1  # lockdep usage bits: taken in hard-IRQ context
+_HARDIRQ_ON = 2  # taken with IRQs enabled
 
 
 class SpinLock:
     """raw_spinlock_t / spinlock_t in the model (IRQ-off variants are the same here)."""
 
-    __slots__ = ("_l", "flavour", "name", "owner", "rank", "sub", "waiters")
+    __slots__ = ("_l", "_reported", "flavour", "name", "owner", "rank", "sub", "usage",
+                 "waiters")
 
     def __init__(self, name: str, rank: int | None = None, sub: int = 0,
                  flavour: str | None = None) -> None:
-        if flavour is not None and flavour not in LOCK_FLAVOURS:
-            raise ValueError(f"unknown lock flavour {flavour!r} ({', '.join(LOCK_FLAVOURS)})")
+        if flavour is not None and flavour not in (*LOCK_FLAVOURS, "mutex"):
+            raise ValueError(f"unknown lock flavour {flavour!r} "
+                             f"({', '.join(LOCK_FLAVOURS)}, mutex)")
         self.name = name
         self.rank = rank
         self.sub = sub
         self.flavour = flavour
+        self.usage = 0  # lockdep usage bits: _IN_HARDIRQ, _HARDIRQ_ON
+        self._reported = False
         self.owner: Actor | None = None
         self.waiters: deque[Actor] = deque()
         self._l = f"lock:{name}"
+
+    def _track_usage(self, actor: Actor) -> None:
+        """lockdep's irq-safety rule: a lock taken in hard-IRQ context must never be taken
+        with IRQs enabled elsewhere (the interrupt could spin on its own CPU's holder). An
+        irqsave lock never is; a spin_lock is when no other region disabled IRQs."""
+        ctx = actor.ctx
+        if ctx.hardirq:
+            self.usage |= _IN_HARDIRQ
+        elif self.flavour == "spin_lock" and not ctx.irqs:
+            self.usage |= _HARDIRQ_ON
+        if self.usage == _IN_HARDIRQ | _HARDIRQ_ON and not self._reported:
+            self._reported = True
+            report_context("inconsistent-lock-state",
+                           f"{self.name} is taken in hard-IRQ context and with IRQs "
+                           "enabled ({IN-HARDIRQ-W} -> {HARDIRQ-ON-W} usage)")
 
     def locked(self) -> bool:
         """spin_is_locked (no point)."""
@@ -70,8 +95,11 @@ class SpinLock:
         """spin_lock: one point; if taken, block until the holder hands it over."""
         actor = current_actor()
         self._check_order(actor)
-        if self.flavour is not None:
+        if self.flavour == "mutex":
+            might_sleep(f"mutex_lock({self.name})")
+        elif self.flavour is not None:
             actor.ctx.enter(self.flavour, self.name)  # IRQs/preemption off before spinning
+            self._track_usage(actor)
         await point(self._l)
         contended = self.owner is not None
         if contended:
@@ -100,7 +128,7 @@ class SpinLock:
         self.owner = nxt
         if nxt is not None:
             actor.sched.wake(nxt)
-        if self.flavour is not None:
+        if self.flavour is not None and self.flavour != "mutex":
             actor.ctx.leave(self.flavour, self.name)
         sched = actor.sched
         if sched.em.on:

@@ -77,6 +77,7 @@ async def arun(
         finding=sched.finding,
         replay=strategy.report() if isinstance(strategy, Replay) else None,
         timing=sched.timing_record(),
+        context_violations=list(sched.context_violations),
     )
 
 

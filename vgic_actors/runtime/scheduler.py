@@ -43,7 +43,13 @@ from vgic_actors.events import (
     TimerFired,
 )
 from vgic_actors.runtime.choices import ChoiceLog
-from vgic_actors.runtime.context import ExecContext, StallEvent, Timing, TimingModel
+from vgic_actors.runtime.context import (
+    ContextViolation,
+    ExecContext,
+    StallEvent,
+    Timing,
+    TimingModel,
+)
 from vgic_actors.runtime.eventlog import Emitter
 from vgic_actors.runtime.findings import ActorSnapshot, Finding, Outcome, RunStatistics
 from vgic_actors.runtime.strategies import Schedulable, Strategy
@@ -324,6 +330,8 @@ class Scheduler:
         self.max_stall_where = ""
         self.max_ipi_latency = 0
         self.stall_events: list[StallEvent] = []
+        self.context_violations: list[ContextViolation] = []
+        self._context_seen: set[tuple[str, str, tuple[str, ...]]] = set()
         self._ipi_delay = StallOption(None)
         self._stall_options: dict[Actor, StallOption] = {}
         self._holding = False  # some actor or message is held by a stall event
@@ -612,6 +620,13 @@ class Scheduler:
                 msg._fire(self)
                 return True
         return False
+
+    def report_context(self, violation: ContextViolation) -> None:
+        """Record a context violation (the first of each kind, message and call chain)."""
+        key = (violation.invariant, violation.message, tuple(violation.chain))
+        if key not in self._context_seen:
+            self._context_seen.add(key)
+            self.context_violations.append(violation)
 
     def timing_record(self) -> Timing:
         """What this run's interleaving needed (see context.timing_class)."""

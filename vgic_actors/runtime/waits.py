@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from vgic_actors.events import VcpuWoken
+from vgic_actors.runtime.context import might_sleep
 from vgic_actors.runtime.scheduler import Actor, current_actor, point
 
 
@@ -29,8 +30,10 @@ class WaitQueue:
         """kvm_main.c: kvm_vcpu_block: one point, then sleep until `runnable()` holds.
 
         `runnable` is kvm_vcpu_check_block's test (an interrupt or a request pending),
-        evaluated without points; the waker makes it true before waking.
+        evaluated without points; the waker makes it true before waking. It sleeps, so
+        calling it in atomic context is a context violation (might_sleep).
         """
+        might_sleep("kvm_vcpu_block")
         actor = await point(self._l_block)
         while not runnable():
             self.waiter = actor

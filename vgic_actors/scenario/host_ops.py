@@ -103,6 +103,7 @@ class IrqfdDeassignSpec(_Act, tag="irqfd_deassign"):
 
 class IrqfdSignalSpec(_Act, tag="irqfd_signal"):
     eventfd: str
+    context: Literal["task", "hardirq"] = "task"  # a write(2), or a VFIO device's handler
 
 
 class SignalMsiSpec(_Act, tag="signal_msi"):
@@ -173,7 +174,7 @@ def build_action(spec: Any) -> HostAction:
     if isinstance(spec, IrqfdDeassignSpec):
         return IrqfdDeassign(spec.gsi, spec.eventfd)
     if isinstance(spec, IrqfdSignalSpec):
-        return IrqfdSignal(spec.eventfd)
+        return IrqfdSignal(spec.eventfd, spec.context)
     if isinstance(spec, SignalMsiSpec):
         return SignalMsi(spec.devid, spec.eventid)
     if isinstance(spec, MapPhysSpec):

@@ -19,6 +19,7 @@ import msgspec
 from vgic_actors.checks import Violation, check_run, irq_name, is_active
 from vgic_actors.checks.final import violation
 from vgic_actors.checks.monitor import StepMonitor
+from vgic_actors.checks.signature import Signature
 from vgic_actors.errors import InputError, ModelInternalError
 from vgic_actors.guest import GuestProgram
 from vgic_actors.guest.host import HostProgram
@@ -59,6 +60,11 @@ class RunReport(msgspec.Struct, frozen=True, kw_only=True):
     def broken(self) -> set[str]:
         """The names of the invariants this run violated."""
         return {v.invariant for v in self.violations}
+
+    @property
+    def signature(self) -> Signature:
+        """What this run found (falsy when it found nothing)."""
+        return Signature.of(self.violations)
 
 
 class VariantReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -179,7 +185,8 @@ def run_once(scenario: Scenario, variant: str, seed: int, strategy: str | Strate
     strat = parse_strategy(strategy, seed) if isinstance(strategy, str) else strategy
     result = run(setup, strat, seed=seed, max_steps=max_steps or scenario.run.max_steps or 20_000,
                  log=log, variant=variant, scenario=scenario.name, digest=scenario.digest,
-                 choices=choices, kernel_sinks=[step_monitor] if monitor else ())
+                 choices=choices,
+                 kernel_sinks=[ledger.kernel_event] + ([step_monitor] if monitor else []))
     kvm = box[0].kvm
     found = check_run(kvm, guests, ledger, result, vmm)
     at_end = {v.invariant for v in found}

@@ -196,10 +196,10 @@ def _finding_dir(path: str) -> Path:
 
 def run_replay(args: argparse.Namespace, stdout: TextIO) -> int:
     """The replay subcommand."""
+    from vgic_actors.checks.signature import Signature
     from vgic_actors.scenario import load_scenario
     from vgic_actors.scenario.runner import load_recorded, record_run
     from vgic_actors.soak.campaign import Finding
-    from vgic_actors.soak.worker import core_invariants
 
     folder = _finding_dir(args.finding)
     finding = msgspec.json.decode((folder / "finding.json").read_bytes(), type=Finding)
@@ -216,11 +216,11 @@ def run_replay(args: argparse.Namespace, stdout: TextIO) -> int:
     first = run_once(scenario, recorded.variant, recorded.seed, f"replay:{choices}")
     log = Path(args.log) if args.log else folder / "replay.jsonl"
     record_run(scenario, first, log)
-    wanted = core_invariants(finding.violations)
-    got = {v.invariant for v in first.violations}
-    again = wanted <= got
+    wanted = Signature.from_key(finding.signature)
+    again = first.signature.same_finding(wanted)
     print(f"replayed {scen_file} ({recorded.variant}, seed {recorded.seed}): "
-          f"{'the finding came back' if again else 'the finding did NOT come back'}",
+          + (f"the finding came back ({wanted})" if again else
+             f"the finding did NOT come back (recorded {wanted}, found {first.signature})"),
           file=stdout)
     for v in first.violations:
         print(f"  {v.invariant}: {v.message}", file=stdout)

@@ -92,3 +92,29 @@ def test_explore_finds_the_kick_only_target_mutant_within_one_deviation():
     result = explore(scenario, "mutant-kick-only-target", 1)
     assert result.counterexample is not None
     assert "deactivation-lost" in {v.invariant for v in result.counterexample.violations}
+
+
+def test_ctrl_c_stops_the_shrink_search_and_keeps_the_best_so_far(tmp_path, monkeypatch):
+    """A Ctrl-C inside a candidate run ends the search; what was shrunk is still written."""
+    from vgic_actors.soak import shrink
+
+    folder = a_finding(tmp_path)
+    real, calls = shrink.run_once, []
+
+    def run_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(shrink, "run_once", run_once)
+    code, _, err = cli("shrink", str(folder), "--budget", "20")
+    assert code == 130 and err.count("\n") == 1 and err.startswith("interrupted: ")
+    assert "shrink again from the original: vgic-actors shrink" in err
+    assert (folder / "shrunk.yaml").exists() and "shrunk.yaml" in err
+
+
+def test_explore_that_stops_at_max_runs_proves_nothing_and_says_so():
+    """Stopping at --max-runs before the space is exhausted is exit 1, not a clean bill."""
+    code, out, _ = cli("explore", "scenarios/asym_dir.yaml", "--bound", "2", "--max-runs", "3")
+    assert code == 1 and "nothing proven" in out

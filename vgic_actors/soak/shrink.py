@@ -17,6 +17,7 @@ import copy
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +46,22 @@ class _Search:
         self.deadline = time.monotonic() + budget
         self.scratch = scratch
         self.runs = 0
+        self.interrupted = False  # Ctrl-C: stop searching, keep the best so far
 
     @property
     def expired(self) -> bool:
-        return time.monotonic() >= self.deadline
+        return self.interrupted or time.monotonic() >= self.deadline
+
+    def run(self, scenario: Scenario, seed: int, spec: str) -> RunReport | None:
+        """One candidate run (None once Ctrl-C stopped the search)."""
+        if self.interrupted:
+            return None
+        self.runs += 1
+        try:
+            return run_once(scenario, self.variant, seed, spec, max_steps=self.max_steps)
+        except KeyboardInterrupt:
+            self.interrupted = True
+            return None
 
     def reproduces(self, report: RunReport) -> bool:
         """The run found the wanted finding: its full signature (a run cut short by the
@@ -75,13 +88,11 @@ class _Search:
         for seed, spec in attempts:
             if self.expired:
                 return None
-            self.runs += 1
             try:
-                report = run_once(scenario, self.variant, seed, spec,
-                                  max_steps=self.max_steps)
+                report = self.run(scenario, seed, spec)
             except VgicActorsError:
                 continue
-            if self.reproduces(report):
+            if report is not None and self.reproduces(report):
                 self.seed = seed
                 return report.choices
         return None
@@ -197,13 +208,21 @@ def _replay_only(search: _Search, scenario: Scenario, values: list[int],
         scenario=scenario.name, digest=scenario.digest, variant=search.variant,
         seed=search.seed, strategy="replay",
         choices=ChoiceLog(values=values, bounds=bounds[:len(values)]))))
-    search.runs += 1
-    report = run_once(scenario, search.variant, search.seed, f"replay:{path}",
-                      max_steps=search.max_steps)
-    return search.reproduces(report)
+    report = search.run(scenario, search.seed, f"replay:{path}")
+    return report is not None and search.reproduces(report)
 
 
-def shrink_finding(folder: Path, *, budget: float, log: Callable[[str], None]) -> str:
+@dataclass(frozen=True)
+class ShrinkResult:
+    """What `shrink_finding` did: its one-line report, whether Ctrl-C cut the search short
+    (the best pair found so far is still written) and whether files were written."""
+
+    message: str
+    interrupted: bool = False
+    written: bool = False
+
+
+def shrink_finding(folder: Path, *, budget: float, log: Callable[[str], None]) -> ShrinkResult:
     """Shrink the finding in ``folder``; writes shrunk.yaml and shrunk.choices.json."""
     from vgic_actors.soak.campaign import Finding
 
@@ -221,7 +240,9 @@ def shrink_finding(folder: Path, *, budget: float, log: Callable[[str], None]) -
         scenario = search.scenario(data)
         choices = search.fails(scenario, recorded.choices) if scenario is not None else None
         if scenario is None or choices is None:
-            return f"{folder}: the finding does not come back; nothing shrunk"
+            return ShrinkResult(f"{folder}: " + ("interrupted before the finding came back"
+                                if search.interrupted else "the finding does not come back")
+                                + "; nothing shrunk", interrupted=search.interrupted)
         before_ops, before_vcpus = _count_ops(data), int(data["vm"].get("vcpus", 2))
         before_dev = sum(1 for v in choices.values if v)
         data, choices = _shrink_items(search, data, choices, log)
@@ -245,10 +266,11 @@ def shrink_finding(folder: Path, *, budget: float, log: Callable[[str], None]) -
     _check_header(shrunk, pair, wanted)
     (folder / "shrunk.yaml").write_text(body, encoding="utf-8")
     (folder / "shrunk.choices.json").write_bytes(pair)
-    return (f"{folder}: operations {before_ops} -> {_count_ops(data)}, vCPUs {before_vcpus} -> "
-            f"{data['vm'].get('vcpus', 2)}, scheduling deviations {before_dev} -> "
-            f"{sum(1 for v in choices.values if v)} ({search.runs} runs); wrote shrunk.yaml "
-            "and shrunk.choices.json")
+    return ShrinkResult(
+        f"{folder}: operations {before_ops} -> {_count_ops(data)}, vCPUs {before_vcpus} -> "
+        f"{data['vm'].get('vcpus', 2)}, scheduling deviations {before_dev} -> "
+        f"{sum(1 for v in choices.values if v)} ({search.runs} runs); wrote shrunk.yaml "
+        "and shrunk.choices.json", interrupted=search.interrupted, written=True)
 
 
 def _check_header(shrunk: Scenario, pair: bytes, wanted: Signature) -> None:

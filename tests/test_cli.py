@@ -73,3 +73,12 @@ def test_variants_verbose_shows_differing_switches():
     """variants -v shows, under v4-applied, the EOIcount walk start switch."""
     _, out, _ = run("variants", "-v")
     assert "eoicount_walk_start: 'after_last_lr' -> 'head'" in out
+
+
+def test_debug_shows_the_traceback_but_keeps_the_exit_status(tmp_path):
+    """--debug adds the traceback of a bad-input error; the status stays 2."""
+    missing = str(tmp_path / "nope.yaml")
+    code, _, err = run("--debug", "validate", missing)
+    assert code == 2 and "error:" in err
+    code, _, err = run("--debug", "run", missing)
+    assert code == 2 and "Traceback" in err and err.rstrip().splitlines()[-1].startswith("error:")

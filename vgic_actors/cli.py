@@ -1,14 +1,17 @@
 """The `vgic-actors` command line. The only place that prints errors or picks exit codes.
 
 Exit codes: 0 every expectation held, 1 a finding or a failed expectation,
-2 bad input or usage. Known errors print one line, ``error: ...``, with no
-traceback (``--debug`` shows it).
+2 bad input or usage, 130 interrupted (Ctrl-C). Known errors print one line,
+``error: ...``, with no traceback (``--debug`` shows it); Ctrl-C prints one line,
+``interrupted: ...``, saying what was kept and the command that continues.
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import TextIO
 
@@ -16,7 +19,9 @@ from vgic_actors import __version__
 from vgic_actors.errors import (
     EXIT_BAD_INPUT,
     EXIT_FINDINGS,
+    EXIT_INTERRUPTED,
     EXIT_OK,
+    Interrupted,
     UsageError,
     VgicActorsError,
 )
@@ -242,11 +247,16 @@ def main(
     """Run the CLI; returns the exit status instead of exiting (tests call it in-process)."""
     out = stdout or sys.stdout
     err = stderr or sys.stderr
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        parser = build_parser()
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error already printed
         return int(exc.code or 0)
+    except KeyboardInterrupt:
+        print("interrupted: nothing started", file=err)
+        return EXIT_INTERRUPTED
+    args.argv = argv
     try:
         if args.command == "selfcheck":
             return _selfcheck(out)
@@ -270,25 +280,37 @@ def main(
             if args.command == "shrink":
                 return commands.run_shrink(args, out)
             if args.command == "explore":
-                return commands.run_explore(args, out)
+                return commands.run_explore(args, out, err)
             return commands.run_replay(args, out)
         parser.print_help(out)
         return EXIT_BAD_INPUT
+    except Interrupted as exc:
+        print(f"interrupted: {exc.format_message()}", file=err)
+        return exc.exit_code
     except VgicActorsError as exc:
-        if args.debug:
-            raise
+        if args.debug:  # the traceback too, but the same exit status
+            traceback.print_exc(file=err)
         print(f"error: {exc.format_message()}", file=err)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted", file=err)
-        return 130
+        print(f"interrupted: stopped before the end; run it again: {again(argv)}", file=err)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
 
 
+def again(argv: Sequence[str], *extra: str) -> str:
+    """The command line that repeats (or, with ``extra``, continues) this one."""
+    return shlex.join(["vgic-actors", *argv, *extra])
+
+
 def entry() -> None:
     """Console-script entry point."""
-    sys.exit(main())
+    try:
+        status = main()
+    except KeyboardInterrupt:  # a second Ctrl-C while the first was being reported
+        status = EXIT_INTERRUPTED
+    sys.exit(status)
 
 
 if __name__ == "__main__":

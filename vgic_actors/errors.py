@@ -9,6 +9,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
 
 
 class VgicActorsError(Exception):
@@ -23,6 +24,12 @@ class VgicActorsError(Exception):
 
 class UsageError(VgicActorsError):
     """The command line asks for something the tool cannot do."""
+
+
+class Interrupted(VgicActorsError):
+    """Ctrl-C: the message says what was kept and the command that continues."""
+
+    exit_code = EXIT_INTERRUPTED
 
 
 class InputError(VgicActorsError):

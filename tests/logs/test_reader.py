@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.logs.conftest import cli
 from vgic_actors.events import RunStarted
 from vgic_actors.logs import LogReader, Problem
@@ -66,3 +68,16 @@ def test_missing_file_and_missing_header(tmp_path: Path, failing_log: Path) -> N
     headless.write_bytes(b"".join(failing_log.read_bytes().splitlines(keepends=True)[1:]))
     status, _out, err = cli("logs", "filter", "--strict", str(headless))
     assert status == 2 and "a RunStarted header line" in err
+
+
+@pytest.mark.parametrize("view", ["check", "stats", "timeline", "filter"])
+def test_a_file_that_is_not_a_run_log_is_bad_input_not_ok(tmp_path: Path, view: str) -> None:
+    """An empty file, or a soak's results.jsonl, is exit 2 with one line, never 'ok'."""
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    results = tmp_path / "results.jsonl"
+    results.write_bytes(b'{"index":0,"scenario_seed":1,"strategy":"random"}\n' * 3)
+    for path, got in ((empty, "an empty file"), (results, "missing required field `ev`")):
+        status, out, err = cli("logs", view, str(path))
+        assert status == 2 and out == "", (view, path, out)
+        assert err.count("\n") == 1 and "a run log" in err and got in err, err

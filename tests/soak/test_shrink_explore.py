@@ -96,12 +96,12 @@ def test_explore_finds_the_kick_only_target_mutant_within_one_deviation():
 
 def test_shrink_accepts_only_candidates_of_the_findings_class(tmp_path):
     """A timing-window finding must not shrink into an ordering run (or back): the class
-    is part of what the shrunk finding claims."""
+    is part of the signature the shrunk finding claims."""
     from vgic_actors.checks.final import violation
+    from vgic_actors.checks.signature import Signature
     from vgic_actors.runtime import ChoiceLog, StallEvent, Timing
     from vgic_actors.scenario.runner import RunReport
     from vgic_actors.soak.shrink import _Search
-    from vgic_actors.soak.worker import finding_class_of
 
     def report(timing):
         return RunReport(variant="merged", seed=0, spec="random", strategy="random",
@@ -111,11 +111,37 @@ def test_shrink_accepts_only_candidates_of_the_findings_class(tmp_path):
 
     late = Timing(mode="adversarial", max_ipi_latency=70, events=[StallEvent(
         kind="ipi-delay", actor="cpu1.ipi", where="#6 ipi", duration=64, step=3)])
-    search = _Search("merged", 0, {"deactivation-lost"}, 1.0, tmp_path, 100)
-    search.finding_class = finding_class_of("timing-window:deactivation-lost/DIR-untrapped")
-    assert search.finding_class == "timing-window"
-    assert search.reproduces(report(late))
-    assert not search.reproduces(report(Timing()))
-    search.finding_class = finding_class_of("ordering:deactivation-lost/DIR-trapped")
-    assert search.reproduces(report(Timing()))
-    assert not search.reproduces(report(late))
+    assert report(late).signature.finding_class == "timing-window"
+    for wanted, good, bad in ((report(late).signature, late, Timing()),
+                              (report(Timing()).signature, Timing(), late)):
+        again = Signature.from_key(wanted.key)
+        assert again == wanted
+        search = _Search("merged", 0, again, 1.0, tmp_path, 100)
+        assert search.reproduces(report(good))
+        assert not search.reproduces(report(bad))
+
+
+def test_ctrl_c_stops_the_shrink_search_and_keeps_the_best_so_far(tmp_path, monkeypatch):
+    """A Ctrl-C inside a candidate run ends the search; what was shrunk is still written."""
+    from vgic_actors.soak import shrink
+
+    folder = a_finding(tmp_path)
+    real, calls = shrink.run_once, []
+
+    def run_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(shrink, "run_once", run_once)
+    code, _, err = cli("shrink", str(folder), "--budget", "20")
+    assert code == 130 and err.count("\n") == 1 and err.startswith("interrupted: ")
+    assert "shrink again from the original: vgic-actors shrink" in err
+    assert (folder / "shrunk.yaml").exists() and "shrunk.yaml" in err
+
+
+def test_explore_that_stops_at_max_runs_proves_nothing_and_says_so():
+    """Stopping at --max-runs before the space is exhausted is exit 1, not a clean bill."""
+    code, out, _ = cli("explore", "scenarios/asym_dir.yaml", "--bound", "2", "--max-runs", "3")
+    assert code == 1 and "nothing proven" in out

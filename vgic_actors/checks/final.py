@@ -22,11 +22,19 @@ from vgic_actors.runtime import ContextViolation, Outcome, RunResult
 
 
 class Violation(msgspec.Struct, frozen=True, kw_only=True):
-    """One invariant that did not hold (or a warning), explained in kernel terms."""
+    """One invariant that did not hold (or a warning), explained in kernel terms.
+
+    A lost deactivation also says, as data, how the last deactivation was made (``how``:
+    EOIR, DIR-trapped, DIR-untrapped, ICACTIVER), the branch vgic_v3_deactivate took for a
+    trapped DIR (``outcome``, the DirEmulated outcome) and where the Active state stayed
+    (``where``: in-lr, on-ap-list, off-ap-list): the parts of a finding's signature."""
 
     invariant: str
     kind: str
     message: str
+    how: str = ""
+    outcome: str = ""
+    where: str = ""
 
 
 def violation(name: str, message: str) -> Violation:
@@ -109,10 +117,13 @@ def _deactivations(kvm: Kvm, ledger: GuestLedger) -> list[Violation]:
             continue
         where = (f"in vcpu{irq.vcpu}'s List Register" if irq.on_lr
                  else f"on vcpu{irq.vcpu}'s ap_list" if irq.vcpu is not None else "off any ap_list")
-        out.append(violation(
-            "deactivation-lost",
-            f"{irq_name(irq)} is still Active ({where}) after its last deactivation "
+        out.append(Violation(
+            invariant="deactivation-lost", kind=INVARIANTS["deactivation-lost"].kind,
+            message=f"{irq_name(irq)} is still Active ({where}) after its last deactivation "
             f"({ledger.last_deactivation[key]}); no vCPU holds it",
+            how=ledger.last_kind.get(key, ""), outcome=ledger.last_outcome.get(key, ""),
+            where="in-lr" if irq.on_lr else "on-ap-list" if irq.vcpu is not None
+            else "off-ap-list",
         ))
     return out
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from vgic_actors.events import AnyEvent, DirEmulated
+
 IrqKey = tuple[int | None, int]
 """(vcpu for SGIs/PPIs else None, INTID): one interrupt of the VM."""
 
@@ -24,12 +26,19 @@ def irq_key(vcpu: int, value: int) -> IrqKey:
 @dataclass
 class GuestLedger:
     """Acknowledges, deactivations and the interrupts a guest still holds (acked, not
-    yet deactivated), with where the last deactivation of each came from."""
+    yet deactivated), with where the last deactivation of each came from.
+
+    ``last_kind``: how the last deactivation was made (EOIR, DIR-trapped, DIR-untrapped,
+    ICACTIVER); ``last_outcome``: for a trapped DIR, the branch vgic_v3_deactivate took
+    (the DirEmulated outcome: icactiver, pseudo-lr, not-queued, ...), which the ledger
+    hears as a kernel-event sink (``kernel_event``)."""
 
     acks: Counter[IrqKey] = field(default_factory=Counter)
     deactivations: Counter[IrqKey] = field(default_factory=Counter)
     held: Counter[IrqKey] = field(default_factory=Counter)
     last_deactivation: dict[IrqKey, str] = field(default_factory=dict)
+    last_kind: dict[IrqKey, str] = field(default_factory=dict)
+    last_outcome: dict[IrqKey, str] = field(default_factory=dict)
 
     def acked(self, vcpu: int, intid: int) -> None:
         """vCPU ``vcpu`` acknowledged ``intid`` (it is now Active for the guest)."""
@@ -37,13 +46,23 @@ class GuestLedger:
         self.acks[key] += 1
         self.held[key] += 1
 
-    def deactivated(self, vcpu: int, intid: int, how: str) -> None:
-        """vCPU ``vcpu`` deactivated ``intid`` (EOIR in EOImode 0, DIR, ICACTIVER)."""
+    def deactivated(self, vcpu: int, intid: int, how: str, kind: str) -> None:
+        """vCPU ``vcpu`` deactivated ``intid`` (``kind``: EOIR in EOImode 0, DIR-trapped,
+        DIR-untrapped, ICACTIVER; ``how``: the same with the program counter)."""
         key = irq_key(vcpu, intid)
         self.deactivations[key] += 1
         if self.held[key] > 0:
             self.held[key] -= 1
         self.last_deactivation[key] = f"vcpu{vcpu} {how}"
+        self.last_kind[key] = kind
+        self.last_outcome.pop(key, None)
+
+    def kernel_event(self, event: AnyEvent) -> None:
+        """Kernel-event sink: the outcome of the trapped DIR just recorded."""
+        if isinstance(event, DirEmulated):
+            key = irq_key(event.vcpu, event.intid)
+            if self.last_kind.get(key) == "DIR-trapped":
+                self.last_outcome[key] = event.outcome
 
     def acks_of(self, intid: int) -> int:
         """Acknowledges of ``intid`` summed over every vCPU's copy."""

@@ -199,7 +199,8 @@ class Dir(GuestOp):
         out = env.cpuif.write_dir(intid)
         if veoim and not _is_special_value(intid):
             how = "trapped" if isinstance(out, Trap) else "not trapped"
-            prog.ledger.deactivated(env.vcpu_id, intid, f"DIR at pc{prog.pc}, {how}")
+            prog.ledger.deactivated(env.vcpu_id, intid, f"DIR at pc{prog.pc}, {how}",
+                                    "DIR-trapped" if isinstance(out, Trap) else "DIR-untrapped")
             _log(GuestDeactivated, env.vcpu_id, intid, how="dir", trapped=isinstance(out, Trap))
         return trapped(out)
 
@@ -266,7 +267,7 @@ class Mmio(GuestOp):
     def complete(self, prog: GuestProgram, value: int | None) -> bool:
         if self.write and self.reg == "ICACTIVER":
             prog.ledger.deactivated(prog.env.vcpu_id, self.intid,
-                                    f"GICD_ICACTIVER write at pc{prog.pc}")
+                                    f"GICD_ICACTIVER write at pc{prog.pc}", "ICACTIVER")
             _log(GuestDeactivated, prog.env.vcpu_id, self.intid, how="icactiver", trapped=True)
         if not self.write and self.expect is not None and value != self.expect:
             prog.fail(f"{self.reg} read of INTID {self.intid}: expected {self.expect}, "
@@ -376,7 +377,7 @@ class GuestProgram:
         if not _is_special_value(intid):
             _log(GuestEoied, env.vcpu_id, intid, deactivates=deactivates, trapped=trapped)
         if deactivates and not _is_special_value(intid):
-            self.ledger.deactivated(env.vcpu_id, intid, f"EOIR at pc{self.pc}")
+            self.ledger.deactivated(env.vcpu_id, intid, f"EOIR at pc{self.pc}", "EOIR")
 
     def last_unfinished(self) -> int:
         """The most recent acknowledge not yet EOIed (1023 if none)."""

@@ -125,7 +125,9 @@ def _reader(path: str, args: argparse.Namespace, stderr: TextIO) -> LogReader:
         elif shown[0] == MAX_WARNINGS + 1:
             print(f"warning: {path}: more bad lines; not shown one by one", file=stderr)
 
-    return LogReader(path, strict=args.strict, on_problem=warn)
+    reader = LogReader(path, strict=args.strict, on_problem=warn)
+    reader.require_header()  # a file that is not a run log is bad input, never "ok"
+    return reader
 
 
 def _binary(stdout: TextIO) -> BinaryIO | None:

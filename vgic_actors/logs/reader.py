@@ -189,6 +189,24 @@ class LogReader:
                                 type(event).__name__))
         return event
 
+    def require_header(self) -> RunStarted:
+        """The header, or `InputError` (exit 2) when the file is not a run log at all: empty,
+        or its first line is not a ``RunStarted`` event (a soak's results.jsonl, say)."""
+        expected = "a run log (a RunStarted header line first)"
+        for number, line, complete in self.lines():
+            try:
+                event = DECODER.decode(line)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                problem = problem_of(self.file, number, line, exc, not complete)
+                raise InputError(self.file, problem.path, expected, problem.got,
+                                 line=number, column=problem.column) from None
+            if not isinstance(event, RunStarted):
+                raise InputError(self.file, "$.ev", expected, type(event).__name__,
+                                 line=number)
+            self.header = event
+            return event
+        raise InputError(self.file, "$", expected, "an empty file")
+
     def read_header(self) -> RunStarted | None:
         """Read just the header line (and report it if missing or bad)."""
         for number, line, complete in self.lines():

@@ -20,6 +20,7 @@ from vgic_actors.runtime._trio_determinism import deterministic_trio
 from vgic_actors.runtime.context import TimingModel
 from vgic_actors.runtime.eventlog import Emitter, EventSink
 from vgic_actors.runtime.findings import RunResult
+from vgic_actors.runtime.interrupt import runs_shielded
 from vgic_actors.runtime.scheduler import Scheduler
 from vgic_actors.runtime.strategies import Replay, Strategy
 
@@ -106,7 +107,8 @@ def run(
             digest=digest, choices=choices, kernel_sinks=kernel_sinks, timing=timing,
         )
 
-    with deterministic_trio(seed):
-        # autojump: if every task blocks on something the scheduler does not control,
+    with runs_shielded(), deterministic_trio(seed):
+        # Ctrl-C waits for the run to end (runtime/interrupt.py). autojump: if every
+        # task blocks on something the scheduler does not control,
         # virtual time jumps to the scheduler's guard deadline instead of hanging.
         return trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))

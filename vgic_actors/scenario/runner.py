@@ -19,6 +19,7 @@ import msgspec
 from vgic_actors.checks import Violation, check_run, irq_name, is_active
 from vgic_actors.checks.final import violation
 from vgic_actors.checks.monitor import StepMonitor
+from vgic_actors.checks.signature import Signature
 from vgic_actors.errors import InputError, ModelInternalError
 from vgic_actors.guest import GuestProgram
 from vgic_actors.guest.host import HostProgram
@@ -70,6 +71,11 @@ class RunReport(msgspec.Struct, frozen=True, kw_only=True):
     def finding_class(self) -> tuple[FindingClass, str]:
         """``ordering`` or ``timing-window`` (and what was stretched), from `timing`."""
         return timing_class(self.timing)
+
+    @property
+    def signature(self) -> Signature:
+        """What this run found, with its class (falsy when it found nothing)."""
+        return Signature.of(self.violations, finding_class=self.finding_class[0])
 
 
 class VariantReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -196,7 +202,8 @@ def run_once(scenario: Scenario, variant: str, seed: int, strategy: str | Strate
         timing = timing_model(load_recorded(Path(strategy[7:])).timing)  # as recorded
     result = run(setup, strat, seed=seed, max_steps=max_steps or scenario.run.max_steps or 20_000,
                  log=log, variant=variant, scenario=scenario.name, digest=scenario.digest,
-                 choices=choices, kernel_sinks=[step_monitor] if monitor else (),
+                 choices=choices,
+                 kernel_sinks=[ledger.kernel_event] + ([step_monitor] if monitor else []),
                  timing=timing)
     kvm = box[0].kvm
     found = check_run(kvm, guests, ledger, result, vmm)

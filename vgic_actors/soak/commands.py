@@ -1,8 +1,10 @@
 """``vgic-actors soak``, ``shrink``, ``explore`` and ``replay``: argparse and dispatch.
 
-Exit: soak 0 no finding, 1 findings; replay 0 the recorded finding came back, 1 it did
-not; shrink 0 a smaller counterexample written; 2 bad input everywhere; Ctrl-C keeps
-every finished run (results.jsonl is fsynced per run) and exits 130.
+Exit: soak 0 no finding, 1 findings; replay 0 the recorded finding came back (its full
+signature), 1 it did not; shrink 0 a smaller counterexample written; explore 0 clean
+within the bound, 1 a counterexample or stopped at --max-runs (nothing proven); 2 bad
+input everywhere; Ctrl-C exits 130 with one line saying what was kept (a soak's finished
+runs, shrink's best pair so far) and the command that continues.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import TextIO
 
 import msgspec
 
-from vgic_actors.errors import EXIT_FINDINGS, EXIT_OK, InputError, UsageError
+from vgic_actors.errors import EXIT_FINDINGS, EXIT_OK, InputError, Interrupted, UsageError
 from vgic_actors.runtime.context import TIMING_MODES
 
 
@@ -82,6 +84,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                          help="stop after this many schedules (default 100000)")
     explore.add_argument("--out", metavar="FILE", default="explore.choices.json",
                          help="where a counterexample's choice log goes")
+    explore.add_argument("--progress", action="store_true",
+                         help="progress line even when stderr is not a terminal")
 
     replay = sub.add_parser(
         "replay", help="re-run one finding exactly, with its full event log",
@@ -151,18 +155,22 @@ def run_soak(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             print("\r" + campaign.progress.line(), file=stderr)
     print_summary(summary, out, stdout)
     if interrupted:
-        print(f"interrupted: {summary.runs} finished runs kept in {out}/results.jsonl; "
-              "--resume continues", file=stderr)
-        return 130
+        from vgic_actors.cli import again
+
+        extra = [] if args.resume else ["--resume"]
+        extra += [] if any(a == "--out" or a.startswith("--out=") for a in args.argv) \
+            else ["--out", str(out)]
+        raise Interrupted(f"{summary.runs} finished runs kept in {out}/results.jsonl; "
+                          f"continue: {again(args.argv, *extra)}")
     return EXIT_FINDINGS if summary.findings else EXIT_OK
 
 
-def run_explore(args: argparse.Namespace, stdout: TextIO) -> int:
+def run_explore(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     """The explore subcommand."""
     from vgic_actors.kvm.variants import get_variant
     from vgic_actors.scenario import load_scenario
     from vgic_actors.scenario.runner import RecordedRun
-    from vgic_actors.soak.explore import explore
+    from vgic_actors.soak.explore import Exploration, explore
 
     get_variant(args.variant)
     if not 0 <= args.bound <= 8:
@@ -170,7 +178,34 @@ def run_explore(args: argparse.Namespace, stdout: TextIO) -> int:
     if args.max_runs < 1:
         raise UsageError(f"--max-runs: expected at least 1, got {args.max_runs}")
     scenario = load_scenario(args.scenario)
-    result = explore(scenario, args.variant, args.bound, max_runs=args.max_runs)
+    seen: list[Exploration] = []
+    tty = stderr.isatty() or args.progress
+    started, shown = time.monotonic(), [0.0]
+
+    def on_run(r: Exploration) -> None:
+        seen[:] = [r]
+        now = time.monotonic()
+        if tty and now - shown[0] >= 0.5:
+            shown[0] = now
+            rate = r.schedules / max(now - started, 1e-9)
+            print(f"\rexplore: {r.schedules} schedules ({rate:.0f}/s, elapsed "
+                  f"{now - started:.0f}s, at most {args.max_runs}), none failed",
+                  end="", file=stderr, flush=True)
+
+    try:
+        result = explore(scenario, args.variant, args.bound, max_runs=args.max_runs,
+                         on_run=on_run)
+    except KeyboardInterrupt:
+        if shown[0]:
+            print(file=stderr)  # end the progress line
+        from vgic_actors.cli import again
+
+        done = seen[0].schedules if seen else 0
+        raise Interrupted(f"{done} schedules explored, none failed, nothing proven "
+                          f"(explore keeps no state); run it again: {again(args.argv)}"
+                          ) from None
+    if shown[0]:
+        print(file=stderr)
     head = (f"{scenario.name} on {args.variant}: {result.schedules} schedules with at most "
             f"{args.bound} deviations over {result.decision_points} decision points")
     found = result.counterexample
@@ -187,10 +222,10 @@ def run_explore(args: argparse.Namespace, stdout: TextIO) -> int:
         return EXIT_FINDINGS
     if result.exhausted:
         print(f"{head}: clean within the bound", file=stdout)
-    else:
-        print(f"{head}: stopped at --max-runs before the space was exhausted "
-              "(nothing proven)", file=stdout)
-    return EXIT_OK
+        return EXIT_OK
+    print(f"{head}: stopped at --max-runs before the space was exhausted "
+          "(nothing proven)", file=stdout)
+    return EXIT_FINDINGS
 
 
 def _finding_dir(path: str) -> Path:
@@ -203,10 +238,10 @@ def _finding_dir(path: str) -> Path:
 
 def run_replay(args: argparse.Namespace, stdout: TextIO) -> int:
     """The replay subcommand."""
+    from vgic_actors.checks.signature import Signature
     from vgic_actors.scenario import load_scenario
     from vgic_actors.scenario.runner import load_recorded, record_run
     from vgic_actors.soak.campaign import Finding
-    from vgic_actors.soak.worker import core_invariants
 
     folder = _finding_dir(args.finding)
     finding = msgspec.json.decode((folder / "finding.json").read_bytes(), type=Finding)
@@ -223,11 +258,11 @@ def run_replay(args: argparse.Namespace, stdout: TextIO) -> int:
     first = run_once(scenario, recorded.variant, recorded.seed, f"replay:{choices}")
     log = Path(args.log) if args.log else folder / "replay.jsonl"
     record_run(scenario, first, log)
-    wanted = core_invariants(finding.violations)
-    got = {v.invariant for v in first.violations}
-    again = wanted <= got
+    wanted = Signature.from_key(finding.signature)
+    again = first.signature.same_finding(wanted)
     print(f"replayed {scen_file} ({recorded.variant}, seed {recorded.seed}): "
-          f"{'the finding came back' if again else 'the finding did NOT come back'}",
+          + (f"the finding came back ({wanted})" if again else
+             f"the finding did NOT come back (recorded {wanted}, found {first.signature})"),
           file=stdout)
     for v in first.violations:
         print(f"  {v.invariant}: {v.message}", file=stdout)
@@ -241,5 +276,11 @@ def run_shrink(args: argparse.Namespace, stdout: TextIO) -> int:
 
     folder = _finding_dir(args.finding)
     result = shrink_finding(folder, budget=args.budget, log=lambda m: print(m, file=sys.stderr))
-    print(result, file=stdout)
+    print(result.message, file=stdout)
+    if result.interrupted:
+        from vgic_actors.cli import again
+
+        kept = "the smaller pair found so far is in shrunk.yaml and shrunk.choices.json" \
+            if result.written else "nothing written"
+        raise Interrupted(f"{kept}; shrink again from the original: {again(args.argv)}")
     return EXIT_OK

@@ -1,12 +1,14 @@
 """Shrink a finding: a smaller scenario and a choice log with fewer deviations, while the
-same invariants still fail.
+same finding (its full `Signature`) still comes back.
 
 Scenario first (delta debugging over guest operations, VMM steps, interrupt
 configuration entries, then trailing vCPUs), then the schedule (a shorter choice log,
 then single deviations reset to the canonical choice 0). A candidate scenario counts
-as failing if replaying the current choice log, or one of a few fresh seeds, breaks
-every core invariant of the finding. Each candidate is one or a few model runs, so the
-whole search is bounded by a wall-clock budget.
+as failing if replaying the current choice log, or one of a few fresh seeds, has the
+finding's signature: the same core invariants and, for a lost deactivation, the same
+kind of deactivation, vgic_v3_deactivate branch and place where the Active state stayed.
+Each candidate is one or a few model runs, so the whole search is bounded by a
+wall-clock budget.
 """
 
 from __future__ import annotations
@@ -15,18 +17,20 @@ import copy
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import yaml
 
-from vgic_actors.errors import VgicActorsError
+from vgic_actors.checks.signature import Signature
+from vgic_actors.errors import ModelInternalError, VgicActorsError
 from vgic_actors.runtime import ChoiceLog, timing_model
 from vgic_actors.scenario.loader import Scenario, parse_scenario
 from vgic_actors.scenario.runner import RecordedRun, RunReport, load_recorded, run_once
 from vgic_actors.scenario.source import load_source
-from vgic_actors.soak.worker import PORTFOLIO, core_invariants, finding_class_of
+from vgic_actors.soak.worker import PORTFOLIO
 
 FRESH_SEEDS = 6
 Slot = tuple[str, ...]
@@ -35,29 +39,36 @@ Slot = tuple[str, ...]
 class _Search:
     """The failing test shrinking relies on, with its budget and scratch space."""
 
-    def __init__(self, variant: str, seed: int, wanted: set[str], budget: float,
+    def __init__(self, variant: str, seed: int, wanted: Signature, budget: float,
                  scratch: Path, max_steps: int) -> None:
         self.variant, self.seed, self.wanted = variant, seed, wanted
         self.max_steps = max_steps  # a candidate that spins longer is not the finding
         self.deadline = time.monotonic() + budget
         self.scratch = scratch
         self.runs = 0
-        self.timing = "realistic"  # the timing model the finding ran under
-        self.finding_class = ""  # ordering / timing-window: a shrunk finding keeps it
+        self.interrupted = False  # Ctrl-C: stop searching, keep the best so far
+        self.timing = "realistic"  # the timing model the finding ran under (choices.json)
 
     @property
     def expired(self) -> bool:
-        return time.monotonic() >= self.deadline
+        return self.interrupted or time.monotonic() >= self.deadline
+
+    def run(self, scenario: Scenario, seed: int, spec: str) -> RunReport | None:
+        """One candidate run (None once Ctrl-C stopped the search)."""
+        if self.interrupted:
+            return None
+        self.runs += 1
+        try:
+            return run_once(scenario, self.variant, seed, spec, max_steps=self.max_steps,
+                            timing=timing_model(self.timing))
+        except KeyboardInterrupt:
+            self.interrupted = True
+            return None
 
     def reproduces(self, report: RunReport) -> bool:
-        """Every wanted invariant broken, by a run that ended the way the finding did (a
-        run cut short by the step budget proves nothing about a liveness property)."""
-        broken = {v.invariant for v in report.violations}
-        if "livelock" in broken and "livelock" not in self.wanted:
-            return False
-        if self.finding_class and report.finding_class[0] != self.finding_class:
-            return False
-        return self.wanted <= broken
+        """The run found the wanted finding: its full signature (a run cut short by the
+        step budget adds livelock, so it is not the finding unless that is one)."""
+        return report.signature.same_finding(self.wanted)
 
     def scenario(self, data: dict[str, Any]) -> Scenario | None:
         try:
@@ -67,8 +78,8 @@ class _Search:
             return None
 
     def fails(self, scenario: Scenario, choices: ChoiceLog) -> ChoiceLog | None:
-        """The choice log of a run of ``scenario`` breaking every wanted invariant: the
-        given schedule replayed first, then fresh seeds."""
+        """The choice log of a run of ``scenario`` with the wanted signature: the given
+        schedule replayed first, then fresh seeds."""
         path = self.scratch / "choices.json"
         path.write_bytes(msgspec.json.encode(RecordedRun(
             scenario=scenario.name, digest=scenario.digest, variant=self.variant,
@@ -79,13 +90,11 @@ class _Search:
         for seed, spec in attempts:
             if self.expired:
                 return None
-            self.runs += 1
             try:
-                report = run_once(scenario, self.variant, seed, spec,
-                                  max_steps=self.max_steps, timing=timing_model(self.timing))
+                report = self.run(scenario, seed, spec)
             except VgicActorsError:
                 continue
-            if self.reproduces(report):
+            if report is not None and self.reproduces(report):
                 self.seed = seed
                 return report.choices
         return None
@@ -201,13 +210,21 @@ def _replay_only(search: _Search, scenario: Scenario, values: list[int],
         scenario=scenario.name, digest=scenario.digest, variant=search.variant,
         seed=search.seed, strategy="replay", timing=search.timing,
         choices=ChoiceLog(values=values, bounds=bounds[:len(values)]))))
-    search.runs += 1
-    report = run_once(scenario, search.variant, search.seed, f"replay:{path}",
-                      max_steps=search.max_steps)
-    return search.reproduces(report)
+    report = search.run(scenario, search.seed, f"replay:{path}")
+    return report is not None and search.reproduces(report)
 
 
-def shrink_finding(folder: Path, *, budget: float, log: Callable[[str], None]) -> str:
+@dataclass(frozen=True)
+class ShrinkResult:
+    """What `shrink_finding` did: its one-line report, whether Ctrl-C cut the search short
+    (the best pair found so far is still written) and whether files were written."""
+
+    message: str
+    interrupted: bool = False
+    written: bool = False
+
+
+def shrink_finding(folder: Path, *, budget: float, log: Callable[[str], None]) -> ShrinkResult:
     """Shrink the finding in ``folder``; writes shrunk.yaml and shrunk.choices.json."""
     from vgic_actors.soak.campaign import Finding
 
@@ -215,19 +232,20 @@ def shrink_finding(folder: Path, *, budget: float, log: Callable[[str], None]) -
     text = (folder / "scenario.yaml").read_text(encoding="utf-8")
     data = yaml.safe_load(text)
     recorded = load_recorded(folder / "choices.json")
-    wanted = core_invariants(finding.violations)
+    wanted = msgspec.structs.replace(Signature.from_key(finding.signature), merged_too=False)
     with tempfile.TemporaryDirectory() as tmp:
-        budget_steps = max(2_000, 3 * finding.steps) if "livelock" not in wanted else \
-            max(finding.steps, 2_000)
+        budget_steps = max(2_000, 3 * finding.steps) if "livelock" not in wanted.invariants \
+            else max(finding.steps, 2_000)
         search = _Search(recorded.variant, recorded.seed, wanted, budget, Path(tmp),
                          budget_steps)
         search.timing = recorded.timing
-        search.finding_class = finding_class_of(finding.signature)
         data.pop("expect", None)  # the shrunk scenario states the finding as its verdict
         scenario = search.scenario(data)
         choices = search.fails(scenario, recorded.choices) if scenario is not None else None
         if scenario is None or choices is None:
-            return f"{folder}: the finding does not come back; nothing shrunk"
+            return ShrinkResult(f"{folder}: " + ("interrupted before the finding came back"
+                                if search.interrupted else "the finding does not come back")
+                                + "; nothing shrunk", interrupted=search.interrupted)
         before_ops, before_vcpus = _count_ops(data), int(data["vm"].get("vcpus", 2))
         before_dev = sum(1 for v in choices.values if v)
         data, choices = _shrink_items(search, data, choices, log)
@@ -237,19 +255,34 @@ def shrink_finding(folder: Path, *, budget: float, log: Callable[[str], None]) -
         choices = _shrink_choices(search, final, choices)
         seed = search.seed
     data["name"] = f"{data.get('name', 'finding')}-shrunk"
-    data["expect"] = {"verdicts": {recorded.variant: sorted(wanted)}}
-    header = (f"# Shrunk from {folder / 'scenario.yaml'}: {finding.signature} on "
+    data["expect"] = {"verdicts": {recorded.variant: list(wanted.invariants)}}
+    data.setdefault("run", {})["max_steps"] = budget_steps  # the budget the search judged by
+    header = (f"# Shrunk from {folder / 'scenario.yaml'}: {wanted} on "
               f"{recorded.variant}.\n# Replay: vgic-actors run shrunk.yaml --variant "
               f"{recorded.variant} --seed {seed} --runs 1 --strategy "
               "replay:shrunk.choices.json\n")
     body = header + yaml.safe_dump(data, sort_keys=False, width=100)
     shrunk = parse_scenario(load_source(body, str(folder / "shrunk.yaml")))
+    pair = msgspec.json.format(msgspec.json.encode(RecordedRun(
+        scenario=shrunk.name, digest=shrunk.digest, variant=recorded.variant, seed=seed,
+        strategy="replay", choices=choices, timing=recorded.timing))) + b"\n"
+    _check_header(shrunk, pair, wanted)
     (folder / "shrunk.yaml").write_text(body, encoding="utf-8")
-    (folder / "shrunk.choices.json").write_bytes(msgspec.json.format(msgspec.json.encode(
-        RecordedRun(scenario=shrunk.name, digest=shrunk.digest, variant=recorded.variant,
-                    seed=seed, strategy="replay", choices=choices,
-                    timing=recorded.timing))) + b"\n")
-    return (f"{folder}: operations {before_ops} -> {_count_ops(data)}, vCPUs {before_vcpus} -> "
-            f"{data['vm'].get('vcpus', 2)}, scheduling deviations {before_dev} -> "
-            f"{sum(1 for v in choices.values if v)} ({search.runs} runs); wrote shrunk.yaml "
-            "and shrunk.choices.json")
+    (folder / "shrunk.choices.json").write_bytes(pair)
+    return ShrinkResult(
+        f"{folder}: operations {before_ops} -> {_count_ops(data)}, vCPUs {before_vcpus} -> "
+        f"{data['vm'].get('vcpus', 2)}, scheduling deviations {before_dev} -> "
+        f"{sum(1 for v in choices.values if v)} ({search.runs} runs); wrote shrunk.yaml "
+        "and shrunk.choices.json", interrupted=search.interrupted, written=True)
+
+
+def _check_header(shrunk: Scenario, pair: bytes, wanted: Signature) -> None:
+    """Replay the pair about to be written, as ``replay`` will: the header's signature must
+    be what it finds (a mismatch is a bug in the search, never a file to keep)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "shrunk.choices.json"
+        path.write_bytes(pair)
+        recorded = load_recorded(path)
+        got = run_once(shrunk, recorded.variant, recorded.seed, f"replay:{path}").signature
+    if not got.same_finding(wanted):
+        raise ModelInternalError(f"shrink: the shrunk pair finds {got}, not {wanted}")

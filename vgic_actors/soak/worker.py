@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 import yaml
 
+from vgic_actors.checks.signature import Signature
 from vgic_actors.runtime import timing_model
 from vgic_actors.scenario.loader import Scenario, parse_scenario
 from vgic_actors.scenario.runner import run_once
@@ -91,36 +92,6 @@ def _parse_fixed(path: str, text: str) -> Scenario:
     return parse_scenario(load_source(text, path))
 
 
-def core_invariants(violations: list[str]) -> set[str]:
-    """The invariants that make a finding what it is (a scenario's own expectations and
-    guest checks follow from them, and shrinking may drop those checks)."""
-    core = set(violations) - {"expectation", "guest-assertion"}
-    return core or set(violations)
-
-
-def signature(invariants: list[str], details: list[str], finding_class: str = "") -> str:
-    """A finding's de-duplication key: its class (``ordering`` or ``timing-window``), the
-    core invariants broken and how the first lost deactivation was performed (EOIR,
-    trapped or untrapped DIR, ICACTIVER): ``ordering:deactivation-lost/DIR-trapped``."""
-    how = ""
-    for detail in details:
-        for key in ("EOIR", "DIR at", "GICD_ICACTIVER"):
-            if key in detail:
-                how = "EOIR" if key == "EOIR" else "ICACTIVER" if key != "DIR at" else (
-                    "DIR-untrapped" if "not trapped" in detail else "DIR-trapped")
-                break
-        if how:
-            break
-    core = "+".join(sorted(core_invariants(invariants))) + (f"/{how}" if how else "")
-    return f"{finding_class}:{core}" if finding_class else core
-
-
-def finding_class_of(sig: str) -> str:
-    """The class a signature starts with (``ordering``, ``timing-window``), or ""."""
-    head, sep, _ = sig.partition(":")
-    return head if sep and head in ("ordering", "timing-window") else ""
-
-
 def run_index(source: ScenarioSource, variant: str, campaign_seed: int, strategy: str,
               index: int) -> RunRecord:
     """Run ``index`` of a campaign; exceptions become a ``crash`` record."""
@@ -135,17 +106,16 @@ def run_index(source: ScenarioSource, variant: str, campaign_seed: int, strategy
         detail = f"{type(exc).__name__}: {exc} ({where.filename}:{where.lineno})"
         return RunRecord(index=index, scenario_seed=seed, strategy=spec, variant=variant,
                          outcome="crash", steps=0, violations=["crash"],
-                         signature=f"crash/{type(exc).__name__}", detail=detail)
+                         signature=Signature.crash(exc).key, detail=detail)
     names = [v.invariant for v in report.violations]
-    sig = signature(names, [v.message for v in report.violations],
-                    report.finding_class[0]) if names else ""
-    if names and variant != "merged" and _also_on_merged(scenario, seed, spec, source, names):
-        sig += "@merged-too"
+    sig = report.signature
+    if sig and variant != "merged" and _also_on_merged(scenario, seed, spec, source, sig):
+        sig = msgspec.structs.replace(sig, merged_too=True)
     values = report.choices.values
     return RunRecord(
         index=index, scenario_seed=seed, strategy=spec, variant=variant,
         outcome=report.outcome, steps=report.steps, violations=sorted(set(names)),
-        signature=sig, detail=report.violations[0].message if names else "",
+        signature=sig.key, detail=report.violations[0].message if names else "",
         needs=report.finding_class[1] if names else "",
         interleaving=hashlib.sha256(msgspec.msgpack.encode(values)).hexdigest()[:16],
         choices=list(values) if names else [], bounds=list(report.choices.bounds) if names
@@ -154,12 +124,13 @@ def run_index(source: ScenarioSource, variant: str, campaign_seed: int, strategy
 
 
 def _also_on_merged(scenario: Scenario, seed: int, spec: str, source: ScenarioSource,
-                    names: list[str]) -> bool:
-    """Differential check: does the same scenario, seed and strategy break the same core
-    invariants on ``merged``? Then the finding is not the variant's own bug."""
+                    sig: Signature) -> bool:
+    """Differential check: does the same scenario, seed and strategy find the same
+    finding (the full signature, class included) on ``merged``? Then it is not the
+    variant's own bug."""
     merged = run_once(scenario, "merged", seed, spec, max_steps=source.max_steps,
                       timing=timing_model(source.timing))
-    return core_invariants(names) <= {v.invariant for v in merged.violations}
+    return merged.signature.same_finding(sig)
 
 
 def run_batch(source: ScenarioSource, variant: str, campaign_seed: int, strategy: str,

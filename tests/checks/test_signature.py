@@ -1,0 +1,57 @@
+"""A finding's signature: one typed value, its text form, and the one comparison."""
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from vgic_actors.checks.final import Violation
+from vgic_actors.checks.signature import WHERE, Signature
+from vgic_actors.scenario import load_scenario
+from vgic_actors.scenario.runner import run_once
+
+NAMES = st.sampled_from(["deactivation-lost", "livelock", "deadlock", "ap-list-consistency",
+                         "active-spis-undercount", "crash"])
+HOW = st.sampled_from(["", "EOIR", "DIR-trapped", "DIR-untrapped", "ICACTIVER"])
+OUTCOME = st.sampled_from(["", "icactiver", "pseudo-lr", "not-queued", "v1-inactive"])
+
+
+@given(st.lists(NAMES, min_size=1, unique=True), HOW, OUTCOME, st.sampled_from(("", *WHERE)),
+       st.booleans())
+def test_the_text_form_reads_back_as_the_same_signature(names, how, outcome, where, merged):
+    """key then from_key gives back every field."""
+    sig = Signature(invariants=tuple(sorted(names)), how=how, outcome=outcome if how else "",
+                    where=where, merged_too=merged)
+    assert Signature.from_key(sig.key) == sig
+
+
+def test_same_finding_ignores_only_the_merged_rerun():
+    """Every part but merged_too tells two findings apart."""
+    base = Signature(invariants=("deactivation-lost",), how="DIR-trapped", outcome="pseudo-lr",
+                     where="on-ap-list")
+    assert base.same_finding(Signature.from_key(base.key + "@merged-too"))
+    for other in ("deactivation-lost/DIR-untrapped/on-ap-list",
+                  "deactivation-lost/DIR-trapped:icactiver/on-ap-list",
+                  "deactivation-lost/DIR-trapped:pseudo-lr/in-lr",
+                  "deactivation-lost/DIR-trapped",
+                  "deactivation-lost+livelock/DIR-trapped:pseudo-lr/on-ap-list"):
+        assert not base.same_finding(Signature.from_key(other)), other
+
+
+def test_of_takes_the_first_lost_deactivation_and_the_core_invariants():
+    """Expectations and guest checks are not part of a finding unless they are all of it."""
+    lost = Violation(invariant="deactivation-lost", kind="safety", message="m", how="EOIR",
+                     where="in-lr")
+    sig = Signature.of([Violation(invariant="expectation", kind="expectation", message="e"),
+                        lost])
+    assert sig.key == "deactivation-lost/EOIR/in-lr"
+    assert not Signature.of([])
+    assert Signature.of([Violation(invariant="expectation", kind="expectation",
+                                   message="e")]).key == "expectation"
+
+
+def test_a_lost_deactivation_says_how_and_where_as_data():
+    """asym_dir without SPI tracking: vCPU1's DIR is not trapped; the Active state stays."""
+    scenario = load_scenario("scenarios/asym_dir.yaml")
+    sigs = {run_once(scenario, "no-spi-tracking", seed, "pct:3").signature.key
+            for seed in range(8)}
+    assert "ordering/deactivation-lost/DIR-untrapped/in-lr" in sigs or \
+        "ordering/deactivation-lost/DIR-untrapped/on-ap-list" in sigs, sigs

@@ -61,7 +61,8 @@ class Signature(msgspec.Struct, frozen=True, kw_only=True):
         """The signature of a run that broke ``violations`` (warnings excluded), of class
         ``finding_class``."""
         lost = next((v for v in violations if v.how), None)
-        return cls(finding_class=finding_class if violations else "", invariants=tuple(sorted(core_invariants(v.invariant for v in violations))),
+        return cls(finding_class=finding_class if violations else "",
+                   invariants=tuple(sorted(core_invariants(v.invariant for v in violations))),
                    how=lost.how if lost else "", outcome=lost.outcome if lost else "",
                    where=lost.where if lost else "")
 

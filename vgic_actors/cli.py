@@ -158,11 +158,12 @@ def _run(args: argparse.Namespace, stdout: TextIO) -> int:
     from vgic_actors.scenario.loader import check_strategy, config_dir, load_defaults
     from vgic_actors.scenario.report import render
     from vgic_actors.scenario.runner import record_run
+    from vgic_actors.scenario.schema import MAX_STEPS
 
     if args.runs is not None and not 1 <= args.runs <= 100_000:
         raise UsageError(f"--runs: expected 1..100000, got {args.runs}")
-    if args.max_steps is not None and args.max_steps < 100:
-        raise UsageError(f"--max-steps: expected at least 100, got {args.max_steps}")
+    if args.max_steps is not None and not 100 <= args.max_steps <= MAX_STEPS:
+        raise UsageError(f"--max-steps: expected 100..{MAX_STEPS}, got {args.max_steps}")
     if args.seed < 0:
         raise UsageError(f"--seed: expected a non-negative integer, got {args.seed}")
     variants = [v for spec in args.variant or () for v in spec.split(",") if v]

@@ -25,7 +25,7 @@ import msgspec
 
 from vgic_actors.errors import InputError, UsageError
 from vgic_actors.runtime import ChoiceLog
-from vgic_actors.scenario.runner import RecordedRun
+from vgic_actors.scenario.runner import RecordedRun, encode_recorded
 from vgic_actors.scenario.source import load_file
 from vgic_actors.soak.profile import load_profile
 from vgic_actors.soak.worker import RunRecord, ScenarioSource, run_batch, run_index
@@ -186,8 +186,7 @@ class Campaign:
                                variant=rec.variant, seed=rec.scenario_seed,
                                strategy=rec.strategy,
                                choices=ChoiceLog(values=rec.choices, bounds=rec.bounds))
-        _atomic_write(folder / "choices.json",
-                      msgspec.json.format(msgspec.json.encode(recorded)) + b"\n")
+        _atomic_write(folder / "choices.json", encode_recorded(recorded))
 
     def summary(self) -> Summary:
         """Totals so far."""

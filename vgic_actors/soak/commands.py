@@ -154,7 +154,7 @@ def run_explore(args: argparse.Namespace, stdout: TextIO) -> int:
     """The explore subcommand."""
     from vgic_actors.kvm.variants import get_variant
     from vgic_actors.scenario import load_scenario
-    from vgic_actors.scenario.runner import RecordedRun
+    from vgic_actors.scenario.runner import RecordedRun, encode_recorded
     from vgic_actors.soak.explore import explore
 
     get_variant(args.variant)
@@ -169,9 +169,9 @@ def run_explore(args: argparse.Namespace, stdout: TextIO) -> int:
     found = result.counterexample
     if found is not None:
         out = Path(args.out)
-        out.write_bytes(msgspec.json.format(msgspec.json.encode(RecordedRun(
+        out.write_bytes(encode_recorded(RecordedRun(
             scenario=scenario.name, digest=scenario.digest, variant=args.variant, seed=0,
-            strategy="replay", choices=found.choices))) + b"\n")
+            strategy="replay", choices=found.choices)))
         print(f"{head}: counterexample after {result.schedules} schedules", file=stdout)
         for v in found.violations:
             print(f"  {v.invariant}: {v.message}", file=stdout)

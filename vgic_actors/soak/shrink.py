@@ -24,7 +24,13 @@ import yaml
 from vgic_actors.errors import VgicActorsError
 from vgic_actors.runtime import ChoiceLog
 from vgic_actors.scenario.loader import Scenario, parse_scenario
-from vgic_actors.scenario.runner import RecordedRun, RunReport, load_recorded, run_once
+from vgic_actors.scenario.runner import (
+    RecordedRun,
+    RunReport,
+    encode_recorded,
+    load_recorded,
+    run_once,
+)
 from vgic_actors.scenario.source import load_source
 from vgic_actors.soak.worker import PORTFOLIO, core_invariants
 
@@ -239,9 +245,9 @@ def shrink_finding(folder: Path, *, budget: float, log: Callable[[str], None]) -
     body = header + yaml.safe_dump(data, sort_keys=False, width=100)
     shrunk = parse_scenario(load_source(body, str(folder / "shrunk.yaml")))
     (folder / "shrunk.yaml").write_text(body, encoding="utf-8")
-    (folder / "shrunk.choices.json").write_bytes(msgspec.json.format(msgspec.json.encode(
+    (folder / "shrunk.choices.json").write_bytes(encode_recorded(
         RecordedRun(scenario=shrunk.name, digest=shrunk.digest, variant=recorded.variant,
-                    seed=seed, strategy="replay", choices=choices))) + b"\n")
+                    seed=seed, strategy="replay", choices=choices)))
     return (f"{folder}: operations {before_ops} -> {_count_ops(data)}, vCPUs {before_vcpus} -> "
             f"{data['vm'].get('vcpus', 2)}, scheduling deviations {before_dev} -> "
             f"{sum(1 for v in choices.values if v)} ({search.runs} runs); wrote shrunk.yaml "

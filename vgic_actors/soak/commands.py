@@ -1,8 +1,9 @@
 """``vgic-actors soak``, ``shrink``, ``explore`` and ``replay``: argparse and dispatch.
 
 Exit: soak 0 no finding, 1 findings; replay 0 the recorded finding came back, 1 it did
-not; shrink 0 a smaller counterexample written; 2 bad input everywhere; Ctrl-C keeps
-every finished run (results.jsonl is fsynced per run) and exits 130.
+not; shrink 0 a smaller counterexample written; 2 bad input everywhere (and a soak whose
+--out is locked by another, or cannot be written); Ctrl-C keeps every finished run
+(results.jsonl is flushed per run, fsynced in batches and at the end) and exits 130.
 """
 
 from __future__ import annotations
@@ -28,14 +29,14 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "distinct finding with a replayable scenario and choice log under --out. Results are "
         "appended atomically: a kill loses no finished run, --resume continues.")
     what = soak.add_mutually_exclusive_group()
-    what.add_argument("--profile", default="default",
+    what.add_argument("--profile",
                       help="profile name in config/ (soak-NAME.yaml) or a path (default: "
                       "default)")
     what.add_argument("--scenario", metavar="FILE", help="soak one scenario over many seeds")
-    soak.add_argument("--variant", default="merged", help="kernel variant (default merged)")
-    soak.add_argument("--strategy", default="portfolio",
+    soak.add_argument("--variant", help="kernel variant (default merged)")
+    soak.add_argument("--strategy",
                       help="portfolio (random walk alternating with pct:2, pct:3, pct:4) | "
-                      "random | pct:D[:K] | trio")
+                      "random | pct:D[:K] | trio (default portfolio)")
     budget = soak.add_mutually_exclusive_group()
     budget.add_argument("--runs", type=int, help="number of runs")
     budget.add_argument("--time", help="wall-clock budget: 90s, 10m, 1h")
@@ -44,9 +45,11 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                       help="local processes or Dask distributed (the 'cluster' extra)")
     soak.add_argument("--scheduler", metavar="ADDR",
                       help="Dask scheduler address (default: a local cluster of --workers)")
-    soak.add_argument("--seed", type=int, default=0, help="campaign seed (default 0)")
+    soak.add_argument("--seed", type=int, help="campaign seed (default 0)")
     soak.add_argument("--out", default="soak-out", help="output folder (default soak-out)")
-    soak.add_argument("--resume", action="store_true", help="continue the campaign in --out")
+    soak.add_argument("--resume", action="store_true",
+                      help="continue the campaign in --out (its campaign.json gives the "
+                      "profile, variant, seed and strategy; flags may only repeat them)")
     soak.add_argument("--stop-on-finding", action="store_true",
                       help="stop at the first finding (time-to-first-finding)")
     soak.add_argument("--progress", action="store_true",
@@ -101,9 +104,16 @@ def run_soak(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from vgic_actors.scenario.loader import check_strategy
     from vgic_actors.soak.campaign import Campaign, CampaignSpec, print_summary, run_local
 
-    get_variant(args.variant)
-    if args.strategy != "portfolio":
-        check_strategy(args.strategy,
+    given = frozenset(name for name in ("profile", "scenario", "variant", "seed", "strategy")
+                      if getattr(args, name) is not None)
+    spec = CampaignSpec(profile=args.profile or "default", variant=args.variant or "merged",
+                        seed=args.seed or 0, strategy=args.strategy or "portfolio",
+                        scenario=args.scenario or "")
+    get_variant(spec.variant)
+    if spec.seed < 0:
+        raise UsageError(f"--seed: expected a non-negative integer, got {spec.seed}")
+    if spec.strategy != "portfolio":
+        check_strategy(spec.strategy,
                        lambda exp, got: UsageError(f"--strategy: expected portfolio or {exp}, "
                                                    f"got {got}"))
     if args.workers < 1:
@@ -113,10 +123,8 @@ def run_soak(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     if args.runs is None and args.time is None:
         raise UsageError("soak needs a budget: --runs N or --time 10m")
     deadline = time.monotonic() + parse_duration(args.time) if args.time else None
-    spec = CampaignSpec(profile=args.profile, variant=args.variant, seed=args.seed,
-                        strategy=args.strategy, scenario=args.scenario or "")
     out = Path(args.out)
-    campaign = Campaign.open(out, spec, resume=args.resume)
+    campaign = Campaign.open(out, spec, resume=args.resume, given=given)
     tty = stderr.isatty() or args.progress
     last = [0.0]
 

@@ -131,7 +131,7 @@ def corrupted_log(draw: st.DrawFn, base: bytes) -> bytes:
     return b"\n".join(lines)
 
 
-LOG_PROFILES = {"quick": 12, "fuzz": 400}
+LOG_PROFILES = {"quick": 12, "fuzz": 2_000}
 
 
 def check_corruptions(log: Path, folder: Path, examples: int) -> int:

@@ -53,7 +53,8 @@ _YAML11_BOOL = frozenset(w for base in ("yes", "no", "on", "off")
 _NULL = frozenset(("", "~", "null", "Null", "NULL"))
 _TRUE = frozenset(("true", "True", "TRUE"))
 _FALSE = frozenset(("false", "False", "FALSE"))
-_INT = re.compile(r"[-+]?(?:0|[1-9][0-9_]*|0x[0-9a-fA-F_]+|0o[0-7_]+|0b[01_]+)\Z")
+_INT = re.compile(r"[-+]?(?:0|[1-9][0-9_]*|0x_*[0-9a-fA-F][0-9a-fA-F_]*|0o_*[0-7][0-7_]*"
+                  r"|0b_*[01][01_]*)\Z")
 _LEADING_ZERO = re.compile(r"[-+]?0[0-9_]+\Z")
 _FLOAT = re.compile(r"[-+]?(?:[0-9][0-9_]*\.[0-9_]*|\.[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)?\Z"
                     r"|[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+\Z|[-+]?\.(?:inf|Inf|INF)\Z"
@@ -329,8 +330,9 @@ class _Builder:
                              repr(text))
         if _INT.match(text):
             return self.integer(event, path, text)
-        if _FLOAT.match(text):
-            return float(text.replace("_", ""))
+        if _FLOAT.match(text):  # .inf and .nan are YAML's spellings of Python's inf, nan
+            return float(text.replace("_", "").lower().replace(".inf", "inf").replace(
+                ".nan", "nan"))
         return self.text(event, path, text)
 
     def integer(self, event: ScalarEvent, path: str, text: str) -> int:

@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("scenario", nargs="?", help="scenario YAML file (default: config/)")
     run.add_argument("--variant", action="append", metavar="V",
                      help="variant to run (repeatable; default: those the scenario lists)")
-    run.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    run.add_argument("--seed", type=int, help="first seed (default 0; a replay: the recorded one)")
     run.add_argument("--runs", type=int, help="seeds per variant (default: the scenario's)")
     run.add_argument("--strategy", metavar="S",
                      help="random | pct:D[:K] | trio | replay:FILE.choices.json (default: the "
@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="timing model: realistic (default: atomic regions and IPIs "
                      "bounded), adversarial (plus stall events), unbounded (any actor may "
                      "stall for ever); a replay keeps the recorded one")
+    run.add_argument("--force-replay", action="store_true",
+                     help="replay a choices file even if it was changed after it was written, "
+                     "or recorded for another scenario, variant or seed")
     run.add_argument("--log", metavar="FILE",
                      help="write the JSON-lines events of the first failing run (else the first "
                      "run) to FILE and its choice log to FILE.choices.json")
@@ -166,14 +169,15 @@ def _run(args: argparse.Namespace, stdout: TextIO) -> int:
     from vgic_actors.scenario import load_scenario, run_scenario
     from vgic_actors.scenario.loader import check_strategy, config_dir, load_defaults
     from vgic_actors.scenario.report import render
-    from vgic_actors.scenario.runner import record_run
+    from vgic_actors.scenario.runner import check_log_target, record_run
+    from vgic_actors.scenario.schema import MAX_STEPS
 
     if args.runs is not None and not 1 <= args.runs <= 100_000:
         raise UsageError(f"--runs: expected 1..100000, got {args.runs}")
-    if args.max_steps is not None and args.max_steps < 100:
-        raise UsageError(f"--max-steps: expected at least 100, got {args.max_steps}")
-    if args.seed < 0:
-        raise UsageError(f"--seed: expected a non-negative integer, got {args.seed}")
+    if args.max_steps is not None and not 100 <= args.max_steps <= MAX_STEPS:
+        raise UsageError(f"--max-steps: expected 100..{MAX_STEPS}, got {args.max_steps}")
+    if args.seed is not None and not 0 <= args.seed < 1 << 64:
+        raise UsageError(f"--seed: expected 0..2^64-1, got {args.seed}")
     variants = [v for spec in args.variant or () for v in spec.split(",") if v]
     for v in variants:
         get_variant(v)
@@ -185,11 +189,14 @@ def _run(args: argparse.Namespace, stdout: TextIO) -> int:
     else:
         path = config_dir() / load_defaults()[0].default_scenario
     scenario = load_scenario(path)
+    if args.log:
+        check_log_target(Path(args.log), args.strategy)
     from vgic_actors.runtime import timing_model
 
     timing = timing_model(args.timing) if args.timing else None
     report = run_scenario(scenario, variants=variants or None, seed=args.seed, runs=args.runs,
-                          strategy=args.strategy, max_steps=args.max_steps, timing=timing)
+                          strategy=args.strategy, max_steps=args.max_steps,
+                          force_replay=args.force_replay, timing=timing)
     if args.log:
         runs = [r for v in report.variants for r in v.runs]
         chosen = next((r for r in runs if r.violations), runs[0])

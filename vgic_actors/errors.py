@@ -43,6 +43,18 @@ class InputError(VgicActorsError):
         super().__init__(f"{where}: {path}: expected {expected}, got {got}")
 
 
+class OutputError(VgicActorsError):
+    """A file the tool writes cannot be written (disk full, read-only, not a folder, ...)."""
+
+    def __init__(self, file: str, reason: str, kept: str = "") -> None:
+        self.file, self.reason = file, reason
+        super().__init__(f"{file}: cannot write: {reason}" + (f" ({kept})" if kept else ""))
+
+
+class BusyError(VgicActorsError):
+    """Another process holds the lock on an output folder."""
+
+
 class ArchUsageError(VgicActorsError):
     """A caller used the architectural model outside what the architecture defines.
 

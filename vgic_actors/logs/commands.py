@@ -21,6 +21,16 @@ from vgic_actors.logs.reader import LogReader, Problem
 MAX_WARNINGS = 20
 """Bad lines reported one by one; after that, one summary line."""
 
+MAX_WIDTH = 1000
+MAX_CONTEXT = 10_000
+
+
+def _bounded(option: str, value: int, low: int, high: int) -> int:
+    """``value`` if ``low <= value <= high``, else a one-line usage error naming ``option``."""
+    if not low <= value <= high:
+        raise UsageError(f"{option}: expected {low}..{high}, got {value}")
+    return value
+
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``logs`` and its subcommands to the top-level subparsers."""
@@ -181,8 +191,7 @@ def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         from vgic_actors.logs.select import parse_range
         from vgic_actors.logs.timeline import rows
 
-        if args.width < 8:
-            raise UsageError(f"--width: expected at least 8, got {args.width}")
+        _bounded("--width", args.width, 8, MAX_WIDTH)
         steps = parse_range(args.steps, "steps") if args.steps else (None, None)
         for line in rows(reader, everything=args.all, width=args.width, steps=steps):
             print(line, file=stdout)
@@ -204,7 +213,7 @@ def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         from vgic_actors.logs.check import check_log
         from vgic_actors.logs.check import render as render_check
 
-        result = check_log(reader, context=max(0, args.context))
+        result = check_log(reader, context=_bounded("--context", args.context, 0, MAX_CONTEXT))
         print(msgspec.json.encode(result).decode() if args.json else render_check(result),
               file=stdout)
         status = EXIT_OK if result.ok else EXIT_FINDINGS
@@ -235,7 +244,8 @@ def _diff(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     if unknown:
         raise UsageError(f"--ignore-field: no event has a field {', '.join(unknown)}")
     a, b = _reader(args.a, args, stderr), _reader(args.b, args, stderr)
-    result = diff(a, b, context=max(1, args.context), ignore_kinds=parse_kinds(args.ignore_kind),
+    context = _bounded("--context", args.context, 1, MAX_CONTEXT)
+    result = diff(a, b, context=context, ignore_kinds=parse_kinds(args.ignore_kind),
                   ignore_fields=fields)
     print(msgspec.json.encode(result).decode() if args.json else render(result), file=stdout)
     _summary(a, stderr)

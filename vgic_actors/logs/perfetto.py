@@ -90,7 +90,7 @@ class TraceWriter:
         tid = self.tids.get(track)
         if tid is None:
             kind, num, _ = lane_order(track)
-            if track.startswith("vcpu"):
+            if track.startswith("vcpu") and track[4:].isdigit():
                 tid = 200 + int(track[4:])
             elif kind == 0:
                 tid = 100 + num

@@ -7,10 +7,16 @@ off, an unknown event kind) is a `Problem` located by file and line: with
 and the line is skipped. Every line starts ``{"ev":"Kind"`` (the tag is encoded
 first), so `kind_of` reads an event's kind from the raw bytes without decoding
 it, and callers skip most lines before msgspec ever sees them.
+
+The reader is the boundary for untrusted bytes: a line that is not UTF-8, an event
+whose ``step`` or ``vt`` is negative or beyond 64 bits, any integer field beyond 64
+bits, or an actor name that is not words joined by dots (``pcpu1``, ``cpu1.ipi``; not
+``vcpu1.``) is a problem like any other, so no view meets a value it cannot handle.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +31,14 @@ _ACTOR = b'"actor":"'
 
 CHUNK = 1 << 20
 """Bytes read at a time."""
+
+INT_MAX = (1 << 63) - 1
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+_ACTOR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*\Z")
+MAX_ACTOR = 64
+_EXPECTED_GOT = re.compile(r"Expected `([^`]+)`, got `([^`]+)`\Z")
+_JSON_TYPES = {"object": "a JSON object", "array": "a JSON array", "int": "an integer",
+               "str": "a string", "bool": "true or false", "null": "null", "float": "a float"}
 
 RawFilter = Callable[[bytes], bool]
 """A necessary condition on a raw line: False means the line can be skipped undecoded."""
@@ -88,6 +102,12 @@ def problem_of(file: str, number: int, line: bytes, exc: Exception, last: bool) 
         if path == "$.ev":
             return Problem(file, number, path, "a known event kind",
                            f"{kind_of(line).decode(errors='replace') or what}")
+        if "Integer value out of range" in what:
+            return Problem(file, number, path, "an integer within 64 bits", "a larger one")
+        typed = _EXPECTED_GOT.match(what)
+        if typed:
+            return Problem(file, number, path, _JSON_TYPES.get(typed[1], typed[1]),
+                           _JSON_TYPES.get(typed[2], typed[2]))
         return Problem(file, number, path, "an event as events.py defines it", what)
     column = 1
     if "(byte " in text:
@@ -96,6 +116,34 @@ def problem_of(file: str, number: int, line: bytes, exc: Exception, last: bool) 
         except ValueError:
             column = 1
     return Problem(file, number, "$", "a JSON object", text, column)
+
+
+def event_problem(file: str, number: int, line: bytes, event: AnyEvent) -> Problem | None:
+    """Why a decoded ``event`` is unfit for the views (None if it is fine)."""
+    for name in ("step", "vt"):
+        value = getattr(event, name)
+        if not 0 <= value <= INT_MAX:
+            return Problem(file, number, f"$.{name}", "an integer in 0..2^63-1",
+                           _number(value))
+    if _LONG_NUMBER.search(line):
+        for name in event.__struct_fields__:
+            value = getattr(event, name)
+            if isinstance(value, int) and not -INT_MAX <= value <= INT_MAX:
+                return Problem(file, number, f"$.{name}", "an integer within 64 bits",
+                               _number(value))
+    actor = event.actor
+    if len(actor) > MAX_ACTOR or not _ACTOR_NAME.match(actor):
+        return Problem(file, number, "$.actor", f"an actor name (words joined by dots, at "
+                       f"most {MAX_ACTOR} characters)", repr(actor[:MAX_ACTOR]))
+    return None
+
+
+def _number(value: int) -> str:
+    if abs(value) < 10**20:
+        return str(value)
+    if value.bit_length() > 13_000:  # str() refuses beyond 4300 digits
+        return "an integer of more than 3900 digits"
+    return f"an integer of {len(str(abs(value)))} digits"
 
 
 class LogReader:
@@ -114,6 +162,7 @@ class LogReader:
         self.header: RunStarted | None = None
         self.problems = 0
         self._reported: set[int] = set()
+        self._actors: set[str] = set()
 
     def report(self, problem: Problem) -> None:
         """Raise it (strict) or hand it on once (the same line on a later pass is quiet)."""
@@ -123,6 +172,23 @@ class LogReader:
         if problem.line not in self._reported:
             self._reported.add(problem.line)
             self.on_problem(problem)
+
+    def decode(self, number: int, line: bytes, complete: bool) -> AnyEvent | None:
+        """The event on ``line``, or None after reporting why it cannot be used."""
+        try:
+            event: AnyEvent = DECODER.decode(line)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            self.report(problem_of(self.file, number, line, exc, not complete))
+            return None
+        if event.actor in self._actors and 0 <= event.step <= INT_MAX \
+                and 0 <= event.vt <= INT_MAX and not _LONG_NUMBER.search(line):
+            return event
+        problem = event_problem(self.file, number, line, event)
+        if problem is not None:
+            self.report(problem)
+            return None
+        self._actors.add(event.actor)
+        return event
 
     def lines(self, keep: RawFilter | None = None) -> Iterator[tuple[int, bytes, bool]]:
         """``(line number, raw line without its newline, complete)`` for each non-blank
@@ -146,11 +212,24 @@ class LogReader:
                     if first or keep is None or keep(line):
                         if line[-1:] == b"\r":
                             line = line[:-1]
-                        if line and not line.isspace():
+                        if line and not line.isspace() and self._utf8(number, line):
                             first = False
                             yield number, line, True
-            if rest and not rest.isspace() and (first or keep is None or keep(rest)):
+            if rest and not rest.isspace() and (first or keep is None or keep(rest)) \
+                    and self._utf8(number + 1, rest):
                 yield number + 1, rest, False
+
+    def _utf8(self, number: int, line: bytes) -> bool:
+        """True if ``line`` is UTF-8 text; else its first bad byte is reported."""
+        if line.isascii():
+            return True
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self.report(Problem(self.file, number, "$", "UTF-8 text",
+                                f"byte 0x{line[exc.start]:02x}", exc.start + 1))
+            return False
+        return True
 
     def events(self, keep: RawFilter | None = None
                ) -> Iterator[tuple[int, bytes, AnyEvent]]:
@@ -160,27 +239,21 @@ class LogReader:
         yielded only if ``keep`` accepts it. A final line without its newline is a
         truncated write (a run killed mid-line) unless it still decodes.
         """
-        decode = DECODER.decode
         first = True
         for number, line, complete in self.lines(keep):
             if first:
                 first = False
-                event = self._header(number, line, complete)
-                if event is not None and (keep is None or keep(line)):
-                    yield number, line, event
+                header = self._header(number, line, complete)
+                if header is not None and (keep is None or keep(line)):
+                    yield number, line, header
                 continue
-            try:
-                event = decode(line)
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                self.report(problem_of(self.file, number, line, exc, not complete))
-                continue
-            yield number, line, event
+            event = self.decode(number, line, complete)
+            if event is not None:
+                yield number, line, event
 
     def _header(self, number: int, line: bytes, complete: bool) -> AnyEvent | None:
-        try:
-            event = DECODER.decode(line)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            self.report(problem_of(self.file, number, line, exc, not complete))
+        event = self.decode(number, line, complete)
+        if event is None:
             return None
         if isinstance(event, RunStarted):
             self.header = event

@@ -16,7 +16,6 @@ from collections import Counter
 import msgspec
 
 from vgic_actors.events import (
-    DECODER,
     AnyEvent,
     DirEmulated,
     GuestDeactivated,
@@ -30,7 +29,7 @@ from vgic_actors.events import (
     RunEnded,
 )
 from vgic_actors.logs.describe import lane_of, lane_order
-from vgic_actors.logs.reader import LogReader, problem_of
+from vgic_actors.logs.reader import LogReader
 
 _DECODE = frozenset({b"GuestExited", b"GuestEntered", b"HcrConfigured", b"IrqQueued",
                      b"KickSent", b"LockAcquired", b"MessageSent", b"RunEnded",
@@ -92,7 +91,6 @@ def collect(reader: LogReader) -> Stats:
     entered: dict[int, tuple[int, bool]] = {}
     times: dict[int, VcpuTime] = {}
     st = Stats(file=reader.file)
-    decode = DECODER.decode
     last_vt = last_step = 0
     pairs: dict[tuple[bytes, bytes], int] = {}  # (kind, actor) -> count: the hot path
     get = pairs.get
@@ -102,13 +100,13 @@ def collect(reader: LogReader) -> Stats:
         kind = line[7:end] if line.startswith(b'{"ev":"') else b""
         if kind in _DECODE or kind not in _KNOWN or first or not complete:
             first_line, first = first, False
-            try:
-                event: AnyEvent = decode(line)
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                reader.report(problem_of(reader.file, number, line, exc, not complete))
-                continue
             if first_line:
-                reader._header(number, line, complete)
+                decoded = reader._header(number, line, complete)
+            else:
+                decoded = reader.decode(number, line, complete)
+            if decoded is None:
+                continue
+            event: AnyEvent = decoded
             kind = type(event).__name__.encode()
             _feed(event, st, exits, exits_by, dirs, deacts, kicks, msgs, tdir_now, entered,
                   times)

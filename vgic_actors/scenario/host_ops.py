@@ -41,6 +41,7 @@ from vgic_actors.scenario.ops import OpError, OpKind, convert, register_op
 from vgic_actors.scenario.source import child_path, describe
 
 U32 = Annotated[int, Meta(ge=0, le=0xFFFFFFFF)]
+IrqNum = Annotated[int, Meta(ge=0, le=0xFFFF)]  # KVM_IRQ_LINE's irq field: KVM_ARM_IRQ_NUM_MASK
 Vcpu = Annotated[int, Meta(ge=0, le=255)]
 
 
@@ -49,12 +50,12 @@ class _Act(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag_field="
 
 
 class InjectEdgeSpec(_Act, tag="inject_edge"):
-    intid: U32
+    intid: IrqNum
     vcpu: Vcpu = 0
 
 
 class SetLevelSpec(_Act, tag="set_level"):
-    intid: U32
+    intid: IrqNum
     level: bool = True
     vcpu: Vcpu = 0
 

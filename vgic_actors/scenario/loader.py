@@ -9,6 +9,7 @@ InputError naming file:line:column, the ``$.path`` and what was expected.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -23,12 +24,14 @@ from vgic_actors.arch.switches import PRESETS
 from vgic_actors.checks import INVARIANTS
 from vgic_actors.errors import InputError
 from vgic_actors.guest import GuestOp
+from vgic_actors.guest.cpuif_ops import AprRead, AprWrite
 from vgic_actors.guest.host import HostStep
 from vgic_actors.kvm.variants import VARIANTS
 from vgic_actors.kvm.vm import VmConfig
 from vgic_actors.scenario.host_ops import decode_host_steps
 from vgic_actors.scenario.ops import DecodedOp, OpError, decode_ops, op_error_from_msgspec
 from vgic_actors.scenario.schema import (
+    MAX_STEPS,
     Defaults,
     Expect,
     GuestSection,
@@ -155,16 +158,18 @@ def parse_scenario(src: Source) -> Scenario:
                     run=run, templates=templates)
 
 
+_STRATEGY = re.compile(r"(random|trio)\Z|pct(?::([0-9]{1,2})(?::([0-9]{1,7}))?)?\Z")
+
+
 def check_strategy(text: str, error: Any) -> None:
-    """``random``, ``trio`` or ``pct[:D[:K]]`` (1 <= D <= 16, K >= 1: PCT's step horizon);
-    ``error(expected, got)`` builds the exception."""
-    name, _, arg = text.partition(":")
-    depth, _, horizon = arg.partition(":")
-    ok = (name in ("random", "trio") and not arg) or (name == "pct" and (not arg or (
-        depth.isdigit() and 1 <= int(depth) <= 16
-        and (not horizon or (horizon.isdigit() and int(horizon) >= 1)))))
+    """``random``, ``trio`` or ``pct[:D[:K]]`` (1 <= D <= 16, 1 <= K <= MAX_STEPS: PCT's
+    step horizon), in ASCII digits; ``error(expected, got)`` builds the exception."""
+    m = _STRATEGY.match(text)
+    ok = m is not None and (m[2] is None or 1 <= int(m[2]) <= 16) and (
+        m[3] is None or 1 <= int(m[3]) <= MAX_STEPS)
     if not ok:
-        raise error("random, trio or pct:D[:K] with 1 <= D <= 16 and K >= 1", repr(text))
+        raise error(f"random, trio or pct:D[:K] with 1 <= D <= 16 and 1 <= K <= {MAX_STEPS}",
+                    describe(text))
 
 
 def _vm_config(src: Source, vm: VmSection, base: VmSection) -> VmConfig:
@@ -197,10 +202,15 @@ def _intid_ok(intid: int, vm: VmConfig) -> bool:
     return 0 <= intid < 32 + vm.nr_spis or (LPI_MIN <= intid < 1 << 24 and not vm.v2_model)
 
 
-def _intid_expected(vm: VmConfig, op: DecodedOp | None = None) -> str:
-    lpis = "" if vm.v2_model or (op is not None and op.gicd) else f" or an LPI >= {LPI_MIN}"
+def _intid_range(vm: VmConfig, op: DecodedOp | None = None) -> str:
+    lpis = "" if vm.v2_model or (op is not None and op.gicd) else (
+        f" or an LPI {LPI_MIN}..{(1 << 24) - 1}")
     special = "" if op is None or op.gicd else ", 1020..1023"
-    return f"an INTID this VM implements (0..{31 + vm.nr_spis}{special}{lpis})"
+    return f"0..{31 + vm.nr_spis}{special}{lpis}"
+
+
+def _intid_expected(vm: VmConfig, op: DecodedOp | None = None) -> str:
+    return f"an INTID this VM implements ({_intid_range(vm, op)})"
 
 
 def _guests(src: Source, sf: ScenarioFile, vm: VmConfig,
@@ -235,10 +245,15 @@ def _decode(src: Source, items: Any, path: str, templates: dict[str, tuple[list[
         decoded = decode_ops(items, path, templates)
     except OpError as exc:
         raise _located(src, exc) from None
+    nr_apr = vm.cpuif_config().nr_apr
     for d in decoded:
         if d.intid is not None and not _op_intid_ok(d, vm):
             raise _located(src, OpError(d.path + "." + d.field, _intid_expected(vm, d),
                                         str(d.intid)))
+        if isinstance(d.op, AprRead | AprWrite) and d.op.n >= nr_apr:
+            raise _located(src, OpError(d.path + ".n", f"an APR index below {nr_apr} "
+                                        f"(ICH_VTR_EL2.PREbits = {vm.cpuif_config().pre_bits}"
+                                        f" gives {nr_apr} per group)", str(d.op.n)))
     return [d.op for d in decoded]
 
 
@@ -288,7 +303,7 @@ def _check_expect(src: Source, expect: Expect, vm: VmConfig) -> None:
         if final.intid < 32 and (final.vcpu is None or final.vcpu >= vm.nr_vcpus):
             raise src.error(child_path(path, "vcpu"),
                             f"the vCPU (0..{vm.nr_vcpus - 1}) whose SGI/PPI copy is meant",
-                            describe(final.vcpu))
+                            "nothing" if final.vcpu is None else str(final.vcpu))
         if isinstance(final.ap_list, int) and final.ap_list >= vm.nr_vcpus:
             raise src.error(child_path(path, "ap_list"),
                             f"a vCPU index below {vm.nr_vcpus} or none",
@@ -297,6 +312,12 @@ def _check_expect(src: Source, expect: Expect, vm: VmConfig) -> None:
     vcpus = f"a vCPU index below {vm.nr_vcpus}"
     counters.acks = _table(src, counters.acks, "$.expect.counters.acks",
                            lambda k: 0 <= k < 1 << 24, "an INTID (0..2^24-1)", Count)
+    for intid, count in (counters.acks or {}).items():
+        if count and not (_intid_ok(intid, vm) or 1020 <= intid <= 1023):
+            raise src.error(child_path("$.expect.counters.acks", intid),
+                            f"0 (this VM has no INTID {intid}: it implements "
+                            f"{_intid_range(vm)})",
+                            str(count))
     counters.eoicount = _table(src, counters.eoicount, "$.expect.counters.eoicount",
                                lambda k: 0 <= k < vm.nr_vcpus, vcpus, Count)
     counters.tdir = _table(src, counters.tdir, "$.expect.counters.tdir",

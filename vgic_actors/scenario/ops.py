@@ -47,7 +47,7 @@ from vgic_actors.guest.cpuif_ops import (
 from vgic_actors.guest.its import ItsCommand, SetLpiConfig
 from vgic_actors.guest.sgi import SendSgi
 from vgic_actors.scenario.schema import Base, Byte
-from vgic_actors.scenario.source import child_path, describe
+from vgic_actors.scenario.source import MISSING, child_path, describe
 
 IntId = Annotated[int, Meta(ge=0, le=0xFFFFFF)]
 Group = Literal[0, 1]
@@ -263,7 +263,7 @@ class RepeatSpec(Base):
 
 class CallSpec(Base):
     template: str
-    with_: dict[str, int] = msgspec.field(default_factory=dict, name="with")
+    with_: dict[str, Any] = msgspec.field(default_factory=dict, name="with")  # checked by _call
 
 
 _FORMS = ("for", "repeat", "call")
@@ -351,7 +351,7 @@ def _lookup(value: Any, rel: str) -> Any:
         try:
             value = value[key]
         except (KeyError, IndexError, TypeError):
-            return None
+            return MISSING
     return value
 
 
@@ -418,29 +418,99 @@ def _expand(form: str, arg: Any, path: str, templates: Mapping[str, tuple[list[A
     if form == "repeat":
         rep: RepeatSpec = convert(arg, RepeatSpec, path)
         body = decode_ops(rep.do, child_path(path, "do"), templates, env, depth + 1)
+        if len(body) * rep.count > MAX_EXPANDED_OPS:
+            raise OpError(path, f"at most {MAX_EXPANDED_OPS} operations after expansion",
+                          f"{rep.count} x {len(body)}")
         return body * rep.count
     if form == "call":
-        call: CallSpec = convert({"template": arg} if isinstance(arg, str) else arg, CallSpec,
-                                 path)
-        if call.template not in templates:
-            known = ", ".join(sorted(templates)) or "none defined"
-            raise OpError(child_path(path, "template"), f"a template name ({known})",
-                          repr(call.template))
-        body, where = templates[call.template]
-        try:
-            return decode_ops(body, where, templates, {**env, **call.with_}, depth + 1)
-        except OpError as exc:
-            if not where.startswith("$"):  # a built-in template: say where, report here
-                raise OpError(path, f"a call that expands cleanly: in {exc.path}, "
-                              f"expected {exc.expected} (missing 'with'?)", exc.got) from None
-            raise
+        return _call(arg, path, templates, env, depth)
     loop: ForSpec = convert(arg, ForSpec, path)
     if (loop.in_ is None) == (loop.from_ is None or loop.to is None):
         raise OpError(path, "either 'in: [values]' or both 'from' and 'to'",
                       "neither" if loop.in_ is None else "both")
-    values = loop.in_ if loop.in_ is not None else list(range(loop.from_ or 0, (loop.to or 0) + 1))
+    if loop.in_ is None:
+        first, last = loop.from_ or 0, loop.to or 0
+        if last - first >= MAX_EXPANDED_OPS:
+            raise OpError(child_path(path, "to"), f"a loop of at most {MAX_EXPANDED_OPS} "
+                          f"values (to - from < {MAX_EXPANDED_OPS})", str(last))
+        values = list(range(first, last + 1))
+    else:
+        values = loop.in_
     out: list[DecodedOp] = []
     for value in values:
         out += decode_ops(loop.do, child_path(path, "do"), templates,
                           {**env, loop.var: value}, depth + 1)
+        if len(out) > MAX_EXPANDED_OPS:
+            raise OpError(path, f"at most {MAX_EXPANDED_OPS} operations after expansion",
+                          "more")
     return out
+
+
+def _call(arg: Any, path: str, templates: Mapping[str, tuple[list[Any], str]],
+          env: Mapping[str, int], depth: int) -> list[DecodedOp]:
+    """``call``: the template's body with its arguments: each ``with`` key one the body uses
+    (``$name``), an integer; every ``$name`` it uses given here or by an enclosing loop."""
+    call: CallSpec = convert({"template": arg} if isinstance(arg, str) else arg, CallSpec, path)
+    if call.template not in templates:
+        known = ", ".join(sorted(templates)) or "none defined"
+        raise OpError(child_path(path, "template"), f"a template name ({known})",
+                      repr(call.template))
+    body, where = templates[call.template]
+    params = template_params(body, templates)
+    listed = ", ".join(sorted(params)) or "none"
+    for name, value in call.with_.items():
+        apath = child_path(child_path(path, "with"), name)
+        if name not in params:
+            raise OpError(apath, f"an argument of template {call.template} ({listed})",
+                          repr(name), at_key=True)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise OpError(apath, f"an integer (argument {name} of {call.template})",
+                          describe(value))
+    missing = sorted(params - set(call.with_) - set(env))
+    if missing:
+        raise OpError(path, f"argument {missing[0]} of template {call.template} "
+                      f"(with: {{{missing[0]}: N}})", "nothing")
+    try:
+        return decode_ops(body, where, templates, {**env, **call.with_}, depth + 1)
+    except OpError as exc:
+        if not where.startswith("$"):  # a built-in template: say where, report here
+            raise OpError(path, f"a call that expands cleanly: in {exc.path}, "
+                          f"expected {exc.expected}", exc.got) from None
+        raise
+
+
+def template_params(body: Any, templates: Mapping[str, tuple[list[Any], str]],
+                    seen: frozenset[str] = frozenset()) -> set[str]:
+    """The ``$names`` a template body uses and does not bind itself (``for`` variables),
+    including those of the templates it calls without passing them."""
+    found: set[str] = set()
+
+    def visit(value: Any, bound: frozenset[str]) -> None:
+        if isinstance(value, str):
+            m = _VAR.match(value)
+            if m and m.group(1) not in bound:
+                found.add(m.group(1))
+        elif isinstance(value, list):
+            for item in value:
+                visit(item, bound)
+        elif isinstance(value, dict):
+            loop, call = value.get("for"), value.get("call")
+            if len(value) == 1 and isinstance(loop, dict) and isinstance(loop.get("var"), str):
+                visit({k: v for k, v in loop.items() if k != "do"}, bound)
+                visit(loop.get("do"), bound | {loop["var"]})
+                return
+            if len(value) == 1 and call is not None:
+                name = call if isinstance(call, str) else (
+                    call.get("template") if isinstance(call, dict) else None)
+                given = call.get("with") if isinstance(call, dict) else None
+                given = given if isinstance(given, dict) else {}
+                if isinstance(name, str) and name in templates and name not in seen:
+                    inner = template_params(templates[name][0], templates, seen | {name})
+                    found.update(n for n in inner - set(given) if n not in bound)
+                visit(list(given.values()), bound)
+                return
+            for item in value.values():
+                visit(item, bound)
+
+    visit(body, frozenset())
+    return found

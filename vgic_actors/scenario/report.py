@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 from vgic_actors.checks import INVARIANTS
 from vgic_actors.scenario.loader import Scenario
@@ -73,7 +74,10 @@ def _explain(scenario: Scenario, v: VariantReport) -> list[str]:
         if len(lines) > 14:
             lines.append(f"  ... {len(run.violations)} violations in all (--json lists them)")
             break
+    log = "run.jsonl"  # a replay's own log goes beside, never over, the file it replays
+    if run.spec.startswith("replay:"):
+        log = Path(run.spec[len("replay:"):]).name.removesuffix(".choices.json") + ".replay.jsonl"
     timing = "" if run.timing.mode == "realistic" else f" --timing {run.timing.mode}"
     lines.append(f"  replay: vgic-actors run {scenario.file} --variant {v.variant} "
-                 f"--seed {run.seed} --runs 1 --strategy {run.spec}{timing} --log run.jsonl")
+                 f"--seed {run.seed} --runs 1 --strategy {run.spec}{timing} --log {log}")
     return lines

@@ -9,6 +9,7 @@ scheduler in some run, and nothing else may break.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -20,7 +21,7 @@ from vgic_actors.checks import Violation, check_run, irq_name, is_active
 from vgic_actors.checks.final import violation
 from vgic_actors.checks.monitor import StepMonitor
 from vgic_actors.checks.signature import Signature
-from vgic_actors.errors import InputError, ModelInternalError
+from vgic_actors.errors import InputError, ModelInternalError, UsageError
 from vgic_actors.guest import GuestProgram
 from vgic_actors.guest.host import HostProgram
 from vgic_actors.guest.ledger import GuestLedger
@@ -110,33 +111,26 @@ class ScenarioReport(msgspec.Struct, frozen=True, kw_only=True):
 
 def parse_strategy(spec: str, seed: int) -> Strategy:
     """``random``, ``trio``, ``pct[:D[:K]]`` (depth D, change points drawn from the first K
-    steps) or ``replay:FILE`` (a choices file written by ``--log``)."""
+    steps) or ``replay:FILE`` (a choices file written by ``--log``; `plan_replay` checks
+    what it was recorded for before any run)."""
     name, _, arg = spec.partition(":")
     if name == "replay":
-        return Replay(load_recorded(Path(arg)).choices)
+        return Replay(load_recorded(Path(arg), verify=False).choices)
     depth, _, horizon = arg.partition(":")
     return make_strategy(name, seed, depth=int(depth) if depth else 3,
                          k=int(horizon) if horizon else PCT_HORIZON)
 
 
-def load_recorded(path: Path) -> RecordedRun:
-    """A ``.choices.json`` file written by ``--log`` (InputError when malformed)."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError(str(path), "$", "a readable choices file", type(exc).__name__) from None
-    try:
-        return msgspec.json.decode(raw, type=RecordedRun)
-    except msgspec.ValidationError as exc:
-        text, _, at = str(exc).partition(" - at `")
-        raise InputError(str(path), at.rstrip("`") or "$", "a recorded run (seed, variant, "
-                         "choices: {values, bounds})", text) from None
-    except msgspec.DecodeError as exc:
-        raise InputError(str(path), "$", "JSON", str(exc)) from None
+MAX_CHOICES_BYTES = 64 << 20
+"""A choices file's size limit (a million-step run writes about 20 MiB)."""
 
 
 class RecordedRun(msgspec.Struct, frozen=True, kw_only=True):
-    """What ``--log`` writes next to the event log: enough to replay the run exactly."""
+    """What ``--log`` writes next to the event log: enough to replay the run exactly.
+
+    ``checksum`` is the digest of everything else (`recorded_checksum`), written by
+    `encode_recorded`: a file changed afterwards no longer matches it.
+    """
 
     scenario: str
     digest: str
@@ -145,6 +139,94 @@ class RecordedRun(msgspec.Struct, frozen=True, kw_only=True):
     strategy: str
     choices: ChoiceLog
     timing: str = "realistic"  # the timing model it ran under (runtime/context.py)
+    checksum: str = ""
+
+
+def recorded_checksum(recorded: RecordedRun) -> str:
+    """The digest of a recording's content (every field but ``checksum``)."""
+    body = msgspec.json.encode(msgspec.structs.replace(recorded, checksum=""))
+    return hashlib.sha256(body).hexdigest()[:16]
+
+
+def encode_recorded(recorded: RecordedRun) -> bytes:
+    """A choices file's bytes: the recording with its checksum, formatted JSON."""
+    sealed = msgspec.structs.replace(recorded, checksum=recorded_checksum(recorded))
+    return msgspec.json.format(msgspec.json.encode(sealed)) + b"\n"
+
+
+def load_recorded(path: Path, *, verify: bool = True) -> RecordedRun:
+    """A ``.choices.json`` file (InputError when malformed, when a value does not fit its
+    bound, and with ``verify`` when its content does not match its checksum)."""
+    file = str(path)
+    try:
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_CHOICES_BYTES + 1)
+    except OSError as exc:
+        raise InputError(file, "$", "a readable choices file",
+                         exc.strerror or type(exc).__name__) from None
+    if len(raw) > MAX_CHOICES_BYTES:
+        raise InputError(file, "$", f"a choices file of at most {MAX_CHOICES_BYTES} bytes",
+                         "a larger file")
+    try:
+        recorded = msgspec.json.decode(raw, type=RecordedRun)
+    except msgspec.ValidationError as exc:
+        text, _, at = str(exc).partition(" - at `")
+        raise InputError(file, at.rstrip("`") or "$", "a recorded run (seed, variant, "
+                         "choices: {values, bounds})", text) from None
+    except msgspec.DecodeError as exc:
+        raise InputError(file, "$", "JSON", str(exc)) from None
+    _check_choices(file, recorded.choices)
+    if verify and recorded.checksum != recorded_checksum(recorded):
+        raise InputError(file, "$.checksum", f"the digest of the file's content "
+                         f"({recorded_checksum(recorded)}; the file was changed after it "
+                         "was written: --force-replay replays it anyway)",
+                         repr(recorded.checksum) if recorded.checksum else "none")
+    return recorded
+
+
+def _check_choices(file: str, log: ChoiceLog) -> None:
+    if len(log.values) != len(log.bounds):
+        raise InputError(file, "$.choices", "as many values as bounds",
+                         f"{len(log.values)} values, {len(log.bounds)} bounds")
+    for i, (value, bound) in enumerate(zip(log.values, log.bounds, strict=True)):
+        if not 1 <= bound <= 1 << 32:
+            raise InputError(file, f"$.choices.bounds[{i}]", "an enabled-set size 1..2^32",
+                             str(bound) if abs(bound) < 10**20 else "a huge integer")
+        if not 0 <= value < bound:
+            raise InputError(file, f"$.choices.values[{i}]", f"a choice in 0..{bound - 1} "
+                             "(its bound)", str(value) if abs(value) < 10**20
+                             else "a huge integer")
+
+
+def plan_replay(scenario: Scenario, file: str, variants: Sequence[str] | None,
+                seed: int | None, *, force: bool = False) -> tuple[list[str], int]:
+    """The variant and seed of a ``replay:FILE`` run: the recording's unless given. A
+    changed file, or one recorded for another scenario, variant or seed, is refused
+    (InputError) unless ``force``."""
+    recorded = load_recorded(Path(file), verify=not force)
+    hint = " (--force-replay replays it anyway)"
+    if not force and recorded.digest != scenario.digest:
+        raise InputError(file, "$.digest", f"a run of {scenario.name} as it is now "
+                         f"(digest {scenario.digest}){hint}",
+                         f"a run of {recorded.scenario} (digest {recorded.digest})")
+    if not force and variants and list(variants) != [recorded.variant]:
+        raise InputError(file, "$.variant", f"a run of --variant {','.join(variants)}{hint}",
+                         repr(recorded.variant))
+    if not force and seed is not None and seed != recorded.seed:
+        raise InputError(file, "$.seed", f"a run of --seed {seed}{hint}", str(recorded.seed))
+    return list(variants or [recorded.variant]), recorded.seed if seed is None else seed
+
+
+def check_log_target(log: Path, strategy: str | None) -> None:
+    """Refuse a ``--log`` whose event log or choices file would overwrite the choices file
+    being replayed (UsageError)."""
+    if not strategy or not strategy.startswith("replay:"):
+        return
+    source = Path(strategy.partition(":")[2]).resolve()
+    for target in (log, log.with_name(log.name + ".choices.json")):
+        if target.resolve() == source:
+            raise UsageError(f"--log {log}: would overwrite {target}, the choices file being "
+                             "replayed; choose another --log")
 
 
 def apply_irq_config(scenario: Scenario, kvm: Kvm) -> None:
@@ -199,7 +281,7 @@ def run_once(scenario: Scenario, variant: str, seed: int, strategy: str | Strate
 
     strat = parse_strategy(strategy, seed) if isinstance(strategy, str) else strategy
     if timing is None and isinstance(strategy, str) and strategy.startswith("replay:"):
-        timing = timing_model(load_recorded(Path(strategy[7:])).timing)  # as recorded
+        timing = timing_model(load_recorded(Path(strategy[7:]), verify=False).timing)
     result = run(setup, strat, seed=seed, max_steps=max_steps or scenario.run.max_steps or 20_000,
                  log=log, variant=variant, scenario=scenario.name, digest=scenario.digest,
                  choices=choices,
@@ -271,20 +353,19 @@ def run_variant(scenario: Scenario, variant: str, seeds: Sequence[int], strategy
 
 
 def run_scenario(scenario: Scenario, *, variants: Sequence[str] | None = None,
-                 seed: int = 0, runs: int | None = None, strategy: str | None = None,
-                 max_steps: int | None = None,
+                 seed: int | None = None, runs: int | None = None, strategy: str | None = None,
+                 max_steps: int | None = None, force_replay: bool = False,
                  timing: TimingModel | None = None) -> ScenarioReport:
     """Run ``scenario`` for each variant (its listed ones by default) over ``runs`` seeds
-    under ``timing`` (default realistic; a replay keeps the recorded one)."""
+    from ``seed`` (0) under ``timing`` (default realistic; a replay keeps the recorded
+    one); a replay runs once, on the recording's variant and seed unless given
+    (`plan_replay`)."""
     strategy = strategy or scenario.run.strategy or "pct:3"
     if strategy.startswith("replay:"):
-        file = strategy.partition(":")[2]
-        recorded = load_recorded(Path(file))
-        if recorded.digest != scenario.digest:
-            raise InputError(file, "$.digest", f"a run of {scenario.name} as it is now "
-                             f"(digest {scenario.digest})",
-                             f"a run of {recorded.scenario} (digest {recorded.digest})")
+        variants, seed = plan_replay(scenario, strategy.partition(":")[2], variants, seed,
+                                     force=force_replay)
         runs = 1
+    seed = seed or 0
     seeds = list(range(seed, seed + (runs or scenario.run.seeds or 20)))
     reports = [run_variant(scenario, v, seeds, strategy, max_steps=max_steps, timing=timing)
                for v in (variants or scenario.variants())]
@@ -310,6 +391,6 @@ def record_run(scenario: Scenario, report: RunReport, log_path: Path, *,
                            variant=report.variant, seed=report.seed, strategy=report.spec,
                            choices=report.choices, timing=report.timing.mode)
     tmp = choices.with_name(choices.name + ".tmp")
-    tmp.write_bytes(msgspec.json.format(msgspec.json.encode(recorded)) + b"\n")
+    tmp.write_bytes(encode_recorded(recorded))
     tmp.replace(choices)
     return choices

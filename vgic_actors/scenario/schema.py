@@ -17,6 +17,7 @@ from msgspec import Meta
 Byte = Annotated[int, Meta(ge=0, le=255)]
 VcpuIndex = Annotated[int, Meta(ge=0, le=7)]
 Verdict = str | list[str]
+MAX_STEPS = 1_000_000  # the step budget's ceiling (about a minute of one run)
 
 
 class Base(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -109,7 +110,7 @@ class RunSection(Base):
 
     seeds: Annotated[int, Meta(ge=1, le=100_000)] | None = None
     strategy: str | None = None
-    max_steps: Annotated[int, Meta(ge=100)] | None = None
+    max_steps: Annotated[int, Meta(ge=100, le=MAX_STEPS)] | None = None
 
 
 class GuestSection(Base):

@@ -3,8 +3,9 @@
 Exit: soak 0 no finding, 1 findings; replay 0 the recorded finding came back (its full
 signature), 1 it did not; shrink 0 a smaller counterexample written; explore 0 clean
 within the bound, 1 a counterexample or stopped at --max-runs (nothing proven); 2 bad
-input everywhere; Ctrl-C exits 130 with one line saying what was kept (a soak's finished
-runs, shrink's best pair so far) and the command that continues.
+input everywhere (and a soak whose --out is locked by another, or cannot be written);
+Ctrl-C exits 130 with one line saying what was kept (a soak's finished runs, flushed per
+run and fsynced in batches; shrink's best pair so far) and the command that continues.
 """
 
 from __future__ import annotations
@@ -31,14 +32,14 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "distinct finding with a replayable scenario and choice log under --out. Results are "
         "appended atomically: a kill loses no finished run, --resume continues.")
     what = soak.add_mutually_exclusive_group()
-    what.add_argument("--profile", default="default",
+    what.add_argument("--profile",
                       help="profile name in config/ (soak-NAME.yaml) or a path (default: "
                       "default)")
     what.add_argument("--scenario", metavar="FILE", help="soak one scenario over many seeds")
-    soak.add_argument("--variant", default="merged", help="kernel variant (default merged)")
-    soak.add_argument("--strategy", default="portfolio",
+    soak.add_argument("--variant", help="kernel variant (default merged)")
+    soak.add_argument("--strategy",
                       help="portfolio (random walk alternating with pct:2, pct:3, pct:4) | "
-                      "random | pct:D[:K] | trio")
+                      "random | pct:D[:K] | trio (default portfolio)")
     budget = soak.add_mutually_exclusive_group()
     budget.add_argument("--runs", type=int, help="number of runs")
     budget.add_argument("--time", help="wall-clock budget: 90s, 10m, 1h")
@@ -47,14 +48,16 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                       help="local processes or Dask distributed (the 'cluster' extra)")
     soak.add_argument("--scheduler", metavar="ADDR",
                       help="Dask scheduler address (default: a local cluster of --workers)")
-    soak.add_argument("--seed", type=int, default=0, help="campaign seed (default 0)")
-    soak.add_argument("--timing", choices=TIMING_MODES, default="realistic",
+    soak.add_argument("--seed", type=int, help="campaign seed (default 0)")
+    soak.add_argument("--timing", choices=TIMING_MODES,
                       help="realistic: atomic regions and IPIs bounded, no stall event "
                            "(default); adversarial: also host interrupts stretching "
                            "preemption-off regions and late IPIs; unbounded: any actor may "
                            "stall for ever")
     soak.add_argument("--out", default="soak-out", help="output folder (default soak-out)")
-    soak.add_argument("--resume", action="store_true", help="continue the campaign in --out")
+    soak.add_argument("--resume", action="store_true",
+                      help="continue the campaign in --out (its campaign.json gives the "
+                      "profile, variant, seed and strategy; flags may only repeat them)")
     soak.add_argument("--stop-on-finding", action="store_true",
                       help="stop at the first finding (time-to-first-finding)")
     soak.add_argument("--progress", action="store_true",
@@ -111,9 +114,16 @@ def run_soak(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from vgic_actors.scenario.loader import check_strategy
     from vgic_actors.soak.campaign import Campaign, CampaignSpec, print_summary, run_local
 
-    get_variant(args.variant)
-    if args.strategy != "portfolio":
-        check_strategy(args.strategy,
+    given = frozenset(name for name in ("profile", "scenario", "variant", "seed", "strategy",
+                                        "timing") if getattr(args, name) is not None)
+    spec = CampaignSpec(profile=args.profile or "default", variant=args.variant or "merged",
+                        seed=args.seed or 0, strategy=args.strategy or "portfolio",
+                        scenario=args.scenario or "", timing=args.timing or "realistic")
+    get_variant(spec.variant)
+    if spec.seed < 0:
+        raise UsageError(f"--seed: expected a non-negative integer, got {spec.seed}")
+    if spec.strategy != "portfolio":
+        check_strategy(spec.strategy,
                        lambda exp, got: UsageError(f"--strategy: expected portfolio or {exp}, "
                                                    f"got {got}"))
     if args.workers < 1:
@@ -123,11 +133,8 @@ def run_soak(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     if args.runs is None and args.time is None:
         raise UsageError("soak needs a budget: --runs N or --time 10m")
     deadline = time.monotonic() + parse_duration(args.time) if args.time else None
-    spec = CampaignSpec(profile=args.profile, variant=args.variant, seed=args.seed,
-                        strategy=args.strategy, scenario=args.scenario or "",
-                        timing=args.timing)
     out = Path(args.out)
-    campaign = Campaign.open(out, spec, resume=args.resume)
+    campaign = Campaign.open(out, spec, resume=args.resume, given=given)
     tty = stderr.isatty() or args.progress
     last = [0.0]
 
@@ -169,7 +176,7 @@ def run_explore(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int
     """The explore subcommand."""
     from vgic_actors.kvm.variants import get_variant
     from vgic_actors.scenario import load_scenario
-    from vgic_actors.scenario.runner import RecordedRun
+    from vgic_actors.scenario.runner import RecordedRun, encode_recorded
     from vgic_actors.soak.explore import Exploration, explore
 
     get_variant(args.variant)
@@ -211,9 +218,9 @@ def run_explore(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int
     found = result.counterexample
     if found is not None:
         out = Path(args.out)
-        out.write_bytes(msgspec.json.format(msgspec.json.encode(RecordedRun(
+        out.write_bytes(encode_recorded(RecordedRun(
             scenario=scenario.name, digest=scenario.digest, variant=args.variant, seed=0,
-            strategy="replay", choices=found.choices))) + b"\n")
+            strategy="replay", choices=found.choices)))
         print(f"{head}: counterexample after {result.schedules} schedules", file=stdout)
         for v in found.violations:
             print(f"  {v.invariant}: {v.message}", file=stdout)

@@ -28,7 +28,13 @@ from vgic_actors.checks.signature import Signature
 from vgic_actors.errors import ModelInternalError, VgicActorsError
 from vgic_actors.runtime import ChoiceLog, timing_model
 from vgic_actors.scenario.loader import Scenario, parse_scenario
-from vgic_actors.scenario.runner import RecordedRun, RunReport, load_recorded, run_once
+from vgic_actors.scenario.runner import (
+    RecordedRun,
+    RunReport,
+    encode_recorded,
+    load_recorded,
+    run_once,
+)
 from vgic_actors.scenario.source import load_source
 from vgic_actors.soak.worker import PORTFOLIO
 
@@ -263,9 +269,9 @@ def shrink_finding(folder: Path, *, budget: float, log: Callable[[str], None]) -
               "replay:shrunk.choices.json\n")
     body = header + yaml.safe_dump(data, sort_keys=False, width=100)
     shrunk = parse_scenario(load_source(body, str(folder / "shrunk.yaml")))
-    pair = msgspec.json.format(msgspec.json.encode(RecordedRun(
+    pair = encode_recorded(RecordedRun(
         scenario=shrunk.name, digest=shrunk.digest, variant=recorded.variant, seed=seed,
-        strategy="replay", choices=choices, timing=recorded.timing))) + b"\n"
+        strategy="replay", choices=choices, timing=recorded.timing))
     _check_header(shrunk, pair, wanted)
     (folder / "shrunk.yaml").write_text(body, encoding="utf-8")
     (folder / "shrunk.choices.json").write_bytes(pair)

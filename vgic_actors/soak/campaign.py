@@ -4,7 +4,9 @@ The output folder holds ``campaign.json`` (what was asked: profile, variant, see
 strategy), ``results.jsonl`` (one `RunRecord` per finished run, appended and fsynced
 as each arrives, so a kill loses no finished run), ``findings/<signature>/`` (the first
 run of each distinct finding: ``finding.json``, ``scenario.yaml``, ``choices.json``,
-written to a temporary name and renamed) and ``summary.json`` (rewritten atomically).
+written to a temporary name and renamed), ``scenarios/`` (with ``--keep-scenarios``: every
+generated run's YAML; otherwise generated scenarios exist only as data) and
+``summary.json`` (rewritten atomically).
 ``--resume`` reads results.jsonl and runs only the indices not yet there.
 """
 
@@ -119,6 +121,7 @@ class Campaign:
         self.progress = Progress()
         self.done: set[int] = set()
         self._stream: Any = None
+        self.keep_scenarios = False  # --keep-scenarios: scenarios/<index>.yaml for every run
 
     @classmethod
     def open(cls, out: Path, spec: CampaignSpec, *, resume: bool) -> Campaign:
@@ -169,6 +172,11 @@ class Campaign:
         self.progress.add(rec)
         if first:
             self._save_finding(rec)
+        if self.keep_scenarios and self.source.profile is not None:
+            folder = self.out / "scenarios"
+            folder.mkdir(exist_ok=True)
+            _atomic_write(folder / f"{rec.index:06d}-gen-{rec.scenario_seed}.yaml",
+                          self.source.yaml(rec.scenario_seed).encode())
 
     def _save_finding(self, rec: RunRecord) -> None:
         folder = self.out / "findings" / finding_key(rec.signature)
@@ -180,8 +188,8 @@ class Campaign:
                       msgspec.json.format(msgspec.json.encode(finding)) + b"\n")
         if rec.outcome == "crash":
             return
-        scenario, text = self.source.build(rec.scenario_seed)
-        _atomic_write(folder / "scenario.yaml", text.encode())
+        scenario = self.source.build(rec.scenario_seed)
+        _atomic_write(folder / "scenario.yaml", self.source.yaml(rec.scenario_seed).encode())
         recorded = RecordedRun(scenario=scenario.name, digest=scenario.digest,
                                variant=rec.variant, seed=rec.scenario_seed,
                                strategy=rec.strategy,

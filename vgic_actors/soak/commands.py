@@ -49,6 +49,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     soak.add_argument("--resume", action="store_true", help="continue the campaign in --out")
     soak.add_argument("--stop-on-finding", action="store_true",
                       help="stop at the first finding (time-to-first-finding)")
+    soak.add_argument("--keep-scenarios", action="store_true",
+                      help="write every generated scenario to --out/scenarios/ (findings "
+                      "always keep theirs)")
     soak.add_argument("--progress", action="store_true",
                       help="progress line even when stderr is not a terminal")
 
@@ -117,6 +120,7 @@ def run_soak(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
                         strategy=args.strategy, scenario=args.scenario or "")
     out = Path(args.out)
     campaign = Campaign.open(out, spec, resume=args.resume)
+    campaign.keep_scenarios = args.keep_scenarios
     tty = stderr.isatty() or args.progress
     last = [0.0]
 

@@ -23,7 +23,7 @@ import yaml
 
 from vgic_actors.errors import VgicActorsError
 from vgic_actors.runtime import ChoiceLog
-from vgic_actors.scenario.loader import Scenario, parse_scenario
+from vgic_actors.scenario.loader import Scenario, parse_scenario, parse_scenario_data
 from vgic_actors.scenario.runner import RecordedRun, RunReport, load_recorded, run_once
 from vgic_actors.scenario.source import load_source
 from vgic_actors.soak.worker import PORTFOLIO, core_invariants
@@ -57,8 +57,7 @@ class _Search:
 
     def scenario(self, data: dict[str, Any]) -> Scenario | None:
         try:
-            return parse_scenario(load_source(yaml.safe_dump(data, sort_keys=False),
-                                              "candidate.yaml"))
+            return parse_scenario_data(data, "candidate.yaml")
         except VgicActorsError:
             return None
 

@@ -6,7 +6,7 @@ from vgic_actors.errors import InputError
 from vgic_actors.scenario.loader import load_scenario_text, parse_scenario_data
 from vgic_actors.soak.generate import generate
 from vgic_actors.soak.profile import load_profile
-from vgic_actors.soak.worker import ScenarioSource, scenario_text
+from vgic_actors.soak.worker import ScenarioSource, run_index, scenario_text
 
 
 def test_a_kept_scenario_yaml_loads_back_to_the_scenario_that_ran():
@@ -65,3 +65,36 @@ def test_keep_scenarios_writes_each_generated_run_and_findings_replay(tmp_path):
         digest = json.loads((finding / "choices.json").read_text())["digest"]
         text = (finding / "scenario.yaml").read_text()
         assert load_scenario_text(text, "scenario.yaml").digest == digest
+
+
+def test_pct_in_the_soak_takes_its_horizon_from_the_scenario():
+    """pct and pct:D get k from the scenario; an explicit k and other strategies stay."""
+    from vgic_actors.scenario.runner import pct_horizon, with_horizon
+
+    profile, _ = load_profile(None)
+    scenario = ScenarioSource(profile=profile).build(4)
+    k = pct_horizon(scenario)
+    assert with_horizon("pct:2", scenario) == f"pct:2:{k}"
+    assert with_horizon("pct", scenario) == f"pct:3:{k}"
+    assert with_horizon("pct:2:50", scenario) == "pct:2:50"
+    assert with_horizon("random", scenario) == "random"
+    record = run_index(ScenarioSource(profile=profile), "merged", 0, "pct:2", 4)
+    assert record.strategy.startswith("pct:2:")
+
+
+def test_the_estimated_horizon_covers_most_pct_runs():
+    """PCT's depth bound needs k >= the run's decisions: true of >= 90% of generated runs,
+    while k stays within 3x of them (change points past the end are wasted)."""
+    from vgic_actors.scenario.runner import pct_horizon, run_once
+
+    profile, _ = load_profile(None)
+    source = ScenarioSource(profile=profile)
+    covered, usage = 0, []
+    for seed in range(40):
+        scenario = source.build(seed)
+        k = pct_horizon(scenario)
+        decisions = len(run_once(scenario, "merged", seed, f"pct:3:{k}").choices.values)
+        covered += decisions <= k
+        usage.append(decisions / k)
+    assert covered >= 36
+    assert sorted(usage)[len(usage) // 2] >= 1 / 3

@@ -17,7 +17,7 @@ import msgspec
 import yaml
 
 from vgic_actors.scenario.loader import Scenario, parse_scenario, parse_scenario_data
-from vgic_actors.scenario.runner import run_once
+from vgic_actors.scenario.runner import run_once, with_horizon
 from vgic_actors.scenario.source import load_source
 from vgic_actors.soak.generate import generate
 from vgic_actors.soak.profile import Profile
@@ -52,7 +52,7 @@ def scenario_seed(campaign_seed: int, index: int) -> int:
 
 def strategy_for(spec: str, index: int) -> str:
     """The strategy of run ``index``: ``portfolio`` alternates random walk and PCT depths
-    2, 3, 4."""
+    2, 3, 4 (`run_index` then sets PCT's horizon from the scenario: ``pct:D:K``)."""
     return PORTFOLIO[index % len(PORTFOLIO)] if spec == "portfolio" else spec
 
 
@@ -123,6 +123,7 @@ def run_index(source: ScenarioSource, variant: str, campaign_seed: int, strategy
     spec = strategy_for(strategy, index)
     try:
         scenario = source.build(seed)
+        spec = with_horizon(spec, scenario)
         report = run_once(scenario, variant, seed, spec, max_steps=source.max_steps)
     except Exception as exc:  # a model or generator bug: recorded with its seed, not lost
         where = traceback.extract_tb(exc.__traceback__)[-1]

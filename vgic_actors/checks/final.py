@@ -46,11 +46,9 @@ def irq_name(irq: VgicIrq) -> str:
 
 def _irq_groups(kvm: Kvm) -> list[list[VgicIrq]]:
     """Each vCPU's private vgic_irqs, the SPIs, the LPIs."""
-    groups = [vcpu.private_irqs for vcpu in kvm.vcpus] + [kvm.dist.spis]
-    lpis = getattr(kvm.dist, "lpis", None)
-    if isinstance(lpis, dict):
-        groups.append([lpis[k] for k in sorted(lpis)])
-    return groups
+    lpis = kvm.dist.lpi_xa
+    return [vcpu.private_irqs for vcpu in kvm.vcpus] + [kvm.dist.spis,
+                                                        [lpis[k] for k in sorted(lpis)]]
 
 
 def all_irqs(kvm: Kvm) -> Iterator[VgicIrq]:

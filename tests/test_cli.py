@@ -50,6 +50,13 @@ def test_bench_prints_model_and_trio_rates_and_their_ratio():
     assert result["model_steps"] >= 2000 and result["trio_hops"] == 2000
     assert result["model_steps_per_s"] > 0 and result["trio_hops_per_s"] > 0
     assert abs(result["ratio"] - result["model_steps_per_s"] / result["trio_hops_per_s"]) < 0.01
+    assert abs(result["ring_ratio"] - result["model_steps_per_s"] / result["ring_hops_per_s"]) \
+        < 0.01
+    scenario = result["scenario"]
+    assert scenario["scenario"] == "default-asym-dir" and scenario["runs"] >= 1
+    assert scenario["steps_per_run"] * scenario["runs"] >= 2000
+    steps_per_s = 1e6 / scenario["us_per_step"]
+    assert abs(scenario["ratio"] - steps_per_s / result["trio_hops_per_s"]) < 0.01
 
 
 def test_bench_rejects_nonsense_sizes():

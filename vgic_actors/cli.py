@@ -89,9 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("files", nargs="+", metavar="FILE")
     bench = sub.add_parser(
         "bench",
-        help="measure model steps/s against bare Trio token passing",
-        description="Print JSON: model steps/s (logging off) next to Trio tasks passing a "
-        "token over memory channels in the same process, and their ratio (goal >= 0.5).",
+        help="measure model steps/s against bare Trio hand-offs",
+        description="Print JSON: model steps/s (logging off; empty actors, then the default "
+        "scenario with the full kernel model and checks) next to bare Trio tasks handing "
+        "control to each other (trio.lowlevel.reschedule) and to a memory-channel ring, in "
+        "the same process, with the ratios (goals >= 0.5 and >= 0.3).",
     )
     bench.add_argument("--actors", type=int, default=4, help="actors / ring tasks (default 4)")
     bench.add_argument("--steps", type=int, default=200_000, help="steps to time (default 200000)")
@@ -104,13 +106,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--events", type=int, default=1_000_000,
                        help="--inspector: events in the log (default 1000000)")
     bench.add_argument("--soak", action="store_true",
-                       help="instead: soak runs/s on 1 and 2 workers, and time to the first "
-                       "finding of every variant and mutant under portfolio, random, pct:3 "
-                       "and trio")
+                       help="instead: per-profile us/step and runs/s, runs/s on 1 and 2 "
+                       "workers, and the find rate and time to the first finding of every "
+                       "variant and mutant under portfolio, random, pct:3 and trio")
     bench.add_argument("--campaigns", type=int, default=5,
                        help="--soak: campaigns per median (default 5)")
     bench.add_argument("--cap", type=float, default=60.0,
                        help="--soak: seconds a campaign may search (default 60)")
+    bench.add_argument("--rate-runs", type=int, default=100,
+                       help="with --soak/--all: runs per variant and strategy behind the find "
+                       "rates (default 100)")
     bench.add_argument("--all", action="store_true",
                        help="every figure of design.md section 7 in one JSON object")
     bench.add_argument("--markdown", metavar="FILE",
@@ -135,12 +140,12 @@ def _bench(args: argparse.Namespace, stdout: TextIO) -> int:
             raise UsageError(f"--events: expected at least 1000, got {args.events}")
         print(msgspec.json.encode(bench_inspector(args.events)).decode(), file=stdout)
         return EXIT_OK
-    if (args.soak or args.all) and (args.campaigns < 1 or args.cap <= 0):
-        raise UsageError("bench needs --campaigns >= 1 and --cap > 0")
+    if (args.soak or args.all) and (args.campaigns < 1 or args.cap <= 0 or args.rate_runs < 1):
+        raise UsageError("bench needs --campaigns >= 1, --cap > 0 and --rate-runs >= 1")
     if args.soak:
         from vgic_actors.soak.bench import bench_soak
 
-        soak = bench_soak(campaigns=args.campaigns, cap=args.cap)
+        soak = bench_soak(campaigns=args.campaigns, cap=args.cap, rate_runs=args.rate_runs)
         print(msgspec.json.encode(soak).decode(), file=stdout)
         return EXIT_OK
     if args.all:
@@ -148,7 +153,8 @@ def _bench(args: argparse.Namespace, stdout: TextIO) -> int:
 
         from vgic_actors.bench import bench_all, to_markdown
 
-        everything = bench_all(campaigns=args.campaigns, cap=args.cap, events=args.events)
+        everything = bench_all(campaigns=args.campaigns, cap=args.cap, events=args.events,
+                               rate_runs=args.rate_runs)
         print(msgspec.json.encode(everything).decode(), file=stdout)
         if args.markdown:
             Path(args.markdown).write_text(to_markdown(everything), encoding="utf-8")

@@ -417,6 +417,19 @@ def test_ap_list_consistency_fires_on_a_stray_irq_vcpu(corrupt):
     assert "SPI 37 has irq->vcpu = 0 but is on no ap_list" in run.violations[0].message
 
 
+def test_ap_list_consistency_covers_lpis(corrupt):
+    """An LPI (dist->lpi_xa) claiming an ap_list it is not on is caught like an SPI."""
+    from vgic_actors.kvm.irq import VgicIrq
+
+    def stray_lpi(kvm):
+        kvm.dist.lpi_xa[8192] = VgicIrq(intid=8192, target_vcpu=0, vcpu=0)
+
+    corrupt.fn = stray_lpi
+    run = run_once(load(ONE_SPI), "merged", 0, "random")
+    assert broken(run) == {"ap-list-consistency"}
+    assert "LPI 8192 has irq->vcpu = 0 but is on no ap_list" in run.violations[0].message
+
+
 def test_ap_list_consistency_fires_on_an_irq_on_two_ap_lists(corrupt):
     def twice(kvm):
         irq = kvm.dist.spis[1]

@@ -141,5 +141,31 @@ def misr(config: CpuIfConfig, st: CpuIfState) -> Misr:
 
 
 def maintenance_level(config: CpuIfConfig, st: CpuIfState) -> bool:
-    """The maintenance interrupt (a level PPI to the host): En and any MISR bit."""
-    return st.hcr.en and bool(misr(config, st))
+    """The maintenance interrupt (a level PPI to the host): En and any MISR bit.
+
+    Equal to ``en and bool(misr(...))``, evaluated bit by bit with the LR scans last, as
+    the run loop asks at every guest step (tests/arch/test_properties.py checks it)."""
+    hcr, vmcr = st.hcr, st.vmcr
+    if not hcr.en:
+        return False
+    if ((hcr.vgrp0eie and vmcr.veng0) or (hcr.vgrp1eie and vmcr.veng1)
+            or (hcr.vgrp1die and not vmcr.veng1) or (hcr.lrenpie and hcr.eoicount != 0)):
+        return True
+    sw = config.switches
+    if hcr.vgrp0die and not (vmcr.veng1 if sw.vgrp0d_condition == "veng1" else vmcr.veng0):
+        return True
+    lrs = st.lrs
+    if any(lr.state is LRState.INVALID and not lr.hw and lr.eoi for lr in lrs):
+        return True  # EISR != 0
+    if hcr.uie:
+        if sw.underflow_count == "valid":
+            used = sum(1 for lr in lrs if lr.state is not LRState.INVALID)
+        else:
+            used = len(lrs) - elrsr(st).bit_count()
+        if used <= 1:
+            return True
+    if hcr.npie:
+        if sw.np_counts_pending_active:
+            return not any(lr.state.pending for lr in lrs)
+        return not any(lr.state is LRState.PENDING for lr in lrs)
+    return False

@@ -52,14 +52,17 @@ def irq_name(irq: VgicIrq) -> str:
     return f"vcpu{irq.target_vcpu} {kind} {irq.intid}"
 
 
+def _irq_groups(kvm: Kvm) -> list[list[VgicIrq]]:
+    """Each vCPU's private vgic_irqs, the SPIs, the LPIs."""
+    lpis = kvm.dist.lpi_xa
+    return [vcpu.private_irqs for vcpu in kvm.vcpus] + [kvm.dist.spis,
+                                                        [lpis[k] for k in sorted(lpis)]]
+
+
 def all_irqs(kvm: Kvm) -> Iterator[VgicIrq]:
     """Every vgic_irq of the VM: each vCPU's private ones, the SPIs, the LPIs."""
-    for vcpu in kvm.vcpus:
-        yield from vcpu.private_irqs
-    yield from kvm.dist.spis
-    lpis = getattr(kvm.dist, "lpis", None)
-    if isinstance(lpis, dict):
-        yield from (lpis[k] for k in sorted(lpis))
+    for group in _irq_groups(kvm):
+        yield from group
 
 
 def is_active(kvm: Kvm, irq: VgicIrq) -> bool:
@@ -144,12 +147,18 @@ def ap_list_violations(kvm: Kvm) -> list[Violation]:
                 out.append(violation("ap-list-consistency",
                                      f"{irq_name(irq)} is on vcpu{vcpu.vcpu_id}'s ap_list "
                                      f"but irq->vcpu is {irq.vcpu}"))
-    for irq in all_irqs(kvm):
-        if irq.vcpu is not None and id(irq) not in seen:
+    for irq in _owned_irqs(kvm):
+        if id(irq) not in seen:
             out.append(violation("ap-list-consistency",
                                  f"{irq_name(irq)} has irq->vcpu = {irq.vcpu} but is on "
                                  "no ap_list"))
     return out
+
+
+def _owned_irqs(kvm: Kvm) -> list[VgicIrq]:
+    """The vgic_irqs with irq->vcpu set, in `all_irqs` order (one comprehension: the step
+    monitor calls this at every kernel event)."""
+    return [irq for group in _irq_groups(kvm) for irq in group if irq.vcpu is not None]
 
 
 def undercount_violations(kvm: Kvm) -> list[Violation]:

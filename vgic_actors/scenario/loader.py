@@ -119,6 +119,21 @@ def load_scenario_text(text: str, file: str = "<scenario>") -> Scenario:
     return parse_scenario(load_source(text, file))
 
 
+def parse_scenario_data(data: Any, file: str) -> Scenario:
+    """Validate scenario data built in memory (the soak's generator): the same schema and
+    semantic checks as a file, without YAML; errors name ``file`` and the ``$.path``."""
+    return parse_scenario(_DataSource(file=file, data=data))
+
+
+class _DataSource(Source):
+    """In-memory data: no line or column to report, only the path."""
+
+    def error(self, path: str, expected: str, got: str, *,
+              at_key: bool = False) -> InputError:  # noqa: ARG002 (no positions to pick)
+        """An InputError naming the file and ``path`` (no position)."""
+        return InputError(self.file, path, expected, got)
+
+
 def parse_scenario(src: Source) -> Scenario:
     """Validate a parsed scenario against the schema and its own VM."""
     data = src.data

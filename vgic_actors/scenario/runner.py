@@ -10,6 +10,7 @@ scheduler in some run, and nothing else may break.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -45,7 +46,34 @@ from vgic_actors.runtime.context import FindingClass
 from vgic_actors.scenario.loader import Scenario
 
 PCT_HORIZON = 300
-"""PCT's k: the step horizon its change points are drawn from."""
+"""PCT's k when neither the strategy nor the caller gives one (``vgic-actors run``)."""
+
+DECISIONS_PER_OP = 8
+"""Scheduling decisions per unit of `pct_horizon`'s scenario size: on the default soak
+profile a PCT run makes 3-9 decisions per unit (median 6), so k = 8 x size covers the
+whole run in most cases (``bench`` reports the share: the depth bound holds on those)."""
+
+
+def pct_horizon(scenario: Scenario) -> int:
+    """PCT's k estimated from the scenario, before it runs: each guest's operations, its
+    IRQ handler once per interrupt it may take (the scenario's interrupts spread over the
+    vCPUs, counted twice: entry and exit cost kernel steps), and the VMM's steps.
+
+    PCT finds a depth-d bug with probability >= 1/(n k^(d-1)) only if its d-1 change
+    points can land anywhere in the run, i.e. k >= the run's decisions; a k far above
+    them wastes change points past the end."""
+    irqs = max(len(scenario.expect.final), len(scenario.irqs), 1)
+    per_vcpu = irqs / max(len(scenario.guests), 1)
+    size = sum(len(g.ops) + 2 * len(g.handler or ()) * per_vcpu for g in scenario.guests)
+    return max(PCT_HORIZON // 3, math.ceil(DECISIONS_PER_OP * (size + len(scenario.host))))
+
+
+def with_horizon(spec: str, scenario: Scenario) -> str:
+    """``pct`` or ``pct:D`` with k from `pct_horizon` (``pct:D:K`` and others unchanged)."""
+    name, _, arg = spec.partition(":")
+    if name != "pct" or arg.count(":"):
+        return spec
+    return f"pct:{arg or 3}:{pct_horizon(scenario)}"
 
 
 class RunReport(msgspec.Struct, frozen=True, kw_only=True):

@@ -5,8 +5,10 @@ strategy), ``results.jsonl`` (one `RunRecord` per finished run, appended and flu
 each arrives; fsynced at once for a finding, else every `SYNC_RUNS` clean runs or
 `SYNC_SECONDS`, and at the end), ``findings/<signature>/`` (the first run of each
 distinct finding: ``finding.json``, ``scenario.yaml``, ``choices.json``, written to a
-temporary name and renamed), ``summary.json`` (rewritten atomically from results.jsonl,
-so it is exact after any interruption) and ``soak.lock`` (an exclusive lock holding the
+temporary name and renamed), ``scenarios/`` (with ``--keep-scenarios``: every
+generated run's YAML; otherwise generated scenarios exist only as data),
+``summary.json`` (rewritten atomically from results.jsonl, so it is exact after any
+interruption) and ``soak.lock`` (an exclusive lock holding the
 running soak's pid: a second soak or ``--resume`` on the same folder is refused).
 
 A killed soak loses no finished run (each is flushed to the OS); a machine that dies
@@ -185,6 +187,7 @@ class Campaign:
         self._stream: Any = None
         self._unsynced = 0
         self._synced_at = time.monotonic()
+        self.keep_scenarios = False  # --keep-scenarios: scenarios/<index>.yaml for every run
 
     @classmethod
     def open(cls, out: Path, spec: CampaignSpec, *, resume: bool,
@@ -270,6 +273,11 @@ class Campaign:
         self.progress.add(rec)
         if first:
             self._save_finding(rec)
+        if self.keep_scenarios and self.source.profile is not None:
+            folder = self.out / "scenarios"
+            folder.mkdir(exist_ok=True)
+            _atomic_write(folder / f"{rec.index:06d}-gen-{rec.scenario_seed}.yaml",
+                          self.source.yaml(rec.scenario_seed).encode())
 
     def _sync(self) -> None:
         os.fsync(self._stream.fileno())
@@ -288,8 +296,8 @@ class Campaign:
                       msgspec.json.format(msgspec.json.encode(finding)) + b"\n")
         if rec.outcome == "crash":
             return
-        scenario, text = self.source.build(rec.scenario_seed)
-        _atomic_write(folder / "scenario.yaml", text.encode())
+        scenario = self.source.build(rec.scenario_seed)
+        _atomic_write(folder / "scenario.yaml", self.source.yaml(rec.scenario_seed).encode())
         recorded = RecordedRun(scenario=scenario.name, digest=scenario.digest,
                                variant=rec.variant, seed=rec.scenario_seed,
                                strategy=rec.strategy, timing=self.spec.timing,

@@ -60,6 +60,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                       "profile, variant, seed and strategy; flags may only repeat them)")
     soak.add_argument("--stop-on-finding", action="store_true",
                       help="stop at the first finding (time-to-first-finding)")
+    soak.add_argument("--keep-scenarios", action="store_true",
+                      help="write every generated scenario to --out/scenarios/ (findings "
+                      "always keep theirs)")
     soak.add_argument("--progress", action="store_true",
                       help="progress line even when stderr is not a terminal")
 
@@ -135,6 +138,7 @@ def run_soak(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     deadline = time.monotonic() + parse_duration(args.time) if args.time else None
     out = Path(args.out)
     campaign = Campaign.open(out, spec, resume=args.resume, given=given)
+    campaign.keep_scenarios = args.keep_scenarios
     tty = stderr.isatty() or args.progress
     last = [0.0]
 

@@ -27,7 +27,7 @@ import yaml
 from vgic_actors.checks.signature import Signature
 from vgic_actors.errors import ModelInternalError, VgicActorsError
 from vgic_actors.runtime import ChoiceLog, timing_model
-from vgic_actors.scenario.loader import Scenario, parse_scenario
+from vgic_actors.scenario.loader import Scenario, parse_scenario, parse_scenario_data
 from vgic_actors.scenario.runner import (
     RecordedRun,
     RunReport,
@@ -78,8 +78,7 @@ class _Search:
 
     def scenario(self, data: dict[str, Any]) -> Scenario | None:
         try:
-            return parse_scenario(load_source(yaml.safe_dump(data, sort_keys=False),
-                                              "candidate.yaml"))
+            return parse_scenario_data(data, "candidate.yaml")
         except VgicActorsError:
             return None
 

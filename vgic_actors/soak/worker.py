@@ -18,8 +18,8 @@ import yaml
 
 from vgic_actors.checks.signature import Signature
 from vgic_actors.runtime import timing_model
-from vgic_actors.scenario.loader import Scenario, parse_scenario
-from vgic_actors.scenario.runner import run_once
+from vgic_actors.scenario.loader import Scenario, parse_scenario, parse_scenario_data
+from vgic_actors.scenario.runner import run_once, with_horizon
 from vgic_actors.scenario.source import load_source
 from vgic_actors.soak.generate import generate
 from vgic_actors.soak.profile import Profile
@@ -55,7 +55,7 @@ def scenario_seed(campaign_seed: int, index: int) -> int:
 
 def strategy_for(spec: str, index: int) -> str:
     """The strategy of run ``index``: ``portfolio`` alternates random walk and PCT depths
-    2, 3, 4."""
+    2, 3, 4 (`run_index` then sets PCT's horizon from the scenario: ``pct:D:K``)."""
     return PORTFOLIO[index % len(PORTFOLIO)] if spec == "portfolio" else spec
 
 
@@ -67,19 +67,25 @@ def scenario_text(data: dict[str, Any]) -> str:
 @dataclass(frozen=True)
 class ScenarioSource:
     """Where a campaign's scenarios come from: generated from ``profile``, or the one
-    scenario file ``path`` (its text is carried, so workers need no shared disk)."""
+    scenario file ``path`` (its text is carried, so workers need no shared disk).
+
+    Generated scenarios are validated and run as data; YAML is written only for the
+    ones a campaign keeps (`text`), and loads back to an equal scenario."""
 
     profile: Profile | None = None
     path: str = ""
     text: str = ""
     timing: str = "realistic"  # the timing model every run uses (runtime/context.py)
 
-    def build(self, seed: int) -> tuple[Scenario, str]:
-        """The scenario of run ``seed`` and the YAML text a finding is saved as."""
+    def build(self, seed: int) -> Scenario:
+        """The scenario of run ``seed``."""
         if self.profile is None:
-            return _parse_fixed(self.path, self.text), self.text
-        text = scenario_text(generate(self.profile, seed))
-        return parse_scenario(load_source(text, f"gen-{seed}.yaml")), text
+            return _parse_fixed(self.path, self.text)
+        return parse_scenario_data(generate(self.profile, seed), f"gen-{seed}.yaml")
+
+    def yaml(self, seed: int) -> str:
+        """The YAML text run ``seed``'s scenario is kept as."""
+        return self.text if self.profile is None else scenario_text(generate(self.profile, seed))
 
     @property
     def max_steps(self) -> int | None:
@@ -98,7 +104,8 @@ def run_index(source: ScenarioSource, variant: str, campaign_seed: int, strategy
     seed = scenario_seed(campaign_seed, index)
     spec = strategy_for(strategy, index)
     try:
-        scenario, _ = source.build(seed)
+        scenario = source.build(seed)
+        spec = with_horizon(spec, scenario)
         report = run_once(scenario, variant, seed, spec, max_steps=source.max_steps,
                           timing=timing_model(source.timing))
     except Exception as exc:  # a model or generator bug: recorded with its seed, not lost

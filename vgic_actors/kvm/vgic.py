@@ -219,8 +219,8 @@ async def vgic_flush_lr_state(kvm: Kvm, vcpu: KvmVcpu) -> None:
         active_spis = vcpu.active_spis_at_check
     else:
         active_spis = await dist.active_spis.read()
-    hcr = vgic_configure_hcr(
-        als, vmcr, nr_lr, sw, v3=not v2, host_tdir_cap=cfg.host_tdir_cap,
+    hcr = vgic_configure_hcr(  # by host: the gicv3_cpuif static key
+        als, vmcr, nr_lr, sw, v3=not cfg.host_v2, host_tdir_cap=cfg.host_tdir_cap,
         active_spis=active_spis,
     )
     vcpu.vgic_hcr = hcr
@@ -257,20 +257,27 @@ async def kvm_vgic_sync_hwstate(kvm: Kvm, vcpu: KvmVcpu) -> None:
 async def vgic_fold_lr(kvm: Kvm, vcpu: KvmVcpu, lr_val: ListRegister,
                        pseudo: bool = False) -> None:
     """vgic-v3.c: vgic_v3_fold_lr. Fold one LR (real or pseudo) under its irq_lock; then,
-    unlocked, kvm_notify_acked_irq and atomic_dec_if_positive(active_spis) when due."""
+    unlocked, kvm_notify_acked_irq and atomic_dec_if_positive(active_spis) when due.
+
+    On a GICv2 host, vgic-v2.c: vgic_v2_fold_lr (notify on the EOI condition alone,
+    never active_spis). The host picks, not the guest model (vgic.c:
+    vgic_fold_lr_state tests kvm_vgic_global_state.type, commit 1c3b3cadcd69): a
+    GICv2 guest on a GICv3 host folds here with the GICv3 rules (finding F3).
+    """
+    cfg = kvm.config
     irq = kvm.vgic_get_irq(vcpu, lr_val.vintid)
     if irq is None:
         return
     async with irq.lock:
-        res = fold_lr_locked(irq, lr_val, kvm.sw, kvm.config.v2_model, kvm.dist.nr_spis,
-                             kvm.phys)
+        res = fold_lr_locked(irq, lr_val, kvm.sw, cfg.v2_model, kvm.dist.nr_spis,
+                             kvm.phys, host_v2=cfg.host_v2)
     if _logging():
         _log(LrFolded, vcpu=vcpu.vcpu_id, intid=irq.intid, state=lr_val.state.name,
              deactivated=res.deactivated, pseudo=pseudo)
     if res.notify_and_dec:
         kvm.acked_notifications.append(irq.intid)
         await kvm_notify_acked_irq(kvm.irq_routing, 0, irq.intid - SPI_MIN)
-        if kvm.sw.active_spis_accounting and not kvm.config.v2_model:
+        if kvm.sw.active_spis_accounting and not cfg.host_v2:
             await kvm.dist.active_spis.dec_if_positive()
 
 

@@ -53,14 +53,21 @@ KVM_REQ_VGIC_PROCESS_UPDATE = 8 + 11
 class VmConfig:
     """What a VM is made of: guest GIC model, sizes, host facts, variant, switches.
 
-    ``host_tdir_cap``: ARM64_HAS_ICH_HCR_EL2_TDIR (ICH_VTR_EL2.TDS). ``ipi_latency``:
-    virtual ticks within which an IPI must land (None = unbounded: explore every delay).
+    ``gic_model`` is the guest's (kvm->arch.vgic.vgic_model); ``host_gic`` the host's
+    (kvm_vgic_global_state.type, and the gicv3_cpuif static key): it, not the guest
+    model, picks the fold (vgic.c: vgic_fold_lr_state), the LR and HCR layout
+    (vgic_flush_lr_state: vgic_v2/v3_configure_hcr) and the trapped GICV_DIR's
+    emulation (vgic-mmio-v2.c: vgic_mmio_write_dir -> vgic_v3/v2_deactivate). A GICv2
+    guest runs on either host; a GICv3 guest only on a GICv3 host.
+    ``host_tdir_cap``: ARM64_HAS_ICH_HCR_EL2_TDIR (ICH_VTR_EL2.TDS; GICv3 hosts only).
+    ``ipi_latency``: virtual ticks within which an IPI must land (None = unbounded).
     """
 
     nr_vcpus: int = 2
     nr_lr: int = 4
     nr_spis: int = 32
     gic_model: GicVersion = GicVersion.V3
+    host_gic: GicVersion = GicVersion.V3
     host_tdir_cap: bool = True
     pri_bits: int = 5
     pre_bits: int = 5
@@ -78,6 +85,15 @@ class VmConfig:
     def v2_model(self) -> bool:
         """A GICv2 guest model (KVM_DEV_TYPE_ARM_VGIC_V2)."""
         return self.gic_model is GicVersion.V2
+
+    @property
+    def host_v2(self) -> bool:
+        """A GICv2 host (kvm_vgic_global_state.type == VGIC_V2): the vgic_v2_* paths."""
+        return self.host_gic is GicVersion.V2
+
+    def __post_init__(self) -> None:
+        if self.host_v2 and not self.v2_model:
+            raise ValueError("a GICv3 guest model needs a GICv3 host (vgic_v3_probe)")
 
     def cpuif_config(self) -> CpuIfConfig:
         """The virtual CPU interface the host hardware offers this VM's vCPUs."""

@@ -19,9 +19,9 @@ from vgic_actors.kvm.guest_api import (
 )
 from vgic_actors.kvm.sgi import access_gic_sgi_group1, vgic_v3_dispatch_sgi
 from vgic_actors.kvm.vgic import (
+    kvm_arch_vcpu_runnable,
     kvm_vgic_flush_hwstate,
     kvm_vgic_sync_hwstate,
-    kvm_vgic_vcpu_pending_irq,
     vgic_prune_ap_list,
     vgic_v3_deactivate,
 )
@@ -143,9 +143,15 @@ class VcpuRunLoop:
         self.guest.complete(self.vcpu.cpuif.emulate(trap))
 
     def _runnable(self) -> bool:
-        """kvm_arch_vcpu_runnable / kvm_vcpu_check_block: a request or an interrupt pending."""
-        vcpu = self.vcpu
-        return bool(vcpu.core.requests.peek()) or kvm_vgic_vcpu_pending_irq(vcpu)
+        """kvm_main.c: kvm_vcpu_check_block, the condition kvm_vcpu_block waits on.
+
+        kvm_arch_vcpu_runnable (an interrupt the vCPU could take, and not paused), a
+        pending arch timer, a signal, or KVM_REQ_UNBLOCK: the model has no signals and
+        no UNBLOCK, and its timers inject into the vGIC, so only the first remains. A
+        pending request alone (KVM_REQ_IRQ_PENDING, KVM_REQ_VGIC_PROCESS_UPDATE) does not
+        end the block: a kick wakes the rcuwait, kvm_vcpu_block re-checks and sleeps on.
+        """
+        return kvm_arch_vcpu_runnable(self.kvm, self.vcpu)
 
     async def _sleep_while(self, ready: Callable[[], bool]) -> None:
         """kvm_vcpu_block until ``ready()`` (IRQs are on here: IPIs are handled as they land)."""

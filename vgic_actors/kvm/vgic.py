@@ -502,10 +502,30 @@ async def vgic_v3_deactivate(kvm: Kvm, vcpu: KvmVcpu, val: int) -> None:
         await kvm.vcpus[owner].core.requests.kvm_make_request(KVM_REQ_VGIC_PROCESS_UPDATE)
 
 
-def kvm_vgic_vcpu_pending_irq(vcpu: KvmVcpu) -> bool:
-    """vgic.c: kvm_vgic_vcpu_pending_irq: an enabled pending entry unmasked by PMR (no point:
-    evaluated by the WFI wait after its own point)."""
+def kvm_vgic_vcpu_pending_irq(kvm: Kvm, vcpu: KvmVcpu) -> bool:
+    """Whether ``vcpu`` has an interrupt it could take: vgic.c: kvm_vgic_vcpu_pending_irq.
+
+    Commit 1c3b3cadcd69: false while the distributor is disabled; otherwise an entry of
+    the vCPU's ap_list that is pending, enabled, *not active* and of a priority below
+    VMCR.PMR (vgic_get_vmcr: the saved VMCR). Group enables are not looked at, nor is
+    the entry's target. The kernel walks under ap_list_lock and each irq_lock; the
+    model evaluates it inside the WFI wait, after that wait's own point, so no point
+    here. GICv4's its_vpe.pending_last is not modelled.
+    """
+    if not kvm.dist.enabled:
+        return False
     pmr = vcpu.cpuif.state.vmcr.vpmr
     return any(
-        irq.enabled and irq_is_pending(irq) and irq.priority < pmr for irq in vcpu.ap_list
+        irq_is_pending(irq) and irq.enabled and not irq.active and irq.priority < pmr
+        for irq in vcpu.ap_list
     )
+
+
+def kvm_arch_vcpu_runnable(kvm: Kvm, vcpu: KvmVcpu) -> bool:
+    """arm.c: kvm_arch_vcpu_runnable: (an IRQ line or a vGIC interrupt pending) and the
+    vCPU neither stopped nor paused (vcpu->arch.pause: kvm_arm_halt_guest's flag).
+
+    HCR_EL2.VI/VF lines (userspace irqchip) and power-off are not modelled: with the
+    in-kernel vGIC only kvm_vgic_vcpu_pending_irq remains.
+    """
+    return kvm_vgic_vcpu_pending_irq(kvm, vcpu) and not vcpu.pause

@@ -55,6 +55,12 @@ INVARIANTS: dict[str, Invariant] = {
                   "a HW interrupt's physical deactivation happened other than once per "
                   "virtual deactivation",
                   "HW-mapped interrupts (the LR's HW bit, vgic_irq_set_phys_active)"),
+        Invariant("irq-use-after-unlink", "safety",
+                  "kernel code followed a pointer to a vgic_irq it holds without a reference "
+                  "(last_lr_irq, prune's migration candidate) after the irq left its ap_list "
+                  "or its last reference was put (LPIs), or put a freed irq",
+                  "vgic_irq lifetime: ap_list links (list_del poisons them) and irq->refcount "
+                  "(vgic_get_irq_ref / vgic_put_irq)"),
         Invariant("expectation", "expectation",
                   "the scenario's expected final state or counters did not hold",
                   "what the scenario's author wrote down"),

@@ -288,6 +288,11 @@ async def vgic_fold_lr_state(kvm: Kvm, vcpu: KvmVcpu) -> None:
     still targeting this vCPU, walking the ap_list (no ap_list_lock) from the
     entry after the last one placed in an LR (merged, 6da5e537f5af; the fold
     returns at once when no LR was placed) or from the head (v4-applied, bug K1).
+    As in the kernel (list_for_each_entry_continue from host_data's last_lr_irq) the
+    walk trusts that entry to be still linked: no membership test. The model's
+    use-after-unlink detector records a freed entry (always read, for its next link)
+    or an unlinked one with EOIcount left to replay (a poisoned link followed), and
+    the walk stops there (Kvm.vgic_irq_stale).
     """
     sw = kvm.sw
     after_last = sw.eoicount_walk_start == "after_last_lr"
@@ -298,8 +303,13 @@ async def vgic_fold_lr_state(kvm: Kvm, vcpu: KvmVcpu) -> None:
     for i in range(vcpu.used_lrs):
         await vgic_fold_lr(kvm, vcpu, vcpu.lrs[i])
     start = 0
-    if after_last and vcpu.last_lr_irq in vcpu.ap_list:
-        start = vcpu.ap_list.index(vcpu.last_lr_irq) + 1
+    last = vcpu.last_lr_irq
+    if after_last and last is not None:
+        if kvm.vgic_irq_stale(last, vcpu, "vgic_v3_fold_lr_state's EOIcount walk (last_lr_irq)",
+                              deref_next=eoicount > 0):
+            eoicount = 0
+        else:
+            start = next((n + 1 for n, e in enumerate(vcpu.ap_list) if e is last), 0)
     i = start
     while eoicount > 0 and i < len(vcpu.ap_list):
         irq = vcpu.ap_list[i]
@@ -320,7 +330,12 @@ async def vgic_fold_lr_state(kvm: Kvm, vcpu: KvmVcpu) -> None:
 async def vgic_prune_ap_list(kvm: Kvm, vcpu: KvmVcpu) -> None:
     """vgic.c: vgic_prune_ap_list. Drop entries that go nowhere; migrate those whose
     oracle names another vCPU (both ap_list_locks, lower vcpu_id first, then re-check)
-    and kick it; restart after every migration. Never touches active_spis."""
+    and kick it; restart after every migration. Never touches active_spis.
+
+    The re-check after re-locking is the oracle's alone, as in the kernel: no test that
+    the entry is still on this vCPU's list (list_del trusts it). The use-after-unlink
+    detector records a migration of an entry that left the list (Kvm.vgic_irq_stale).
+    """
     dist = kvm.dist
     while True:
         await vcpu.ap_list_lock.acquire()
@@ -346,7 +361,9 @@ async def vgic_prune_ap_list(kvm: Kvm, vcpu: KvmVcpu) -> None:
         await first.ap_list_lock.acquire()
         await second.ap_list_lock.acquire()
         await irq.lock.acquire()
-        moved = vgic_target_oracle(irq, dist.enabled) == target and irq in vcpu.ap_list
+        moved = vgic_target_oracle(irq, dist.enabled) == target
+        if moved and kvm.vgic_irq_stale(irq, vcpu, "vgic_prune_ap_list's migration (list_del)"):
+            moved = False
         if moved:
             vcpu.ap_list.remove(irq)
             tvcpu.ap_list.append(irq)

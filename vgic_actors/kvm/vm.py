@@ -167,6 +167,10 @@ class Kvm:
     # machine shares this dict with the guests' memory.
     guest_memory: dict[str, int] = field(default_factory=dict)
     its: VgicIts | None = None  # the VM's emulated ITS (kvm/its.py), created on first use
+    # The use-after-unlink detector's record (vgic_irq_stale): each time kernel code
+    # followed a pointer to a vgic_irq it held without a reference after the irq left its
+    # ap_list or was freed; checks/final.py reports them as irq-use-after-unlink.
+    stale_touches: list[str] = field(default_factory=list)
 
     def vgic_get_irq(self, vcpu: KvmVcpu | None, intid: int) -> VgicIrq | None:
         """vgic.c: vgic_get_irq. Private irqs from ``vcpu``'s copy, SPIs from the distributor,
@@ -184,9 +188,37 @@ class Kvm:
         (vgic_release_lpi_locked). Private irqs and SPIs are not refcounted."""
         if not irq.is_lpi:
             return
+        if irq.freed:  # refcount_t: "underflow; use-after-free"
+            self.stale_touches.append(f"vgic_put_irq on LPI {irq.intid} after its last "
+                                      "reference was put")
+            return
         irq.refcount -= 1
-        if irq.refcount <= 0 and self.dist.lpi_xa.get(irq.intid) is irq:
-            del self.dist.lpi_xa[irq.intid]
+        if irq.refcount <= 0:
+            irq.freed = True
+            if self.dist.lpi_xa.get(irq.intid) is irq:
+                del self.dist.lpi_xa[irq.intid]
+
+    def vgic_irq_stale(self, irq: VgicIrq, vcpu: KvmVcpu, where: str, *,
+                       deref_next: bool = True) -> bool:
+        """The use-after-unlink detector: True (and recorded) if ``irq`` was freed, or, when
+        the caller follows its ap_list link (``deref_next``), is no longer on ``vcpu``'s
+        ap_list (list_del poisoned the link).
+
+        For the pointers the kernel keeps without a reference: host_data's last_lr_irq
+        between flush and fold (6da5e537f5af; a later fix, "Take a refcount on IRQs
+        referenced by last_lr_irq", adds one) and prune's migration candidate between
+        dropping and re-taking the locks. The model cannot follow a stale pointer, so
+        its callers stop where the kernel would fault or read freed memory.
+        """
+        kind = "LPI" if irq.is_lpi else "SPI" if irq.is_spi else "INTID"
+        if irq.freed:
+            why = "its last reference was put (freed)"
+        elif deref_next and not any(e is irq for e in vcpu.ap_list):
+            why = f"it is no longer on vcpu{vcpu.vcpu_id}'s ap_list"
+        else:
+            return False
+        self.stale_touches.append(f"{where} followed {kind} {irq.intid} though {why}")
+        return True
 
     @property
     def cores(self) -> list[VcpuCore]:

@@ -51,8 +51,10 @@ class KernelSwitches:
     icactiver_offset: IcactiverOffset = "word"
     # vgic_v3_deactivate matches a GICv2-model SGI's CPUID against active_source (v4 29/49).
     v2_sgi_cpuid_match: bool = True
-    # Hyp fast path: a trapped DIR that hits this vCPU's own LR is handled at EL2
-    # (ca3c34da3644); without it every trapped DIR is a full exit (v1).
+    # Hyp fast path: with the shadow TDIR set, a trapped DIR that hits this vCPU's own LR
+    # is handled at EL2 (ca3c34da3644); without it such a DIR is a full exit (v1). Either
+    # way the hyp sees DIR traps only under the vgic_v3_cpuif_trap static key
+    # (VmConfig.vgic_v3_cpuif_trap: no host TDIR, or kvm-arm.vgic_v3_common_trap).
     hyp_dir_fast_path: bool = True
     # vgic_irq_cmp: purely pending before active (05984ba67eb6); pre-series sorts active first.
     sort_pending_first: bool = True

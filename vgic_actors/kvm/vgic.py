@@ -181,7 +181,8 @@ async def kvm_vgic_flush_hwstate(kvm: Kvm, vcpu: KvmVcpu) -> None:
     cpuif = vcpu.cpuif
     cpuif.state.lrs[:] = vcpu.lrs
     cpuif.write_hcr(hardware_hcr(vcpu.vgic_hcr, sw, v3=not cfg.v2_model,
-                                 host_tdir_cap=cfg.host_tdir_cap))
+                                 host_tdir_cap=cfg.host_tdir_cap,
+                                 common_trap=cfg.host_common_trap))
 
 
 async def vgic_flush_lr_state(kvm: Kvm, vcpu: KvmVcpu) -> None:

@@ -60,6 +60,8 @@ class VmConfig:
     emulation (vgic-mmio-v2.c: vgic_mmio_write_dir -> vgic_v3/v2_deactivate). A GICv2
     guest runs on either host; a GICv3 guest only on a GICv3 host.
     ``host_tdir_cap``: ARM64_HAS_ICH_HCR_EL2_TDIR (ICH_VTR_EL2.TDS; GICv3 hosts only).
+    ``host_common_trap``: the boot parameter kvm-arm.vgic_v3_common_trap=1 (TC in the
+    hyp's trap constant on a host that has TDIR; hosts without TDIR get TC anyway).
     ``ipi_latency``: virtual ticks within which an IPI must land (None = unbounded).
     """
 
@@ -69,6 +71,7 @@ class VmConfig:
     gic_model: GicVersion = GicVersion.V3
     host_gic: GicVersion = GicVersion.V3
     host_tdir_cap: bool = True
+    host_common_trap: bool = False
     pri_bits: int = 5
     pre_bits: int = 5
     variant: str = "merged"
@@ -90,6 +93,22 @@ class VmConfig:
     def host_v2(self) -> bool:
         """A GICv2 host (kvm_vgic_global_state.type == VGIC_V2): the vgic_v2_* paths."""
         return self.host_gic is GicVersion.V2
+
+    @property
+    def vgic_v3_cpuif_trap(self) -> bool:
+        """The vgic_v3_cpuif_trap static key: the hyp emulates trapped GICv3 sysregs itself.
+
+        vgic-v3.c (commit 1c3b3cadcd69): vgic_v3_probe enables it when the boot-time trap
+        constant (kvm_compute_ich_hcr_trap_bits) is non-zero: TC on hosts without
+        ARM64_HAS_ICH_HCR_EL2_TDIR (added by the series) or with
+        kvm-arm.vgic_v3_common_trap; TALL0/TALL1 (the group trap parameters, Cavium
+        erratum 30115) and Apple M1/M2's broken SEIS (which also forces TDIR) are not
+        modelled. Never on a GICv2 host. Off on a plain TDIR-capable host: there every
+        trapped DIR is a full exit.
+        """
+        if self.host_v2:
+            return False
+        return self.host_common_trap or (not self.host_tdir_cap and self.switches.dir_trapping)
 
     def __post_init__(self) -> None:
         if self.host_v2 and not self.v2_model:

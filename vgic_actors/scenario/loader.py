@@ -192,7 +192,8 @@ def _vm_config(src: Source, vm: VmSection, base: VmSection) -> VmConfig:
         raise src.error("$.vm.ipi_latency", "no ipi_latency with unbounded_ipi_latency: true",
                         str(vm.ipi_latency))
     return VmConfig(nr_vcpus=vcpus, nr_lr=pick("lrs"), nr_spis=pick("nr_spis"), gic_model=gic,
-                    host_gic=host, host_tdir_cap=pick("host_tdir"), pri_bits=pick("pri_bits"),
+                    host_gic=host, host_tdir_cap=pick("host_tdir"),
+                    host_common_trap=pick("host_common_trap"), pri_bits=pick("pri_bits"),
                     pre_bits=pick("pri_bits"), arch=arch, timeslice=pick("timeslice"),
                     ipi_latency=latency)
 

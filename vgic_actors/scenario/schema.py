@@ -46,6 +46,7 @@ class VmSection(Base):
     pri_bits: Annotated[int, Meta(ge=5, le=8)] | None = None
     host_gic: Literal["v2", "v3"] | None = None
     host_tdir: bool | None = None
+    host_common_trap: bool | None = None
     ipi_latency: Annotated[int, Meta(ge=1)] | None = None
     unbounded_ipi_latency: bool = False
     timeslice: Annotated[int, Meta(ge=1)] | None = None

@@ -75,3 +75,53 @@ def test_putting_a_freed_lpi_again_is_a_finding():
 
     kvm = drive(VmConfig(nr_vcpus=1), body)
     assert len(kvm.stale_touches) == 1 and "LPI 8193" in kvm.stale_touches[0]
+
+
+def test_the_end_of_run_checks_see_the_live_lpis():
+    """all_irqs walks dist->lpi_xa: an LPI whose irq->vcpu names a vCPU whose ap_list lacks
+    it is an ap-list-consistency violation (the walk used to skip every LPI)."""
+    from vgic_actors.checks.final import all_irqs, ap_list_violations
+
+    async def body(kvm):
+        lpi = _new_irq(8192, 0)
+        lpi.refcount, lpi.vcpu = 1, 0
+        kvm.dist.lpi_xa[8192] = lpi
+
+    kvm = drive(VmConfig(nr_vcpus=1), body)
+    assert [i.intid for i in all_irqs(kvm)][-1] == 8192
+    assert [v.message for v in ap_list_violations(kvm)] == [
+        "LPI 8192 has irq->vcpu = 0 but is on no ap_list"]
+
+
+def test_prune_migrating_an_entry_that_left_the_list_is_a_finding():
+    """prune re-checks only the oracle after re-locking, as the kernel does; if the entry
+    left this vCPU's list meanwhile (here: unlinked as prune re-takes its irq_lock, as
+    vgic_flush_pending_lpis can from another thread), list_del would touch an unlinked
+    entry: reported, and nothing moved (the model used to skip it silently)."""
+    from vgic_actors.kvm.vgic import vgic_prune_ap_list
+
+    class UnlinkOnAcquire:
+        def __init__(self, lock, vcpu, irq):
+            self.lock, self.vcpu, self.irq = lock, vcpu, irq
+
+        async def acquire(self):
+            if self.irq in self.vcpu.ap_list:
+                self.vcpu.ap_list.remove(self.irq)
+                self.irq.vcpu = None
+            await self.lock.acquire()
+
+        def release(self):
+            self.lock.release()
+
+    async def body(kvm):
+        vcpu0 = kvm.vcpus[0]
+        spi = kvm.dist.spis[0]
+        spi.enabled, spi.pending_latch, spi.target_vcpu, spi.vcpu = True, True, 1, 0
+        vcpu0.ap_list.append(spi)
+        spi.lock = UnlinkOnAcquire(spi.lock, vcpu0, spi)
+        await vgic_prune_ap_list(kvm, vcpu0)
+
+    kvm = drive(VmConfig(nr_vcpus=2), body)
+    assert kvm.vcpus[1].ap_list == []
+    assert kvm.stale_touches == ["vgic_prune_ap_list's migration (list_del) followed SPI 32 "
+                                 "though it is no longer on vcpu0's ap_list"]

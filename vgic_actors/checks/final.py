@@ -49,9 +49,8 @@ def all_irqs(kvm: Kvm) -> Iterator[VgicIrq]:
     for vcpu in kvm.vcpus:
         yield from vcpu.private_irqs
     yield from kvm.dist.spis
-    lpis = getattr(kvm.dist, "lpis", None)
-    if isinstance(lpis, dict):
-        yield from (lpis[k] for k in sorted(lpis))
+    lpis = kvm.dist.lpi_xa  # the live LPIs (freed ones have left it)
+    yield from (lpis[k] for k in sorted(lpis))
 
 
 def is_active(kvm: Kvm, irq: VgicIrq) -> bool:

@@ -125,3 +125,15 @@ def test_prune_migrating_an_entry_that_left_the_list_is_a_finding():
     assert kvm.vcpus[1].ap_list == []
     assert kvm.stale_touches == ["vgic_prune_ap_list's migration (list_del) followed SPI 32 "
                                  "though it is no longer on vcpu0's ap_list"]
+
+
+def test_the_step_monitor_reports_a_stale_touch_with_its_step():
+    """irq-use-after-unlink is judged at the kernel event after it was recorded."""
+    from vgic_actors.checks.monitor import StepMonitor
+    from vgic_actors.events import IrqPruned
+
+    kvm = _walk(last_linked=False, eoicount=1)
+    monitor = StepMonitor(kvm)
+    monitor(IrqPruned(step=7, vt=7, actor="pcpu0", vcpu=0, intid=32))
+    [v] = [v for v in monitor.violations() if v.invariant == "irq-use-after-unlink"]
+    assert v.message.endswith("(first at step 7)") and "SPI 33" in v.message

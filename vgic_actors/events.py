@@ -241,7 +241,9 @@ class EoicountReplayed(Event, frozen=True):
 class DirEmulated(Event, frozen=True):
     """vgic_v3_deactivate ran for a trapped DIR by `vcpu`; `outcome` says which branch:
     ignored (EOImode 0 / out of range), not-queued, icactiver (on an LR), pseudo-lr,
-    cpuid-mismatch, v1-inactive. `owner` is the vCPU asked to prune (-1: none)."""
+    cpuid-mismatch, v1-inactive. Or the hyp handled it without an exit
+    (__vgic_v3_perform_cpuif_access): hyp-lr (cleared in this vCPU's LR), hyp-eoicount
+    (counted), hyp-nop (EOImode 0, LPI). `owner` is the vCPU asked to prune (-1: none)."""
 
     vcpu: int
     intid: int

@@ -103,6 +103,18 @@ def test_fold_ack_and_deactivate_in_one_run_does_not_count():
     assert not res.deactivated and not res.notify_and_dec
 
 
+def test_fold_of_a_gicv2_guest_follows_the_host_gic():
+    """The host GIC picks the fold (vgic_fold_lr_state): a GICv2 guest on a GICv3 host folds
+    with vgic_v3_fold_lr (no notify for an ack + EOI in one run); on a GICv2 host,
+    vgic_v2_fold_lr notifies on the EOI condition alone."""
+    def fold(host_v2):
+        i = irq(config=IrqConfig.LEVEL, line_level=True, on_lr=True)
+        lr = compute_lr(i, True).with_state(I)
+        return fold_lr_locked(i, lr, MERGED, True, 32, host_v2=host_v2).notify_and_dec
+    assert not fold(host_v2=False)
+    assert fold(host_v2=True)
+
+
 def test_fold_pre_series_notifies_on_eoi_condition_alone():
     """Pre-series fold: the EOI-MI condition alone notifies."""
     i = irq(config=IrqConfig.LEVEL, line_level=True, on_lr=True)

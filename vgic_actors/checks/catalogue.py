@@ -68,6 +68,12 @@ INVARIANTS: dict[str, Invariant] = {
         Invariant("inconsistent-lock-state", "context",
                   "a spinlock was taken in hard-IRQ context and elsewhere with IRQs enabled",
                   "lockdep's irq-safety rule ({IN-HARDIRQ-W} -> {HARDIRQ-ON-W})"),
+        Invariant("irq-use-after-unlink", "safety",
+                  "kernel code followed a pointer to a vgic_irq it holds without a reference "
+                  "(last_lr_irq, prune's migration candidate) after the irq left its ap_list "
+                  "or its last reference was put (LPIs), or put a freed irq",
+                  "vgic_irq lifetime: ap_list links (list_del poisons them) and irq->refcount "
+                  "(vgic_get_irq_ref / vgic_put_irq)"),
         Invariant("expectation", "expectation",
                   "the scenario's expected final state or counters did not hold",
                   "what the scenario's author wrote down"),

@@ -101,6 +101,7 @@ def check_run(kvm: Kvm, guests: Sequence[GuestProgram], ledger: GuestLedger,
     out += undercount_violations(kvm)
     out += _phys_deactivations(kvm)
     out += [context_violation(cv) for cv in result.context_violations]
+    out += stale_touch_violations(kvm)
     out += _tdir_sticky(kvm, result)
     return out
 
@@ -191,6 +192,12 @@ def _phys_deactivations(kvm: Kvm) -> list[Violation]:
                                  f"physical INTID {hw} still Active though {irq_name(irq)}, "
                                  "mapped to it, is neither pending nor active"))
     return out
+
+
+def stale_touch_violations(kvm: Kvm) -> list[Violation]:
+    """irq-use-after-unlink: every stale pointer the kernel model followed
+    (Kvm.vgic_irq_stale, Kvm.vgic_put_irq), in the order it happened."""
+    return [violation("irq-use-after-unlink", m) for m in kvm.stale_touches]
 
 
 def _tdir_sticky(kvm: Kvm, result: RunResult) -> list[Violation]:

@@ -9,7 +9,12 @@ step at which it was first seen. The end-of-run checks (final.py) judge liveness
 
 from __future__ import annotations
 
-from vgic_actors.checks.final import Violation, ap_list_violations, undercount_violations
+from vgic_actors.checks.final import (
+    Violation,
+    ap_list_violations,
+    stale_touch_violations,
+    undercount_violations,
+)
 from vgic_actors.events import (
     ActiveChanged,
     AnyEvent,
@@ -27,7 +32,8 @@ WATCHED = (IrqQueued, IrqPruned, LrFolded, EoicountReplayed, DirEmulated, HcrCon
 
 
 class StepMonitor:
-    """Checks ap-list-consistency and active-spis-undercount after each kernel event."""
+    """Checks ap-list-consistency, active-spis-undercount and irq-use-after-unlink after each
+    kernel event."""
 
     def __init__(self, kvm: Kvm | None = None) -> None:
         self.kvm = kvm
@@ -39,7 +45,9 @@ class StepMonitor:
         if self.kvm is None or not isinstance(event, WATCHED):
             return
         self.checks += 1
-        for v in ap_list_violations(self.kvm) + undercount_violations(self.kvm):
+        kvm = self.kvm
+        for v in (ap_list_violations(kvm) + undercount_violations(kvm)
+                  + stale_touch_violations(kvm)):
             if v.invariant not in self.first:
                 self.first[v.invariant] = (event.step, v)
 

@@ -43,10 +43,14 @@ def vgic_configure_hcr(
     return hcr
 
 
-def hardware_hcr(shadow: IchHcr, sw: KernelSwitches, *, v3: bool, host_tdir_cap: bool) -> IchHcr:
+def hardware_hcr(shadow: IchHcr, sw: KernelSwitches, *, v3: bool, host_tdir_cap: bool,
+                 common_trap: bool = False) -> IchHcr:
     """What the hyp writes to ICH_HCR_EL2 at entry: the shadow OR the boot-time trap constant.
 
-    hyp/vgic-v3-sr.c: compute_ich_hcr. On hosts without TDIR the constant holds
-    TC, so ICV_DIR_EL1 traps with the whole common group.
+    hyp/vgic-v3-sr.c: compute_ich_hcr; the constant is vgic-v3.c:
+    kvm_compute_ich_hcr_trap_bits. On hosts without TDIR it holds TC (since the
+    series), as it does with kvm-arm.vgic_v3_common_trap (``common_trap``), so
+    ICV_DIR_EL1 traps with the whole common group.
     """
-    return replace(shadow, tc=shadow.tc or (v3 and sw.dir_trapping and not host_tdir_cap))
+    constant_tc = common_trap or (sw.dir_trapping and not host_tdir_cap)
+    return replace(shadow, tc=shadow.tc or (v3 and constant_tc))

@@ -52,6 +52,7 @@ class VgicIrq:
     mpidr: int = 0  # GICv3 SPIs: the affinity last written to GICD_IROUTER (Aff2.Aff1.Aff0)
     targets: int = 0  # GICv2 SPIs: the GICD_ITARGETSR byte (CPU mask)
     refcount: int = 0  # LPIs: ITTEs + ap_list references (irq->refcount; 0 = freed)
+    freed: bool = False  # LPIs: the last reference was put (kfree_rcu in the kernel)
     lock: Any = field(default=None, repr=False)
 
     @property

@@ -3,7 +3,8 @@
 The GICv3 and GICv2 functions make the same decisions on different
 encodings; the model's ListRegister is encoding-neutral, so one function per
 step serves both, with ``v2_model`` (a GICv2 guest model) selecting the
-GICv2-only SGI source handling. Everything here runs with the irq_lock held.
+GICv2-only SGI source handling, and ``host_v2`` (a GICv2 host) the vgic-v2.c fold
+where the two differ. Everything here runs with the irq_lock held.
 """
 
 from __future__ import annotations
@@ -107,6 +108,8 @@ def fold_lr_locked(
     v2_model: bool,
     nr_spis: int,
     phys: PhysicalIrqChip | None = None,
+    *,
+    host_v2: bool = False,
 ) -> FoldResult:
     """Fold one LR value (real or pseudo) back into ``irq``; irq_lock held.
 
@@ -115,6 +118,11 @@ def fold_lr_locked(
     dropping the lock, calls kvm_notify_acked_irq and atomic_dec_if_positive
     (active_spis) when ``notify_and_dec`` is set: a deactivated level SW SPI
     whose LR carried the EOI bit (pre-series / GICv2 fold: EOI condition alone).
+
+    The host GIC picks the fold, not the guest model (vgic.c: vgic_fold_lr_state on
+    kvm_vgic_global_state.type, commit 1c3b3cadcd69): a GICv2 guest on a GICv3 host
+    goes through vgic_v3_fold_lr and its ``deactivated &&`` notify condition;
+    only a GICv2 host (``host_v2``) notifies on the EOI condition alone.
     """
     state = lr.state
     if irq.is_lpi and sw.lpi_active_drop:
@@ -137,7 +145,7 @@ def fold_lr_locked(
     eoi_mi = lr_signals_eoi_mi(lr) and 32 <= irq.intid < 32 + nr_spis
     if sw.mutant_dec_on_every_fold:  # every fold of an SPI that is or was active
         notify = irq.is_spi and (deactivated or lr_active)
-    elif sw.notify_requires_deactivated and not v2_model:
+    elif sw.notify_requires_deactivated and not host_v2:
         notify = deactivated and eoi_mi
     else:
         notify = eoi_mi

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from vgic_actors.arch.intid import LPI_MIN
 from vgic_actors.arch.sgi import SgiTrap
 from vgic_actors.arch.traps import IcvReg, Trap
+from vgic_actors.events import DirEmulated
 from vgic_actors.kvm.distributor import kvm_io_bus_access
 from vgic_actors.kvm.guest_api import (
     GuestCpu,
@@ -20,9 +22,11 @@ from vgic_actors.kvm.guest_api import (
 )
 from vgic_actors.kvm.sgi import access_gic_sgi_group1, vgic_v3_dispatch_sgi
 from vgic_actors.kvm.vgic import (
+    _log,
+    _logging,
+    kvm_arch_vcpu_runnable,
     kvm_vgic_flush_hwstate,
     kvm_vgic_sync_hwstate,
-    kvm_vgic_vcpu_pending_irq,
     vgic_prune_ap_list,
     vgic_v3_deactivate,
 )
@@ -81,26 +85,38 @@ class VcpuRunLoop:
         return exit
 
     def _hyp_dir_fast_path(self, exit: GuestExit) -> bool:
-        """hyp/vgic-v3-sr.c: __vgic_v3_perform_cpuif_access for ICV_DIR_EL1 (True: handled).
+        """The hyp's own handling of a trapped ICV_DIR_EL1 write (True: handled, no exit).
 
-        Only with the cpuif trap static key (hosts without TDIR). Shadow TDIR set:
-        deactivate in this vCPU's own LRs if found, else a full exit. TDIR clear
-        (the trap came from TC): do what the hardware would, EOIcount included.
+        hyp/include/hyp/switch.h: kvm_hyp_handle_sysreg calls
+        hyp/vgic-v3-sr.c: __vgic_v3_perform_cpuif_access only under the
+        vgic_v3_cpuif_trap static key (VmConfig.vgic_v3_cpuif_trap: hosts without
+        TDIR, or kvm-arm.vgic_v3_common_trap); with the key off every trapped DIR is a
+        full exit to access_gic_dir. With the key on, for SYS_ICC_DIR_EL1:
+        - shadow vgic_hcr.TDIR set: ___vgic_v3_write_dir (ca3c34da3644): EOImode 0 or
+          an LPI -> done; the INTID active in one of *this* vCPU's LRs -> clear it
+          (and the physical active state for HW) -> done; else return 0: full exit.
+          Before ca3c34da3644 (switch ``hyp_dir_fast_path`` off): always a full exit.
+        - shadow TDIR clear (the trap came from TC): __vgic_v3_write_dir, what the
+          hardware would do, EOIcount bump when the INTID is in no LR.
+        A handled DIR is logged as DirEmulated with outcome hyp-lr (found in an LR),
+        hyp-eoicount (counted) or hyp-nop (EOImode 0, LPI).
         """
         trap = exit.detail
-        kvm, cpuif = self.kvm, self.vcpu.cpuif
+        kvm, vcpu, cpuif = self.kvm, self.vcpu, self.vcpu.cpuif
         if not (isinstance(trap, Trap) and trap.register is IcvReg.DIR):
             return False
-        if kvm.config.v2_model or not kvm.sw.hyp_dir_fast_path or kvm.config.host_tdir_cap:
+        if kvm.config.v2_model or not kvm.config.vgic_v3_cpuif_trap:
             return False
         value = trap.value or 0
-        if self.vcpu.vgic_hcr.tdir:
-            if not cpuif.state.vmcr.veoim:
-                self.guest.complete(None)
-                return True
-            if cpuif.find_active_lr(value) is None:
-                return False
+        intid = value & 0xFFFFFF
+        found = cpuif.find_active_lr(value) is not None
+        noop = not cpuif.state.vmcr.veoim or intid >= LPI_MIN
+        if vcpu.vgic_hcr.tdir and (not kvm.sw.hyp_dir_fast_path or not (noop or found)):
+            return False
         cpuif.write_dir(value, trap_check=False)
+        if _logging():
+            outcome = "hyp-nop" if noop else "hyp-lr" if found else "hyp-eoicount"
+            _log(DirEmulated, vcpu=vcpu.vcpu_id, intid=intid, outcome=outcome)
         self.guest.complete(None)
         return True
 
@@ -145,9 +161,15 @@ class VcpuRunLoop:
         self.guest.complete(self.vcpu.cpuif.emulate(trap))
 
     def _runnable(self) -> bool:
-        """kvm_arch_vcpu_runnable / kvm_vcpu_check_block: a request or an interrupt pending."""
-        vcpu = self.vcpu
-        return bool(vcpu.core.requests.peek()) or kvm_vgic_vcpu_pending_irq(vcpu)
+        """kvm_main.c: kvm_vcpu_check_block, the condition kvm_vcpu_block waits on.
+
+        kvm_arch_vcpu_runnable (an interrupt the vCPU could take, and not paused), a
+        pending arch timer, a signal, or KVM_REQ_UNBLOCK: the model has no signals and
+        no UNBLOCK, and its timers inject into the vGIC, so only the first remains. A
+        pending request alone (KVM_REQ_IRQ_PENDING, KVM_REQ_VGIC_PROCESS_UPDATE) does not
+        end the block: a kick wakes the rcuwait, kvm_vcpu_block re-checks and sleeps on.
+        """
+        return kvm_arch_vcpu_runnable(self.kvm, self.vcpu)
 
     async def _sleep_while(self, ready: Callable[[], bool]) -> None:
         """kvm_vcpu_block until ``ready()`` (IRQs are on here: IPIs are handled as they land)."""

@@ -58,8 +58,10 @@ class KernelSwitches:
     # 4b3c1f1b15f5, where only cached MSI translations are, and SPIs are injected by
     # the irqfd_inject work on a kworker.
     irqfd_spi_inatomic: bool = True
-    # Hyp fast path: a trapped DIR that hits this vCPU's own LR is handled at EL2
-    # (ca3c34da3644); without it every trapped DIR is a full exit (v1).
+    # Hyp fast path: with the shadow TDIR set, a trapped DIR that hits this vCPU's own LR
+    # is handled at EL2 (ca3c34da3644); without it such a DIR is a full exit (v1). Either
+    # way the hyp sees DIR traps only under the vgic_v3_cpuif_trap static key
+    # (VmConfig.vgic_v3_cpuif_trap: no host TDIR, or kvm-arm.vgic_v3_common_trap).
     hyp_dir_fast_path: bool = True
     # vgic_irq_cmp: purely pending before active (05984ba67eb6); pre-series sorts active first.
     sort_pending_first: bool = True

@@ -181,7 +181,8 @@ async def kvm_vgic_flush_hwstate(kvm: Kvm, vcpu: KvmVcpu) -> None:
     cpuif = vcpu.cpuif
     cpuif.state.lrs[:] = vcpu.lrs
     cpuif.write_hcr(hardware_hcr(vcpu.vgic_hcr, sw, v3=not cfg.v2_model,
-                                 host_tdir_cap=cfg.host_tdir_cap))
+                                 host_tdir_cap=cfg.host_tdir_cap,
+                                 common_trap=cfg.host_common_trap))
 
 
 async def vgic_flush_lr_state(kvm: Kvm, vcpu: KvmVcpu) -> None:
@@ -219,8 +220,8 @@ async def vgic_flush_lr_state(kvm: Kvm, vcpu: KvmVcpu) -> None:
         active_spis = vcpu.active_spis_at_check
     else:
         active_spis = await dist.active_spis.read()
-    hcr = vgic_configure_hcr(
-        als, vmcr, nr_lr, sw, v3=not v2, host_tdir_cap=cfg.host_tdir_cap,
+    hcr = vgic_configure_hcr(  # by host: the gicv3_cpuif static key
+        als, vmcr, nr_lr, sw, v3=not cfg.host_v2, host_tdir_cap=cfg.host_tdir_cap,
         active_spis=active_spis,
     )
     vcpu.vgic_hcr = hcr
@@ -257,20 +258,27 @@ async def kvm_vgic_sync_hwstate(kvm: Kvm, vcpu: KvmVcpu) -> None:
 async def vgic_fold_lr(kvm: Kvm, vcpu: KvmVcpu, lr_val: ListRegister,
                        pseudo: bool = False) -> None:
     """vgic-v3.c: vgic_v3_fold_lr. Fold one LR (real or pseudo) under its irq_lock; then,
-    unlocked, kvm_notify_acked_irq and atomic_dec_if_positive(active_spis) when due."""
+    unlocked, kvm_notify_acked_irq and atomic_dec_if_positive(active_spis) when due.
+
+    On a GICv2 host, vgic-v2.c: vgic_v2_fold_lr (notify on the EOI condition alone,
+    never active_spis). The host picks, not the guest model (vgic.c:
+    vgic_fold_lr_state tests kvm_vgic_global_state.type, commit 1c3b3cadcd69): a
+    GICv2 guest on a GICv3 host folds here with the GICv3 rules (finding F3).
+    """
+    cfg = kvm.config
     irq = kvm.vgic_get_irq(vcpu, lr_val.vintid)
     if irq is None:
         return
     async with irq.lock:
-        res = fold_lr_locked(irq, lr_val, kvm.sw, kvm.config.v2_model, kvm.dist.nr_spis,
-                             kvm.phys)
+        res = fold_lr_locked(irq, lr_val, kvm.sw, cfg.v2_model, kvm.dist.nr_spis,
+                             kvm.phys, host_v2=cfg.host_v2)
     if _logging():
         _log(LrFolded, vcpu=vcpu.vcpu_id, intid=irq.intid, state=lr_val.state.name,
              deactivated=res.deactivated, pseudo=pseudo)
     if res.notify_and_dec:
         kvm.acked_notifications.append(irq.intid)
         await kvm_notify_acked_irq(kvm.irq_routing, 0, irq.intid - SPI_MIN)
-        if kvm.sw.active_spis_accounting and not kvm.config.v2_model:
+        if kvm.sw.active_spis_accounting and not cfg.host_v2:
             await kvm.dist.active_spis.dec_if_positive()
 
 
@@ -281,6 +289,11 @@ async def vgic_fold_lr_state(kvm: Kvm, vcpu: KvmVcpu) -> None:
     still targeting this vCPU, walking the ap_list (no ap_list_lock) from the
     entry after the last one placed in an LR (merged, 6da5e537f5af; the fold
     returns at once when no LR was placed) or from the head (v4-applied, bug K1).
+    As in the kernel (list_for_each_entry_continue from host_data's last_lr_irq) the
+    walk trusts that entry to be still linked: no membership test. The model's
+    use-after-unlink detector records a freed entry (always read, for its next link)
+    or an unlinked one with EOIcount left to replay (a poisoned link followed), and
+    the walk stops there (Kvm.vgic_irq_stale).
     """
     sw = kvm.sw
     after_last = sw.eoicount_walk_start == "after_last_lr"
@@ -291,8 +304,13 @@ async def vgic_fold_lr_state(kvm: Kvm, vcpu: KvmVcpu) -> None:
     for i in range(vcpu.used_lrs):
         await vgic_fold_lr(kvm, vcpu, vcpu.lrs[i])
     start = 0
-    if after_last and vcpu.last_lr_irq in vcpu.ap_list:
-        start = vcpu.ap_list.index(vcpu.last_lr_irq) + 1
+    last = vcpu.last_lr_irq
+    if after_last and last is not None:
+        if kvm.vgic_irq_stale(last, vcpu, "vgic_v3_fold_lr_state's EOIcount walk (last_lr_irq)",
+                              deref_next=eoicount > 0):
+            eoicount = 0
+        else:
+            start = next((n + 1 for n, e in enumerate(vcpu.ap_list) if e is last), 0)
     i = start
     while eoicount > 0 and i < len(vcpu.ap_list):
         irq = vcpu.ap_list[i]
@@ -313,7 +331,12 @@ async def vgic_fold_lr_state(kvm: Kvm, vcpu: KvmVcpu) -> None:
 async def vgic_prune_ap_list(kvm: Kvm, vcpu: KvmVcpu) -> None:
     """vgic.c: vgic_prune_ap_list. Drop entries that go nowhere; migrate those whose
     oracle names another vCPU (both ap_list_locks, lower vcpu_id first, then re-check)
-    and kick it; restart after every migration. Never touches active_spis."""
+    and kick it; restart after every migration. Never touches active_spis.
+
+    The re-check after re-locking is the oracle's alone, as in the kernel: no test that
+    the entry is still on this vCPU's list (list_del trusts it). The use-after-unlink
+    detector records a migration of an entry that left the list (Kvm.vgic_irq_stale).
+    """
     dist = kvm.dist
     while True:
         await vcpu.ap_list_lock.acquire()
@@ -339,7 +362,9 @@ async def vgic_prune_ap_list(kvm: Kvm, vcpu: KvmVcpu) -> None:
         await first.ap_list_lock.acquire()
         await second.ap_list_lock.acquire()
         await irq.lock.acquire()
-        moved = vgic_target_oracle(irq, dist.enabled) == target and irq in vcpu.ap_list
+        moved = vgic_target_oracle(irq, dist.enabled) == target
+        if moved and kvm.vgic_irq_stale(irq, vcpu, "vgic_prune_ap_list's migration (list_del)"):
+            moved = False
         if moved:
             vcpu.ap_list.remove(irq)
             tvcpu.ap_list.append(irq)
@@ -495,10 +520,30 @@ async def vgic_v3_deactivate(kvm: Kvm, vcpu: KvmVcpu, val: int) -> None:
         await kvm.vcpus[owner].core.requests.kvm_make_request(KVM_REQ_VGIC_PROCESS_UPDATE)
 
 
-def kvm_vgic_vcpu_pending_irq(vcpu: KvmVcpu) -> bool:
-    """vgic.c: kvm_vgic_vcpu_pending_irq: an enabled pending entry unmasked by PMR (no point:
-    evaluated by the WFI wait after its own point)."""
+def kvm_vgic_vcpu_pending_irq(kvm: Kvm, vcpu: KvmVcpu) -> bool:
+    """Whether ``vcpu`` has an interrupt it could take: vgic.c: kvm_vgic_vcpu_pending_irq.
+
+    Commit 1c3b3cadcd69: false while the distributor is disabled; otherwise an entry of
+    the vCPU's ap_list that is pending, enabled, *not active* and of a priority below
+    VMCR.PMR (vgic_get_vmcr: the saved VMCR). Group enables are not looked at, nor is
+    the entry's target. The kernel walks under ap_list_lock and each irq_lock; the
+    model evaluates it inside the WFI wait, after that wait's own point, so no point
+    here. GICv4's its_vpe.pending_last is not modelled.
+    """
+    if not kvm.dist.enabled:
+        return False
     pmr = vcpu.cpuif.state.vmcr.vpmr
     return any(
-        irq.enabled and irq_is_pending(irq) and irq.priority < pmr for irq in vcpu.ap_list
+        irq_is_pending(irq) and irq.enabled and not irq.active and irq.priority < pmr
+        for irq in vcpu.ap_list
     )
+
+
+def kvm_arch_vcpu_runnable(kvm: Kvm, vcpu: KvmVcpu) -> bool:
+    """arm.c: kvm_arch_vcpu_runnable: (an IRQ line or a vGIC interrupt pending) and the
+    vCPU neither stopped nor paused (vcpu->arch.pause: kvm_arm_halt_guest's flag).
+
+    HCR_EL2.VI/VF lines (userspace irqchip) and power-off are not modelled: with the
+    in-kernel vGIC only kvm_vgic_vcpu_pending_irq remains.
+    """
+    return kvm_vgic_vcpu_pending_irq(kvm, vcpu) and not vcpu.pause

@@ -54,15 +54,25 @@ KVM_REQ_VGIC_PROCESS_UPDATE = 8 + 11
 class VmConfig:
     """What a VM is made of: guest GIC model, sizes, host facts, variant, switches.
 
-    ``host_tdir_cap``: ARM64_HAS_ICH_HCR_EL2_TDIR (ICH_VTR_EL2.TDS). ``ipi_latency``:
-    virtual ticks within which an IPI must land (None = unbounded: explore every delay).
+    ``gic_model`` is the guest's (kvm->arch.vgic.vgic_model); ``host_gic`` the host's
+    (kvm_vgic_global_state.type, and the gicv3_cpuif static key): it, not the guest
+    model, picks the fold (vgic.c: vgic_fold_lr_state), the LR and HCR layout
+    (vgic_flush_lr_state: vgic_v2/v3_configure_hcr) and the trapped GICV_DIR's
+    emulation (vgic-mmio-v2.c: vgic_mmio_write_dir -> vgic_v3/v2_deactivate). A GICv2
+    guest runs on either host; a GICv3 guest only on a GICv3 host.
+    ``host_tdir_cap``: ARM64_HAS_ICH_HCR_EL2_TDIR (ICH_VTR_EL2.TDS; GICv3 hosts only).
+    ``host_common_trap``: the boot parameter kvm-arm.vgic_v3_common_trap=1 (TC in the
+    hyp's trap constant on a host that has TDIR; hosts without TDIR get TC anyway).
+    ``ipi_latency``: virtual ticks within which an IPI must land (None = unbounded).
     """
 
     nr_vcpus: int = 2
     nr_lr: int = 4
     nr_spis: int = 32
     gic_model: GicVersion = GicVersion.V3
+    host_gic: GicVersion = GicVersion.V3
     host_tdir_cap: bool = True
+    host_common_trap: bool = False
     pri_bits: int = 5
     pre_bits: int = 5
     variant: str = "merged"
@@ -79,6 +89,31 @@ class VmConfig:
     def v2_model(self) -> bool:
         """A GICv2 guest model (KVM_DEV_TYPE_ARM_VGIC_V2)."""
         return self.gic_model is GicVersion.V2
+
+    @property
+    def host_v2(self) -> bool:
+        """A GICv2 host (kvm_vgic_global_state.type == VGIC_V2): the vgic_v2_* paths."""
+        return self.host_gic is GicVersion.V2
+
+    @property
+    def vgic_v3_cpuif_trap(self) -> bool:
+        """The vgic_v3_cpuif_trap static key: the hyp emulates trapped GICv3 sysregs itself.
+
+        vgic-v3.c (commit 1c3b3cadcd69): vgic_v3_probe enables it when the boot-time trap
+        constant (kvm_compute_ich_hcr_trap_bits) is non-zero: TC on hosts without
+        ARM64_HAS_ICH_HCR_EL2_TDIR (added by the series) or with
+        kvm-arm.vgic_v3_common_trap; TALL0/TALL1 (the group trap parameters, Cavium
+        erratum 30115) and Apple M1/M2's broken SEIS (which also forces TDIR) are not
+        modelled. Never on a GICv2 host. Off on a plain TDIR-capable host: there every
+        trapped DIR is a full exit.
+        """
+        if self.host_v2:
+            return False
+        return self.host_common_trap or (not self.host_tdir_cap and self.switches.dir_trapping)
+
+    def __post_init__(self) -> None:
+        if self.host_v2 and not self.v2_model:
+            raise ValueError("a GICv3 guest model needs a GICv3 host (vgic_v3_probe)")
 
     def cpuif_config(self) -> CpuIfConfig:
         """The virtual CPU interface the host hardware offers this VM's vCPUs."""
@@ -155,6 +190,10 @@ class Kvm:
     # system_wq: deferred work (the irqfd inject work) runs on a kworker actor, in task
     # context (build_kvm gives it the run's scheduler)
     system_wq: Workqueue = field(kw_only=True)
+    # The use-after-unlink detector's record (vgic_irq_stale): each time kernel code
+    # followed a pointer to a vgic_irq it held without a reference after the irq left its
+    # ap_list or was freed; checks/final.py reports them as irq-use-after-unlink.
+    stale_touches: list[str] = field(default_factory=list)
 
     def vgic_get_irq(self, vcpu: KvmVcpu | None, intid: int) -> VgicIrq | None:
         """vgic.c: vgic_get_irq. Private irqs from ``vcpu``'s copy, SPIs from the distributor,
@@ -172,9 +211,37 @@ class Kvm:
         (vgic_release_lpi_locked). Private irqs and SPIs are not refcounted."""
         if not irq.is_lpi:
             return
+        if irq.freed:  # refcount_t: "underflow; use-after-free"
+            self.stale_touches.append(f"vgic_put_irq on LPI {irq.intid} after its last "
+                                      "reference was put")
+            return
         irq.refcount -= 1
-        if irq.refcount <= 0 and self.dist.lpi_xa.get(irq.intid) is irq:
-            del self.dist.lpi_xa[irq.intid]
+        if irq.refcount <= 0:
+            irq.freed = True
+            if self.dist.lpi_xa.get(irq.intid) is irq:
+                del self.dist.lpi_xa[irq.intid]
+
+    def vgic_irq_stale(self, irq: VgicIrq, vcpu: KvmVcpu, where: str, *,
+                       deref_next: bool = True) -> bool:
+        """The use-after-unlink detector: True (and recorded) if ``irq`` was freed, or, when
+        the caller follows its ap_list link (``deref_next``), is no longer on ``vcpu``'s
+        ap_list (list_del poisoned the link).
+
+        For the pointers the kernel keeps without a reference: host_data's last_lr_irq
+        between flush and fold (6da5e537f5af; a later fix, "Take a refcount on IRQs
+        referenced by last_lr_irq", adds one) and prune's migration candidate between
+        dropping and re-taking the locks. The model cannot follow a stale pointer, so
+        its callers stop where the kernel would fault or read freed memory.
+        """
+        kind = "LPI" if irq.is_lpi else "SPI" if irq.is_spi else "INTID"
+        if irq.freed:
+            why = "its last reference was put (freed)"
+        elif deref_next and not any(e is irq for e in vcpu.ap_list):
+            why = f"it is no longer on vcpu{vcpu.vcpu_id}'s ap_list"
+        else:
+            return False
+        self.stale_touches.append(f"{where} followed {kind} {irq.intid} though {why}")
+        return True
 
     @property
     def cores(self) -> list[VcpuCore]:

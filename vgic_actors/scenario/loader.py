@@ -199,6 +199,10 @@ def _vm_config(src: Source, vm: VmSection, base: VmSection) -> VmConfig:
     gic = GicVersion.V2 if pick("gic") == "v2" else GicVersion.V3
     if gic is GicVersion.V2 and vcpus > 8:
         raise src.error("$.vm.vcpus", "at most 8 vCPUs on a GICv2 model", str(vcpus))
+    host = GicVersion.V2 if pick("host_gic") == "v2" else GicVersion.V3
+    if host is GicVersion.V2 and gic is GicVersion.V3:
+        raise src.error("$.vm.host_gic", "v3 for a GICv3 guest (a GICv2 host runs GICv2 "
+                        "guests only)", "v2")
     arch = PRESETS[vm.arch.preset]
     overrides = {k: getattr(vm.arch, k) for k in vm.arch.__struct_fields__
                  if k != "preset" and getattr(vm.arch, k) is not None}
@@ -208,7 +212,8 @@ def _vm_config(src: Source, vm: VmSection, base: VmSection) -> VmConfig:
         raise src.error("$.vm.ipi_latency", "no ipi_latency with unbounded_ipi_latency: true",
                         str(vm.ipi_latency))
     return VmConfig(nr_vcpus=vcpus, nr_lr=pick("lrs"), nr_spis=pick("nr_spis"), gic_model=gic,
-                    host_tdir_cap=pick("host_tdir"), pri_bits=pick("pri_bits"),
+                    host_gic=host, host_tdir_cap=pick("host_tdir"),
+                    host_common_trap=pick("host_common_trap"), pri_bits=pick("pri_bits"),
                     pre_bits=pick("pri_bits"), arch=arch, timeslice=pick("timeslice"),
                     ipi_latency=latency)
 

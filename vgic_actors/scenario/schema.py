@@ -45,7 +45,9 @@ class VmSection(Base):
     lrs: Annotated[int, Meta(ge=1, le=16)] | None = None
     nr_spis: Annotated[int, Meta(ge=32, le=988, multiple_of=32)] | None = None
     pri_bits: Annotated[int, Meta(ge=5, le=8)] | None = None
+    host_gic: Literal["v2", "v3"] | None = None
     host_tdir: bool | None = None
+    host_common_trap: bool | None = None
     ipi_latency: Annotated[int, Meta(ge=1)] | None = None
     unbounded_ipi_latency: bool = False
     timeslice: Annotated[int, Meta(ge=1)] | None = None

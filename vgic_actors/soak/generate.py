@@ -8,6 +8,9 @@ violation a run finds is a finding, not a generator artefact. The shape:
 * Injections, each of a distinct INTID, exactly once: SPIs by a guest GICD_ISPENDR
   write, a VMM KVM_IRQ_LINE or an irqfd; SGIs by ICC_SGI1R_EL1 from a random vCPU;
   PPIs by the target's own GICR_ISPENDR0; LPIs by an ITS INT command.
+* With probability ``gicv2_on_gicv3`` the guest is a GICv2 model on a GICv3 host (the
+  host picks the fold and DIR paths: kvm_vgic_global_state.type): SPIs routed by
+  ITARGETSR, SGIs sent through GICD_SGIR, no LPIs (no ITS on GICv2).
 * Each vCPU handles its interrupts in an IRQ handler (EOImode 0: EOIR; EOImode 1: EOIR
   + DIR, or EOIR and a hand-off of the DIR to the next vCPU, which must run EOImode 1
   too). Hand-offs only go from vCPU v to v+1, so waits never form a cycle, and only
@@ -40,6 +43,7 @@ class _Irq:
 @dataclass
 class _Plan:
     vcpus: int
+    v2: bool
     eoimode1: list[bool]
     defer: list[bool]
     late_unmask: list[bool]
@@ -52,14 +56,14 @@ def _weighted(rng: random.Random, table: dict[str, int], allowed: tuple[str, ...
     return rng.choices(names, weights=[table[n] for n in names])[0]
 
 
-def _plan(profile: Profile, rng: random.Random) -> tuple[_Plan, int, int]:
+def _plan(profile: Profile, rng: random.Random, v2: bool) -> tuple[_Plan, int, int]:
     n = rng.randint(*profile.vcpus)
     lrs = rng.randint(*profile.lrs)
     timeslice = rng.randint(*profile.timeslice)
     eoimode1 = [rng.random() < profile.eoimode1 for _ in range(n)]
     defer = [eoimode1[v] and v + 1 < n and eoimode1[v + 1] and rng.random() < profile.handoff
              for v in range(n)]
-    plan = _Plan(n, eoimode1, defer,
+    plan = _Plan(n, v2, eoimode1, defer,
                  [rng.random() < profile.late_handler_unmask for _ in range(n)],
                  [rng.random() < profile.handler_exit for _ in range(n)])
     spis = list(range(32, 32 + profile.nr_spis))
@@ -71,6 +75,8 @@ def _plan(profile: Profile, rng: random.Random) -> tuple[_Plan, int, int]:
     lpi = LPI_BASE
     for _ in range(rng.randint(*profile.interrupts)):
         klass = _weighted(rng, profile.classes, CLASSES)
+        if klass == "lpi" and v2:
+            klass = "spi"
         pools = {"spi": spis, "sgi": sgis, "ppi": ppis}
         if klass != "lpi" and not pools[klass]:
             klass = "spi" if spis else "lpi"
@@ -145,7 +151,9 @@ def _configure_shared(plan: _Plan) -> list[Any]:
     for irq in plan.irqs:
         if irq.klass == "spi":
             ops += [{"write": {"reg": "IPRIORITYR", "intid": irq.intid, "value": irq.priority}},
-                    {"write": {"reg": "IROUTER", "intid": irq.intid, "value": irq.target}},
+                    {"write": {"reg": "ITARGETSR", "intid": irq.intid, "value": 1 << irq.target}
+                     if plan.v2 else
+                     {"reg": "IROUTER", "intid": irq.intid, "value": irq.target}},
                     {"write": {"reg": "ISENABLER", "intid": irq.intid}}]
     if lpis:
         ops.append({"its": {"cmd": "MAPD", "device": 0, "size": 8}})
@@ -196,7 +204,10 @@ def _host(plan: _Plan) -> list[Any]:
 def generate(profile: Profile, seed: int) -> dict[str, Any]:
     """The scenario data for ``seed`` (deterministic: same profile and seed, same data)."""
     rng = random.Random(seed)
-    plan, lrs, timeslice = _plan(profile, rng)
+    # The host axis draws from its own stream, so a seed's GICv3 scenario stays the same
+    # whatever the GICv2 weight.
+    v2 = random.Random(f"gicv2-{seed}").random() < profile.gicv2_on_gicv3
+    plan, lrs, timeslice = _plan(profile, rng, v2)
     guests: dict[str, Any] = {}
     for v in range(plan.vcpus):
         guests[f"vcpu{v}"] = {"handler": _handler(plan, v), "ops": _program(plan, v)}
@@ -207,7 +218,8 @@ def generate(profile: Profile, seed: int) -> dict[str, Any]:
         "description": f"generated from seed {seed}: {plan.vcpus} vCPUs, {lrs} LRs, "
                        + ", ".join(f"{i.klass.upper()} {i.intid} -> vcpu{i.target}"
                                    for i in plan.irqs),
-        "vm": {"vcpus": plan.vcpus, "lrs": lrs, "nr_spis": profile.nr_spis,
+        "vm": {**({"gic": "v2", "host_gic": "v3"} if plan.v2 else {}),
+               "vcpus": plan.vcpus, "lrs": lrs, "nr_spis": profile.nr_spis,
                "timeslice": timeslice, "ipi_latency": profile.ipi_latency},
         "guests": guests,
         "expect": {"final": final, "counters": {"acks": {i.intid: 1 for i in plan.irqs}}},

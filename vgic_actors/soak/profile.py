@@ -20,6 +20,7 @@ class Profile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=T
     """What the generator may produce; see config/soak-default.yaml for each field."""
 
     vcpus: Range = (1, 4)
+    gicv2_on_gicv3: Prob = 0.0
     lrs: Range = (1, 4)
     nr_spis: Annotated[int, Meta(ge=32, le=988, multiple_of=32)] = 32
     timeslice: Range = (4, 64)

@@ -31,7 +31,13 @@ from vgic_actors.kvm.ap_list import summarize_ap_list, vgic_sort_ap_list, vgic_t
 from vgic_actors.kvm.hcr import hardware_hcr, vgic_configure_hcr
 from vgic_actors.kvm.irq import IrqConfig, VgicIrq, irq_is_pending, vgic_valid_spi
 from vgic_actors.kvm.irq_routing import kvm_notify_acked_irq
-from vgic_actors.kvm.lr import compute_lr, fold_lr_locked, populate_lr, pseudo_lr
+from vgic_actors.kvm.lr import (
+    compute_lr,
+    fold_lr_locked,
+    lr_signals_eoi_mi,
+    populate_lr,
+    pseudo_lr,
+)
 from vgic_actors.kvm.vm import (
     KVM_REQ_IRQ_PENDING,
     KVM_REQ_SLEEP,
@@ -264,18 +270,26 @@ async def vgic_fold_lr(kvm: Kvm, vcpu: KvmVcpu, lr_val: ListRegister,
     never active_spis). The host picks, not the guest model (vgic.c:
     vgic_fold_lr_state tests kvm_vgic_global_state.type, commit 1c3b3cadcd69): a
     GICv2 guest on a GICv3 host folds here with the GICv3 rules (finding F3).
+    Where the notification needs the EOI condition alone (vgic_v2_fold_lr, and the
+    pre-series vgic_v3_fold_lr_state) it comes *first*, before the lookup and the lock.
     """
-    cfg = kvm.config
+    cfg, sw = kvm.config, kvm.sw
+    early = ((cfg.host_v2 or not sw.notify_requires_deactivated)
+             and not sw.mutant_dec_on_every_fold and lr_signals_eoi_mi(lr_val)
+             and vgic_valid_spi(lr_val.vintid, kvm.dist.nr_spis))
+    if early:  # "Notify fds when the guest EOI'ed a level-triggered SPI"
+        kvm.acked_notifications.append(lr_val.vintid)
+        await kvm_notify_acked_irq(kvm.irq_routing, 0, lr_val.vintid - SPI_MIN)
     irq = kvm.vgic_get_irq(vcpu, lr_val.vintid)
     if irq is None:
         return
     async with irq.lock:
-        res = fold_lr_locked(irq, lr_val, kvm.sw, cfg.v2_model, kvm.dist.nr_spis,
+        res = fold_lr_locked(irq, lr_val, sw, cfg.v2_model, kvm.dist.nr_spis,
                              kvm.phys, host_v2=cfg.host_v2)
     if _logging():
         _log(LrFolded, vcpu=vcpu.vcpu_id, intid=irq.intid, state=lr_val.state.name,
              deactivated=res.deactivated, pseudo=pseudo)
-    if res.notify_and_dec:
+    if res.notify_and_dec and not early:
         kvm.acked_notifications.append(irq.intid)
         await kvm_notify_acked_irq(kvm.irq_routing, 0, irq.intid - SPI_MIN)
         if kvm.sw.active_spis_accounting and not cfg.host_v2:
@@ -474,11 +488,16 @@ async def vgic_v3_deactivate(kvm: Kvm, vcpu: KvmVcpu, val: int) -> None:
     budget, F2's window). Then, IRQs restored, the ICACTIVER big hammer and
     KVM_REQ_VGIC_PROCESS_UPDATE to the owner, without a kick.
     Variant v1-posted: owner from the oracle, and nothing if KVM's copy is not active.
+    On a GICv2 host this is vgic-v2.c: vgic_v2_deactivate (vgic-mmio-v2.c:
+    vgic_mmio_write_dir picks by host), the same structure, its fold vgic_v2_fold_lr.
     """
     cfg, sw = kvm.config, kvm.sw
     cpuid = (val >> 10) & 7 if cfg.v2_model else 0
     intid = val & 0x3FF if cfg.v2_model else val & 0xFFFFFF
-    if not vcpu.cpuif.state.vmcr.veoim or intid >= SPI_MIN + kvm.dist.nr_spis:
+    # vgic_v2_deactivate (a GICv2 host) has no INTID range check: an unknown INTID
+    # finds no irq (WARN_ON_ONCE) and does nothing, which the lookup below does too.
+    out_of_range = intid >= SPI_MIN + kvm.dist.nr_spis and not cfg.host_v2
+    if not vcpu.cpuif.state.vmcr.veoim or out_of_range:
         if _logging():
             _log(DirEmulated, vcpu=vcpu.vcpu_id, intid=intid, outcome="ignored")
         return

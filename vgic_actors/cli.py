@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write the JSON-lines events of the first failing run (else the first "
                      "run) to FILE and its choice log to FILE.choices.json")
     run.add_argument("--json", action="store_true", help="print the result as JSON")
+    run.add_argument("--coverage", action="store_true",
+                     help="also print which kernel paths the runs took, and how often")
     validate = sub.add_parser(
         "validate",
         help="check scenario files without running them",
@@ -211,6 +213,12 @@ def _run(args: argparse.Namespace, stdout: TextIO) -> int:
         print(msgspec.json.encode({"ok": report.ok, "report": report}).decode(), file=stdout)
     else:
         print(render(scenario, report), file=stdout)
+        if args.coverage:
+            from vgic_actors.checks import coverage
+
+            runs = [r for v in report.variants for r in v.runs]
+            print(coverage.render(coverage.merge(r.coverage for r in runs), runs=len(runs)),
+                  file=stdout)
         if args.log:
             print(f"log: {args.log} (variant {chosen.variant}, seed {chosen.seed}); "
                   f"choices: {args.log}.choices.json", file=stdout)

@@ -114,8 +114,9 @@ class VcpuRunLoop:
         if vcpu.vgic_hcr.tdir and (not kvm.sw.hyp_dir_fast_path or not (noop or found)):
             return False
         cpuif.write_dir(value, trap_check=False)
+        outcome = "hyp-nop" if noop else "hyp-lr" if found else "hyp-eoicount"
+        kvm.coverage[f"deactivate.{outcome}"] += 1
         if _logging():
-            outcome = "hyp-nop" if noop else "hyp-lr" if found else "hyp-eoicount"
             _log(DirEmulated, vcpu=vcpu.vcpu_id, intid=intid, outcome=outcome)
         self.guest.complete(None)
         return True

@@ -99,6 +99,8 @@ async def vgic_queue_irq_unlock(kvm: Kvm, irq: VgicIrq) -> bool:
         if irq.vcpu is not None or target is None:
             irq.lock.release()
             if target is not None:
+                if irq.vcpu is not None:
+                    kvm.coverage["queue.already-queued"] += 1
                 await kick_vcpu(kvm, target)
             return False
         irq.lock.release()
@@ -109,25 +111,28 @@ async def vgic_queue_irq_unlock(kvm: Kvm, irq: VgicIrq) -> bool:
         if irq.vcpu is not None or vgic_target_oracle(irq, dist.enabled) != target:
             irq.lock.release()
             tvcpu.ap_list_lock.release()
+            kvm.coverage["queue.retry"] += 1
             await irq.lock.acquire()
             continue
         if irq.is_lpi:
             irq.refcount += 1  # vgic_get_irq_kref: the ap_list holds a reference
         tvcpu.ap_list.append(irq)
         irq.vcpu = target
-        bcst = (
-            kvm.sw.active_spis_accounting
-            and vgic_model_needs_bcst_kick(kvm)
-            and vgic_valid_spi(irq.intid, dist.nr_spis)
-            and await dist.active_spis.fetch_inc() == 0
-        )
+        counted = (kvm.sw.active_spis_accounting and vgic_model_needs_bcst_kick(kvm)
+                   and vgic_valid_spi(irq.intid, dist.nr_spis))
+        bcst = counted and await dist.active_spis.fetch_inc() == 0
         irq.lock.release()
         tvcpu.ap_list_lock.release()
+        cov = kvm.coverage
+        cov["queue.insert"] += 1
+        cov["active_spis.inc"] += counted
         if _logging():
             _log(IrqQueued, intid=irq.intid, vcpu=target, bcst=bool(bcst))
         if bcst and not kvm.sw.mutant_kick_only_target:
+            cov["queue.broadcast"] += 1
             await kvm_make_all_cpus_request(kvm.cores, KVM_REQ_IRQ_PENDING)
         else:
+            cov["queue.single-kick"] += 1
             await kick_vcpu(kvm, target)
         return True
 
@@ -207,6 +212,7 @@ async def vgic_flush_lr_state(kvm: Kvm, vcpu: KvmVcpu) -> None:
     vmcr = vcpu.cpuif.state.vmcr
     als = summarize_ap_list(vcpu.ap_list, vid, dist.enabled)
     if als.outside_lrs(nr_lr):
+        kvm.coverage["flush.sort"] += 1
         vgic_sort_ap_list(vcpu.ap_list, vid, vmcr, dist.enabled, sw)
     vcpu.last_lr_irq = None
     n = 0
@@ -231,10 +237,22 @@ async def vgic_flush_lr_state(kvm: Kvm, vcpu: KvmVcpu) -> None:
         active_spis=active_spis,
     )
     vcpu.vgic_hcr = hcr
+    _cover_hcr(kvm, hcr, als.active_outside_lrs(nr_lr), active_spis)
     if _logging():
         _log(HcrConfigured, vcpu=vid, used_lrs=n, lrs=[lr.vintid for lr in vcpu.lrs[:n]],
              tdir=hcr.tdir, npie=hcr.npie, lrenpie=hcr.lrenpie, uie=hcr.uie,
              active_spis=active_spis)
+
+
+def _cover_hcr(kvm: Kvm, hcr: IchHcr, actives_outside: bool, active_spis: int) -> None:
+    """Count the ICH_HCR_EL2 conditions vgic_v3_configure_hcr set (checks/coverage.py)."""
+    cov = kvm.coverage
+    if hcr.tdir:
+        cov["hcr.tdir-actives-outside"] += actives_outside
+        cov["hcr.tdir-active-spis"] += active_spis > 0
+    cov["hcr.npie"] += hcr.npie
+    cov["hcr.lrenpie"] += hcr.lrenpie
+    cov["hcr.uie"] += hcr.uie
 
 
 # --- exit -------------------------------------------------------------------------------
@@ -286,14 +304,19 @@ async def vgic_fold_lr(kvm: Kvm, vcpu: KvmVcpu, lr_val: ListRegister,
     async with irq.lock:
         res = fold_lr_locked(irq, lr_val, sw, cfg.v2_model, kvm.dist.nr_spis,
                              kvm.phys, host_v2=cfg.host_v2)
+    cov = kvm.coverage
+    cov["fold.deactivated"] += res.deactivated
+    cov["fold.pending-kept"] += lr_val.state.pending
+    cov["fold.pseudo-lr"] += pseudo
     if _logging():
         _log(LrFolded, vcpu=vcpu.vcpu_id, intid=irq.intid, state=lr_val.state.name,
              deactivated=res.deactivated, pseudo=pseudo)
     if res.notify_and_dec and not early:
+        cov["fold.eoi-notify"] += 1
         kvm.acked_notifications.append(irq.intid)
         await kvm_notify_acked_irq(kvm.irq_routing, 0, irq.intid - SPI_MIN)
         if kvm.sw.active_spis_accounting and not cfg.host_v2:
-            await kvm.dist.active_spis.dec_if_positive()
+            cov["active_spis.dec"] += await kvm.dist.active_spis.dec_if_positive() >= 0
 
 
 async def vgic_fold_lr_state(kvm: Kvm, vcpu: KvmVcpu) -> None:
@@ -335,6 +358,7 @@ async def vgic_fold_lr_state(kvm: Kvm, vcpu: KvmVcpu) -> None:
             lr = pseudo_lr(irq, kvm.config.v2_model)
         if lr.hw:  # vgic_v3_deactivate_phys
             kvm.phys.deactivate(lr.pintid)
+        kvm.coverage["eoicount.replay"] += 1
         if _logging():
             _log(EoicountReplayed, vcpu=vcpu.vcpu_id, intid=irq.intid, walk_start=start)
         await vgic_fold_lr(kvm, vcpu, lr, pseudo=True)
@@ -360,6 +384,7 @@ async def vgic_prune_ap_list(kvm: Kvm, vcpu: KvmVcpu) -> None:
             if target is None:
                 vcpu.ap_list.remove(irq)
                 irq.vcpu = None
+                kvm.coverage["prune.remove"] += 1
                 if _logging():
                     _log(IrqPruned, vcpu=vcpu.vcpu_id, intid=irq.intid)
                 kvm.vgic_put_irq(irq)  # LPIs: drop the list's reference (may free it)
@@ -387,6 +412,7 @@ async def vgic_prune_ap_list(kvm: Kvm, vcpu: KvmVcpu) -> None:
         second.ap_list_lock.release()
         first.ap_list_lock.release()
         if moved:
+            kvm.coverage["prune.migrate"] += 1
             if _logging():
                 _log(IrqPruned, vcpu=vcpu.vcpu_id, intid=irq.intid, to=target)
             await kick_vcpu(kvm, target)
@@ -398,6 +424,7 @@ async def vgic_prune_ap_list(kvm: Kvm, vcpu: KvmVcpu) -> None:
 async def kvm_arm_halt_guest(kvm: Kvm) -> None:
     """arm.c: kvm_arm_halt_guest. Pause every vCPU and make each leave the guest
     (KVM_REQ_SLEEP is WAIT | NO_WAKEUP: wait for the IPIs to vCPUs not outside)."""
+    kvm.coverage["halt"] += 1
     for vcpu in kvm.vcpus:
         vcpu.pause = True
     await kvm_make_all_cpus_request(kvm.cores, KVM_REQ_SLEEP)
@@ -498,6 +525,7 @@ async def vgic_v3_deactivate(kvm: Kvm, vcpu: KvmVcpu, val: int) -> None:
     # finds no irq (WARN_ON_ONCE) and does nothing, which the lookup below does too.
     out_of_range = intid >= SPI_MIN + kvm.dist.nr_spis and not cfg.host_v2
     if not vcpu.cpuif.state.vmcr.veoim or out_of_range:
+        kvm.coverage["deactivate.ignored"] += 1
         if _logging():
             _log(DirEmulated, vcpu=vcpu.vcpu_id, intid=intid, outcome="ignored")
         return
@@ -526,6 +554,7 @@ async def vgic_v3_deactivate(kvm: Kvm, vcpu: KvmVcpu, val: int) -> None:
             lr = pseudo_lr(irq, cfg.v2_model)
             outcome = "pseudo-lr"
         irq.lock.release()
+        kvm.coverage[f"deactivate.{outcome}"] += 1
         if _logging():
             _log(DirEmulated, vcpu=vcpu.vcpu_id, intid=intid, outcome=outcome,
                  owner=-1 if owner is None else owner)

@@ -6,6 +6,7 @@ ap_list_locks (two of them: lower vcpu_id first), then irq_locks.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -194,6 +195,9 @@ class Kvm:
     # followed a pointer to a vgic_irq it held without a reference after the irq left its
     # ap_list or was freed; checks/final.py reports them as irq-use-after-unlink.
     stale_touches: list[str] = field(default_factory=list)
+    # Kernel-path coverage (checks/coverage.py names the paths): each path the model
+    # takes counts one here
+    coverage: Counter[str] = field(default_factory=Counter)
 
     def vgic_get_irq(self, vcpu: KvmVcpu | None, intid: int) -> VgicIrq | None:
         """vgic.c: vgic_get_irq. Private irqs from ``vcpu``'s copy, SPIs from the distributor,

@@ -90,6 +90,7 @@ class RunReport(msgspec.Struct, frozen=True, kw_only=True):
     warnings: list[Violation]
     choices: ChoiceLog
     timing: Timing = msgspec.field(default_factory=Timing)
+    coverage: dict[str, int] = msgspec.field(default_factory=dict)  # checks/coverage.py
 
     @property
     def broken(self) -> set[str]:
@@ -331,6 +332,7 @@ def run_once(scenario: Scenario, variant: str, seed: int, strategy: str | Strate
         warnings=[v for v in found if v.kind == "warning"],
         choices=result.choices,
         timing=result.timing,
+        coverage=dict(kvm.coverage),
     )
 
 

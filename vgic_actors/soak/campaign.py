@@ -34,6 +34,7 @@ from typing import Any, TextIO
 
 import msgspec
 
+from vgic_actors.checks import coverage
 from vgic_actors.errors import BusyError, InputError, OutputError, UsageError
 from vgic_actors.kvm.variants import VARIANTS
 from vgic_actors.runtime import ChoiceLog
@@ -90,6 +91,7 @@ class Summary(msgspec.Struct, frozen=True, kw_only=True):
     findings: dict[str, int]
     distinct_interleavings: int
     outcomes: dict[str, int]
+    coverage: dict[str, int] = msgspec.field(default_factory=dict)  # checks/coverage.py
 
 
 @dataclass
@@ -100,12 +102,14 @@ class Progress:
     findings: Counter[str] = field(default_factory=Counter)
     outcomes: Counter[str] = field(default_factory=Counter)
     interleavings: set[str] = field(default_factory=set)
+    coverage: Counter[str] = field(default_factory=Counter)
     started: float = field(default_factory=time.monotonic)
 
     def add(self, rec: RunRecord) -> None:
         """Count one finished run."""
         self.runs += 1
         self.outcomes[rec.outcome] += 1
+        self.coverage.update(rec.coverage)
         if rec.signature:
             self.findings[rec.signature] += 1
         if rec.interleaving:
@@ -309,7 +313,8 @@ class Campaign:
         p = self.progress
         return Summary(spec=self.spec, runs=p.runs, clean=p.runs - sum(p.findings.values()),
                        crashes=p.outcomes.get("crash", 0), findings=dict(p.findings),
-                       distinct_interleavings=len(p.interleavings), outcomes=dict(p.outcomes))
+                       distinct_interleavings=len(p.interleavings), outcomes=dict(p.outcomes),
+                       coverage=dict(sorted(p.coverage.items())))
 
     def close(self) -> Summary:
         """Flush and fsync, write summary.json from results.jsonl (exact whatever was
@@ -433,3 +438,5 @@ def print_summary(summary: Summary, out: Path, stream: TextIO) -> None:
         print(f"  {sig}: {count} runs; first: {folder}", file=stream)
         if detail:
             print(f"    {detail}", file=stream)
+    if summary.coverage:
+        print(coverage.render(summary.coverage, runs=summary.runs, threshold=10), file=stream)

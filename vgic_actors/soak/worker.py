@@ -42,6 +42,7 @@ class RunRecord(msgspec.Struct, frozen=True, kw_only=True):
     signature: str = ""
     detail: str = ""
     needs: str = ""  # what a timing-window finding had to stretch (context.timing_class)
+    coverage: dict[str, int] = msgspec.field(default_factory=dict)  # checks/coverage.py
     interleaving: str = ""
     choices: list[int] = msgspec.field(default_factory=list)
     bounds: list[int] = msgspec.field(default_factory=list)
@@ -124,6 +125,7 @@ def run_index(source: ScenarioSource, variant: str, campaign_seed: int, strategy
         outcome=report.outcome, steps=report.steps, violations=sorted(set(names)),
         signature=sig.key, detail=report.violations[0].message if names else "",
         needs=report.finding_class[1] if names else "",
+        coverage=report.coverage,
         interleaving=hashlib.sha256(msgspec.msgpack.encode(values)).hexdigest()[:16],
         choices=list(values) if names else [], bounds=list(report.choices.bounds) if names
         else [],

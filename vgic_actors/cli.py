@@ -9,6 +9,7 @@ Exit codes: 0 every expectation held, 1 a finding or a failed expectation,
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import traceback
@@ -21,6 +22,7 @@ from vgic_actors.errors import (
     EXIT_FINDINGS,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    InputError,
     Interrupted,
     UsageError,
     VgicActorsError,
@@ -173,6 +175,8 @@ def _run(args: argparse.Namespace, stdout: TextIO) -> int:
     variants = [v for spec in args.variant or () for v in spec.split(",") if v]
     for v in variants:
         get_variant(v)
+    if args.log:
+        writable(args.log, "--log")
     if args.strategy and not args.strategy.startswith("replay:"):
         check_strategy(args.strategy,
                        lambda exp, got: UsageError(f"--strategy: expected {exp}, got {got}"))
@@ -290,6 +294,21 @@ def main(
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
+
+
+def writable(path: str, option: str) -> None:
+    """Fail up front (exit 2), before any work, when ``path`` cannot be written."""
+    from pathlib import Path
+
+    folder = Path(path).resolve().parent
+    if Path(path).is_dir():
+        raise InputError(path, "$", f"a file path for {option}", "a directory")
+    if not folder.is_dir():
+        raise InputError(path, "$", f"a file path for {option} in an existing folder",
+                         f"no folder {folder}")
+    if not os.access(folder, os.W_OK):
+        raise InputError(path, "$", f"a file path for {option} in a writable folder",
+                         f"{folder} is not writable")
 
 
 def again(argv: Sequence[str], *extra: str) -> str:

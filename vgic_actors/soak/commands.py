@@ -47,7 +47,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     soak.add_argument("--scheduler", metavar="ADDR",
                       help="Dask scheduler address (default: a local cluster of --workers)")
     soak.add_argument("--seed", type=int, default=0, help="campaign seed (default 0)")
-    soak.add_argument("--out", default="soak-out", help="output folder (default soak-out)")
+    soak.add_argument("--out", help="output folder (default: a fresh soak-VARIANT-seedS[-N] "
+                      "in the current folder, printed at the start)")
     soak.add_argument("--resume", action="store_true", help="continue the campaign in --out")
     soak.add_argument("--stop-on-finding", action="store_true",
                       help="stop at the first finding (time-to-first-finding)")
@@ -99,11 +100,41 @@ def parse_duration(text: str) -> float:
     return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
 
 
+def _clock(seconds: float) -> str:
+    """``42s``, ``3m05s``, ``1h02m``."""
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def fresh_folder(base: Path) -> Path:
+    """``base``, else ``base-2``, ``base-3``, ...: the first that did not exist, created
+    here (mkdir is atomic, so two soaks started together never share one)."""
+    for n in range(1, 100_000):
+        folder = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            folder.mkdir(parents=True)
+        except FileExistsError:
+            continue
+        return folder
+    raise UsageError(f"no free output folder named {base}-N; give --out")
+
+
 def run_soak(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     """The soak subcommand."""
+    from vgic_actors.checks.signature import Signature
     from vgic_actors.kvm.variants import get_variant
     from vgic_actors.scenario.loader import check_strategy
-    from vgic_actors.soak.campaign import Campaign, CampaignSpec, print_summary, run_local
+    from vgic_actors.soak.campaign import (
+        Campaign,
+        CampaignSpec,
+        finding_key,
+        print_summary,
+        run_local,
+    )
 
     get_variant(args.variant)
     if args.strategy != "portfolio":
@@ -119,16 +150,35 @@ def run_soak(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     deadline = time.monotonic() + parse_duration(args.time) if args.time else None
     spec = CampaignSpec(profile=args.profile, variant=args.variant, seed=args.seed,
                         strategy=args.strategy, scenario=args.scenario or "")
-    out = Path(args.out)
+    if args.out is None and args.resume:
+        raise UsageError("--resume needs --out DIR, the campaign folder to continue")
+    out = Path(args.out) if args.out is not None else fresh_folder(
+        Path(f"soak-{args.variant}-seed{args.seed}"))
     campaign = Campaign.open(out, spec, resume=args.resume)
+    if args.out is None:
+        print(f"soak: writing to {out}/", file=stderr)
     tty = stderr.isatty() or args.progress
     last = [0.0]
+    started, done_before = time.monotonic(), campaign.progress.runs
+
+    def line() -> str:
+        p = campaign.progress
+        elapsed = time.monotonic() - started
+        rate = (p.runs - done_before) / max(elapsed, 1e-9)
+        if args.runs is not None:
+            left = (args.runs - p.runs) / rate if rate > 0 else None
+        else:
+            left = max(deadline - time.monotonic(), 0.0) if deadline is not None else None
+        total = f"/{args.runs}" if args.runs is not None else ""
+        return (f"runs {p.runs}{total} ({rate:.1f}/s), elapsed {_clock(elapsed)}, ETA "
+                f"{_clock(left) if left is not None else '?'}, findings {len(p.findings)} "
+                f"distinct ({sum(p.findings.values())} runs)")
 
     def on_progress() -> None:
         now = time.monotonic()
         if tty and now - last[0] >= 0.5:
             last[0] = now
-            print("\r" + campaign.progress.line(), end="", file=stderr, flush=True)
+            print("\r" + line(), end="", file=stderr, flush=True)
 
     interrupted = False
     try:
@@ -145,8 +195,13 @@ def run_soak(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     finally:
         summary = campaign.close()
         if tty:
-            print("\r" + campaign.progress.line(), file=stderr)
+            print("\r" + line(), file=stderr)
     print_summary(summary, out, stdout)
+    own = sorted((n, sig) for sig, n in summary.findings.items()
+                 if not Signature.from_key(sig).merged_too)
+    if own and not interrupted:
+        print(f"next: vgic-actors shrink {out / 'findings' / finding_key(own[-1][1])}",
+              file=stdout)
     if interrupted:
         from vgic_actors.cli import again
 
@@ -232,11 +287,14 @@ def _finding_dir(path: str) -> Path:
 def run_replay(args: argparse.Namespace, stdout: TextIO) -> int:
     """The replay subcommand."""
     from vgic_actors.checks.signature import Signature
+    from vgic_actors.cli import writable
     from vgic_actors.scenario import load_scenario
     from vgic_actors.scenario.runner import load_recorded, record_run
     from vgic_actors.soak.campaign import Finding
 
     folder = _finding_dir(args.finding)
+    if args.log:
+        writable(args.log, "--log")
     finding = msgspec.json.decode((folder / "finding.json").read_bytes(), type=Finding)
     shrunk = (folder / "shrunk.yaml").exists() and not args.original
     scen_file = folder / ("shrunk.yaml" if shrunk else "scenario.yaml")

@@ -80,7 +80,7 @@ def test_trace_follows_the_rules(passing_log: Path, tmp_path: Path) -> None:
     for e in trace["traceEvents"]:
         phases[e["ph"]].add(e.get("name", ""))
     assert "guest" in phases["B"] and any(n.startswith("handle_exit: trap") for n in phases["B"])
-    assert "broadcast leg (req 9)" in phases["s"]
+    assert "broadcast leg (KVM_REQ_IRQ_PENDING)" in phases["s"]
     assert any(n.startswith("broadcast leg") for n in phases["s"])
     assert {"active_spis", "TDIR vcpu0", "TDIR vcpu1"} <= phases["C"]
     assert trace["otherData"]["variant"] == "merged"

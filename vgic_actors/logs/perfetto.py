@@ -14,7 +14,7 @@ and slices nest by construction.
 - distributor: one slice per request from delivery to its reply.
 - every message as a flow (``s`` -> ``f``, id = the message number) between short
   endpoint slices; an IPI that is a kick is named ``kick``, one leg of
-  kvm_make_all_cpus_request ``broadcast leg (req N)``.
+  kvm_make_all_cpus_request ``broadcast leg (KVM_REQ_...)``.
 - counters: ``active_spis`` and ``TDIR vcpuN`` (the TDIR bit each flush computes).
 
 Streaming: the writer holds only open slices and messages in flight.
@@ -50,7 +50,7 @@ from vgic_actors.events import (
     MessageSent,
 )
 from vgic_actors.logs.check import ACTIVE_SPIS
-from vgic_actors.logs.describe import describe, lane_of, lane_order
+from vgic_actors.logs.describe import describe, lane_of, lane_order, request_name
 from vgic_actors.logs.reader import LogReader
 
 PID = 1
@@ -163,7 +163,8 @@ class TraceWriter:
             sent, sent_ts = held
             name = "ipi"
             if isinstance(event, KickSent) and event.how == "ipi":
-                name = "kick" if event.req < 0 else f"broadcast leg (req {event.req})"
+                name = "kick" if event.req < 0 else \
+                    f"broadcast leg ({request_name(event.req)})"
             self._send(sent, sent_ts, name)
         match event:
             case GuestEntered(vcpu=v):

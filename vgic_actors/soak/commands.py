@@ -21,6 +21,11 @@ import msgspec
 from vgic_actors.errors import EXIT_FINDINGS, EXIT_OK, InputError, Interrupted, UsageError
 
 
+def print_json(value: object, stdout: TextIO) -> None:
+    """One JSON document on stdout (``--json``)."""
+    print(msgspec.json.encode(value).decode(), file=stdout)
+
+
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``soak``, ``shrink``, ``explore`` and ``replay`` to the top-level subparsers."""
     soak = sub.add_parser(
@@ -90,6 +95,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     replay.add_argument("finding", metavar="FINDING")
     replay.add_argument("--original", action="store_true", help="ignore shrunk.yaml")
     replay.add_argument("--log", metavar="FILE", help="event log (default FINDING/replay.jsonl)")
+    for p in (soak, shrink, explore, replay):
+        p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def parse_duration(text: str) -> float:
@@ -196,12 +203,18 @@ def run_soak(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         summary = campaign.close()
         if tty:
             print("\r" + line(), file=stderr)
-    print_summary(summary, out, stdout)
     own = sorted((n, sig) for sig, n in summary.findings.items()
                  if not Signature.from_key(sig).merged_too)
-    if own and not interrupted:
-        print(f"next: vgic-actors shrink {out / 'findings' / finding_key(own[-1][1])}",
-              file=stdout)
+    hint = f"vgic-actors shrink {out / 'findings' / finding_key(own[-1][1])}" \
+        if own and not interrupted else None
+    if args.json:
+        print_json({"out": str(out), "interrupted": interrupted, "summary": summary,
+                    "findings": {sig: str(out / "findings" / finding_key(sig))
+                                 for sig in summary.findings}, "next": hint}, stdout)
+    else:
+        print_summary(summary, out, stdout)
+        if hint:
+            print(f"next: {hint}", file=stdout)
     if interrupted:
         from vgic_actors.cli import again
 
@@ -257,23 +270,33 @@ def run_explore(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int
     head = (f"{scenario.name} on {args.variant}: {result.schedules} schedules with at most "
             f"{args.bound} deviations over {result.decision_points} decision points")
     found = result.counterexample
+    verdict = "counterexample" if found is not None else "clean" if result.exhausted \
+        else "nothing-proven"
+    replay = None
     if found is not None:
         out = Path(args.out)
         out.write_bytes(msgspec.json.format(msgspec.json.encode(RecordedRun(
             scenario=scenario.name, digest=scenario.digest, variant=args.variant, seed=0,
             strategy="replay", choices=found.choices))) + b"\n")
+        replay = (f"vgic-actors run {args.scenario} --variant {args.variant} --seed 0 "
+                  f"--runs 1 --strategy replay:{out}")
+    if args.json:
+        print_json({"scenario": scenario.name, "variant": args.variant, "bound": args.bound,
+                    "schedules": result.schedules, "decision_points": result.decision_points,
+                    "verdict": verdict, "outcomes": result.outcomes,
+                    "violations": found.violations if found is not None else [],
+                    "replay": replay}, stdout)
+    elif found is not None:
         print(f"{head}: counterexample after {result.schedules} schedules", file=stdout)
         for v in found.violations:
             print(f"  {v.invariant}: {v.message}", file=stdout)
-        print(f"replay: vgic-actors run {args.scenario} --variant {args.variant} --seed 0 "
-              f"--runs 1 --strategy replay:{out}", file=stdout)
-        return EXIT_FINDINGS
-    if result.exhausted:
+        print(f"replay: {replay}", file=stdout)
+    elif result.exhausted:
         print(f"{head}: clean within the bound", file=stdout)
-        return EXIT_OK
-    print(f"{head}: stopped at --max-runs before the space was exhausted "
-          "(nothing proven)", file=stdout)
-    return EXIT_FINDINGS
+    else:
+        print(f"{head}: stopped at --max-runs before the space was exhausted "
+              "(nothing proven)", file=stdout)
+    return EXIT_OK if verdict == "clean" else EXIT_FINDINGS
 
 
 def _finding_dir(path: str) -> Path:
@@ -311,6 +334,12 @@ def run_replay(args: argparse.Namespace, stdout: TextIO) -> int:
     record_run(scenario, first, log)
     wanted = Signature.from_key(finding.signature)
     again = first.signature.same_finding(wanted)
+    if args.json:
+        print_json({"scenario": str(scen_file), "variant": recorded.variant,
+                    "seed": recorded.seed, "came_back": again, "recorded": wanted.key,
+                    "found": first.signature.key, "violations": first.violations,
+                    "log": str(log)}, stdout)
+        return EXIT_OK if again else EXIT_FINDINGS
     print(f"replayed {scen_file} ({recorded.variant}, seed {recorded.seed}): "
           + (f"the finding came back ({wanted})" if again else
              f"the finding did NOT come back (recorded {wanted}, found {first.signature})"),
@@ -327,7 +356,11 @@ def run_shrink(args: argparse.Namespace, stdout: TextIO) -> int:
 
     folder = _finding_dir(args.finding)
     result = shrink_finding(folder, budget=args.budget, log=lambda m: print(m, file=sys.stderr))
-    print(result.message, file=stdout)
+    if args.json:
+        print_json({"finding": str(folder), "written": result.written,
+                    "interrupted": result.interrupted, "message": result.message}, stdout)
+    else:
+        print(result.message, file=stdout)
     if result.interrupted:
         from vgic_actors.cli import again
 

@@ -20,6 +20,7 @@ from typing import Any, BinaryIO
 import msgspec
 
 from vgic_actors.logs.check import CheckResult, OfflineChecker, check_log, irq_key, irq_label
+from vgic_actors.logs.describe import describe
 from vgic_actors.logs.irq import IrqSummary, _tally
 from vgic_actors.logs.perfetto import TraceWriter
 from vgic_actors.logs.reader import LogReader
@@ -34,7 +35,7 @@ table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-
 th{background:#f3f3f3}pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:12px}
 dl{display:grid;grid-template-columns:max-content auto;gap:2px 14px}dt{font-weight:600}
 svg text{font:11px monospace}svg text.mark{font-weight:bold;fill:#7b2cbf}
-svg text.axis{font-size:10px;fill:#555}
+svg text.axis{font-size:10px;fill:#555}svg text.irq{font-size:9px;fill:#7b2cbf}
 """
 
 
@@ -78,13 +79,26 @@ def _mark_label(ev: dict[str, Any], study: set[int] | None) -> str:
     return f"{m.group(1)} {m.group(2)}"
 
 
+_IRQ_MARKS = {"IrqQueued": "queued", "LrFolded": "fold",
+              "EoicountReplayed": "EOIcount", "DirEmulated": "DIR emulated",
+              "ActiveChanged": "active", "IrqPruned": "pruned", "GuestAcked": "IAR",
+              "GuestEoied": "EOIR", "GuestDeactivated": "deact"}
+"""The events drawn on an interrupt's own lane, with their short labels."""
+
+IrqLanes = dict[str, list[tuple[float, str, str]]]
+"""Per interrupt under study: (trace timestamp, short label, full description)."""
+
+
 def _svg(events: list[dict[str, Any]], tracks: dict[str, int], mark_vt: int | None,
-         steps: list[tuple[int, int]], study: set[int] | None, width: int = 1300) -> str:
-    """The timeline picture: one lane per track, time left to right, a step axis below;
-    the guest's IAR/EOIR/DIR of the interrupts under study (``study``; None: every one)
-    labelled. ``steps``: (vt, step) of the first event of each tick, in order."""
+         steps: list[tuple[int, int]], study: set[int] | None, irq_lanes: IrqLanes,
+         width: int = 1300) -> str:
+    """The timeline picture: one lane per track, then one per interrupt under study (its
+    kernel and guest events), time left to right, a step axis below; the guest's
+    IAR/EOIR/DIR of the interrupts under study (``study``; None: every one) labelled.
+    ``steps``: (vt, step) of the first event of each tick, in order."""
     order = sorted(tracks.items(), key=lambda kv: _lane_key(kv[1]))
     lane_y = {tid: 24 + i * 34 for i, (_n, tid) in enumerate(order)}
+    irq_y = {name: 24 + (len(order) + i) * 34 for i, name in enumerate(irq_lanes)}
     stamps = [e["ts"] for e in events if "ts" in e]
     t0, t1 = (min(stamps), max(stamps)) if stamps else (0.0, 1.0)
     left, span = 110, max(t1 - t0, 1e-9)
@@ -93,8 +107,7 @@ def _svg(events: list[dict[str, Any]], tracks: dict[str, int], mark_vt: int | No
         return round(left + (ts - t0) / span * (width - left - 10), 2)
 
     out: list[str] = []
-    axis_y = 24 + 34 * len(order) + 6
-    height = axis_y + 30
+    axis_y = 24 + 34 * (len(order) + len(irq_lanes)) + 6
     out.append(f'<line x1="{left}" y1="{axis_y}" x2="{width - 10}" y2="{axis_y}" '
                'stroke="#999"/>'
                f'<text x="4" y="{axis_y + 14}">step (vt)</text>')
@@ -113,6 +126,17 @@ def _svg(events: list[dict[str, Any]], tracks: dict[str, int], mark_vt: int | No
         out.append(f'<text x="4" y="{y + 14}">{html.escape(name)}</text>'
                    f'<line x1="{left}" y1="{y + 24}" x2="{width - 10}" y2="{y + 24}" '
                    'stroke="#ddd"/>')
+    for name, marks in irq_lanes.items():
+        y = irq_y[name]
+        out.append(f'<text x="4" y="{y + 14}">{html.escape(name)}</text>'
+                   f'<line x1="{left}" y1="{y + 24}" x2="{width - 10}" y2="{y + 24}" '
+                   'stroke="#ddd"/>')
+        for ts, label, title in marks:
+            out.append(f'<line x1="{x(ts)}" y1="{y + 8}" x2="{x(ts)}" y2="{y + 24}" '
+                       f'stroke="#7b2cbf"><title>{html.escape(title)}</title></line>'
+                       f'<text x="{x(ts) + 2}" y="{y + 8}" class="irq">'
+                       f"{html.escape(label)}</text>")
+    height = axis_y + 30
     opened: dict[int, list[dict[str, Any]]] = {}
     flows: dict[int, tuple[float, int]] = {}
     for ev in events:
@@ -174,6 +198,8 @@ def build(reader: LogReader, *, max_shapes: int = 20_000) -> str:
     mark_vt: int | None = None
     first = verdict.violations[0] if verdict.violations else None
     steps: list[tuple[int, int]] = []
+    study = {int(n) for n in _STUDIED.findall(first.message)} if first is not None else set()
+    irq_lanes: IrqLanes = {}
     for number, _line, event in reader.events():
         if first is not None and number == first.line:
             mark_vt = event.vt
@@ -181,6 +207,11 @@ def build(reader: LogReader, *, max_shapes: int = 20_000) -> str:
             steps.append((event.vt, event.step))
         if event.actor not in ("runner", "scheduler", "timer"):
             collector.feed(event)
+            label = _IRQ_MARKS.get(type(event).__name__)
+            intid = getattr(event, "intid", None)
+            if label is not None and intid in study:
+                lane = irq_label(irq_key(getattr(event, "vcpu", 0), intid))
+                irq_lanes.setdefault(lane, []).append((collector.ts, label, describe(event)))
         checker.feed(number, event)
         intid = getattr(event, "intid", None)
         if intid is not None:
@@ -224,8 +255,6 @@ def build(reader: LogReader, *, max_shapes: int = 20_000) -> str:
             "not drawn (use <code>logs perfetto</code> for the whole run).</p>"
             if collector.dropped else "")
     tracks = dict(collector.tids)
-    named = {int(n) for n in _STUDIED.findall(first.message)} if first is not None else set()
-    study = named or None
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         f"<title>vgic-actors run: {html.escape(title)}</title><style>{_CSS}</style></head><body>",
@@ -239,7 +268,7 @@ def build(reader: LogReader, *, max_shapes: int = 20_000) -> str:
            else "every interrupt")
         + ". Red line: the first violation. Axis: scheduler step (virtual time). Hover for "
         "details.</p>",
-        _svg(collector.events, tracks, mark_vt, steps, study), note,
+        _svg(collector.events, tracks, mark_vt, steps, study or None, irq_lanes), note,
         '<h2 id="verdict">Verdict</h2>', box,
         '<h2 id="run">Run</h2><dl>' + "".join(
             f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in facts) + "</dl>",

@@ -179,7 +179,8 @@ def run_soak(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         total = f"/{args.runs}" if args.runs is not None else ""
         return (f"runs {p.runs}{total} ({rate:.1f}/s), elapsed {_clock(elapsed)}, ETA "
                 f"{_clock(left) if left is not None else '?'}, findings {len(p.findings)} "
-                f"distinct ({sum(p.findings.values())} runs)")
+                f"distinct ({sum(p.findings.values())} runs), interleavings "
+                f"{len(p.interleavings)}")
 
     def on_progress() -> None:
         now = time.monotonic()

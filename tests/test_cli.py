@@ -89,3 +89,52 @@ def test_debug_shows_the_traceback_but_keeps_the_exit_status(tmp_path):
     assert code == 2 and "error:" in err
     code, _, err = run("--debug", "run", missing)
     assert code == 2 and "Traceback" in err and err.rstrip().splitlines()[-1].startswith("error:")
+
+
+def test_every_help_lists_every_exit_status():
+    """vgic-actors --help and each subcommand's (logs ones too) name 0, 1, 2 and 130."""
+    import argparse
+
+    from vgic_actors.cli import build_parser
+
+    def walk(parser):
+        yield parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for child in action.choices.values():
+                    yield from walk(child)
+
+    parsers = list(walk(build_parser()))
+    assert len(parsers) > 15
+    for parser in parsers:
+        text = parser.format_help()
+        for code in ("0 ok", "1 a finding", "2 bad input", "130 interrupted"):
+            assert code in " ".join(text.split()), (parser.prog, code)
+
+
+def test_every_command_that_prints_a_result_has_json(tmp_path):
+    """--json gives one JSON document on stdout, with the same exit status."""
+    import json
+
+    scen = "scenarios/asym_dir.yaml"
+    out = tmp_path / "c"
+    cases = [
+        (("validate", "--json", scen), 0, "files"),
+        (("variants", "--json"), 0, "variants"),
+        (("explore", scen, "--json", "--max-runs", "2", "--out", str(tmp_path / "e.json")),
+         1, "verdict"),
+        (("soak", "--json", "--variant", "no-spi-tracking", "--runs", "24", "--out", str(out)),
+         1, "next"),
+    ]
+    for argv, status, key in cases:
+        code, stdout, err = run(*argv)
+        assert code == status, (argv, err)
+        assert key in json.loads(stdout), argv
+    finding = json.loads(run("soak", "--json", "--variant", "no-spi-tracking", "--runs", "24",
+                             "--out", str(tmp_path / "d"))[1])["next"].split()[-1]
+    code, stdout, _ = run("replay", finding, "--json", "--log", str(tmp_path / "r.jsonl"))
+    assert code == 0 and json.loads(stdout)["came_back"] is True
+    code, stdout, _ = run("shrink", finding, "--json", "--budget", "2")
+    assert code == 0 and json.loads(stdout)["written"] is True
+    code, stdout, _ = run("logs", "check", "--json", str(tmp_path / "r.jsonl"))
+    assert code == 1 and json.loads(stdout)["violations"]

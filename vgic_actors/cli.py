@@ -9,6 +9,7 @@ Exit codes: 0 every expectation held, 1 a finding or a failed expectation,
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import traceback
@@ -21,6 +22,7 @@ from vgic_actors.errors import (
     EXIT_FINDINGS,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    InputError,
     Interrupted,
     UsageError,
     VgicActorsError,
@@ -52,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
         "the switches where each differs from merged.",
     )
     variants.add_argument("-v", "--verbose", action="store_true", help="show differing switches")
+    variants.add_argument("--json", action="store_true",
+                          help="print the catalogue as JSON (with each variant's switches "
+                          "that differ from merged)")
     run = sub.add_parser(
         "run",
         help="run a scenario per variant and seed and judge its verdicts",
@@ -89,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
         "names). Prints one line per file; exit 2 if any is malformed.",
     )
     validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.add_argument("--json", action="store_true",
+                          help="print one JSON object: every file's result")
     bench = sub.add_parser(
         "bench",
         help="measure model steps/s against bare Trio hand-offs",
@@ -127,7 +134,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_logs_parser(sub)
     add_soak_parsers(sub)
+    _with_exit_codes(parser)
     return parser
+
+
+EXIT_CODES = ("exit status: 0 ok (every verdict held, nothing found); 1 a finding, a verdict "
+              "that did not hold, or nothing proven; 2 bad input or usage; 130 interrupted "
+              "(Ctrl-C)")
+
+
+def _with_exit_codes(parser: argparse.ArgumentParser) -> None:
+    """Every command's --help ends with the exit statuses."""
+    parser.epilog = parser.epilog or EXIT_CODES
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _with_exit_codes(child)
 
 
 def _bench(args: argparse.Namespace, stdout: TextIO) -> int:
@@ -189,6 +211,8 @@ def _run(args: argparse.Namespace, stdout: TextIO) -> int:
     variants = [v for spec in args.variant or () for v in spec.split(",") if v]
     for v in variants:
         get_variant(v)
+    if args.log:
+        writable(args.log, "--log")
     if args.strategy and not args.strategy.startswith("replay:"):
         check_strategy(args.strategy,
                        lambda exp, got: UsageError(f"--strategy: expected {exp}, got {got}"))
@@ -229,21 +253,40 @@ def _validate(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from vgic_actors.scenario import load_scenario
 
     status = EXIT_OK
+    results: list[dict[str, object]] = []
     for file in args.files:
         try:
             scenario = load_scenario(file)
         except VgicActorsError as exc:
-            print(f"error: {exc.format_message()}", file=stderr)
+            results.append({"file": file, "ok": False, "error": exc.format_message()})
+            if not args.json:
+                print(f"error: {exc.format_message()}", file=stderr)
             status = exc.exit_code
             continue
-        variants = ", ".join(scenario.variants())
-        print(f"ok: {file}: {scenario.name} ({variants})", file=stdout)
+        results.append({"file": file, "ok": True, "scenario": scenario.name,
+                        "variants": scenario.variants()})
+        if not args.json:
+            print(f"ok: {file}: {scenario.name} ({', '.join(scenario.variants())})",
+                  file=stdout)
+    if args.json:
+        from vgic_actors.soak.commands import print_json
+
+        print_json({"ok": status == EXIT_OK, "files": results}, stdout)
     return status
 
 
 def _variants(args: argparse.Namespace, stdout: TextIO) -> int:
     from vgic_actors.kvm.variants import VARIANTS, differences
 
+    if args.json:
+        from vgic_actors.soak.commands import print_json
+
+        print_json({"variants": [
+            {"name": name, "bug": v.bug, "story": v.story,
+             "differs": {k: {"merged": a, "variant": b}
+                         for k, (a, b) in differences(v).items()}}
+            for name, v in VARIANTS.items()]}, stdout)
+        return EXIT_OK
     width = max(len(name) for name in VARIANTS)
     for name, variant in VARIANTS.items():
         tag = f"[{variant.bug}] " if variant.bug else ""
@@ -318,6 +361,21 @@ def main(
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
+
+
+def writable(path: str, option: str) -> None:
+    """Fail up front (exit 2), before any work, when ``path`` cannot be written."""
+    from pathlib import Path
+
+    folder = Path(path).resolve().parent
+    if Path(path).is_dir():
+        raise InputError(path, "$", f"a file path for {option}", "a directory")
+    if not folder.is_dir():
+        raise InputError(path, "$", f"a file path for {option} in an existing folder",
+                         f"no folder {folder}")
+    if not os.access(folder, os.W_OK):
+        raise InputError(path, "$", f"a file path for {option} in a writable folder",
+                         f"{folder} is not writable")
 
 
 def again(argv: Sequence[str], *extra: str) -> str:

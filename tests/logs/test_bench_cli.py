@@ -40,3 +40,24 @@ def test_logs_help_and_missing_subcommand(capsys: pytest.CaptureFixture[str]) ->
         assert status == 0 and "--strict" in capsys.readouterr().out, sub
     status, _out, err = cli("logs")
     assert status == 2 and "needs a subcommand" in err
+
+
+def test_bench_inspector_works_from_the_wheel_layout(tmp_path: Path) -> None:
+    """Installed from a wheel, the package carries config and scenarios as _config and
+    _scenarios (pyproject.toml force-include) and has no checkout beside it."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    site = tmp_path / "site"
+    shutil.copytree(root / "vgic_actors", site / "vgic_actors",
+                    ignore=shutil.ignore_patterns("__pycache__", "_config", "_scenarios"))
+    shutil.copytree(root / "config", site / "vgic_actors" / "_config")
+    shutil.copytree(root / "scenarios", site / "vgic_actors" / "_scenarios")
+    proc = subprocess.run([sys.executable, "-m", "vgic_actors.cli", "bench", "--inspector",
+                           "--events", "2000"], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(site)}, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert msgspec.json.decode(proc.stdout)["events"] >= 2000

@@ -80,7 +80,7 @@ def test_trace_follows_the_rules(passing_log: Path, tmp_path: Path) -> None:
     for e in trace["traceEvents"]:
         phases[e["ph"]].add(e.get("name", ""))
     assert "guest" in phases["B"] and any(n.startswith("handle_exit: trap") for n in phases["B"])
-    assert "broadcast leg (req 9)" in phases["s"]
+    assert "broadcast leg (KVM_REQ_IRQ_PENDING)" in phases["s"]
     assert any(n.startswith("broadcast leg") for n in phases["s"])
     assert {"active_spis", "TDIR vcpu0", "TDIR vcpu1"} <= phases["C"]
     assert trace["otherData"]["variant"] == "merged"
@@ -109,3 +109,19 @@ def test_failing_run_trace_is_valid_too(failing_log: Path, tmp_path: Path) -> No
     assert cli("logs", "perfetto", str(failing_log), "-o", str(out))[0] == 0
     trace = json.loads(out.read_text())
     assert validate(trace) == []
+
+
+def test_timestamps_and_durations_are_whole_nanoseconds(passing_log: Path,
+                                                        tmp_path: Path) -> None:
+    """Perfetto drops slices shorter than 1 ns: every ts and dur is a whole ns, dur >= 1."""
+    out = tmp_path / "trace.json"
+    cli("logs", "perfetto", str(passing_log), "-o", str(out))
+    events = json.loads(out.read_text())["traceEvents"]
+    for e in events:
+        for key in ("ts", "dur"):
+            if key in e:
+                ns = e[key] * 1000
+                assert abs(ns - round(ns)) < 1e-6, e
+        if "dur" in e:
+            assert round(e["dur"] * 1000) >= 1, e
+    assert validate({"traceEvents": events}) == []

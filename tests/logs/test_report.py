@@ -75,6 +75,25 @@ def test_html_of_a_passing_run_says_ok(passing_log: Path, tmp_path: Path) -> Non
     assert "#f4a261" in html  # a guest slice run with TDIR set
 
 
+def test_the_timeline_comes_first_and_reads_in_kernel_order(failing_log: Path,
+                                                            tmp_path: Path) -> None:
+    """Timeline before the verdict; each vCPU above its pCPU; a step axis; the IAR, EOIR
+    and DIR of SPI 32 (the interrupt the violation names) labelled, and a lane for it."""
+    page = _Page()
+    page.feed(_report(failing_log, tmp_path).read_text())
+    text = [t.strip() for t in page.text if t.strip()]
+    assert text.index("Timeline") < text.index("Verdict")
+    lanes = [t for t in text if t in ("vcpu0", "vcpu1", "pcpu0", "pcpu1", "distributor")]
+    assert lanes[:5] == ["vcpu0", "pcpu0", "vcpu1", "pcpu1", "distributor"]
+    assert "step (vt)" in text
+    labels = {t for t in text if t.split(" ")[0] in ("IAR", "EOIR", "DIR")}
+    assert {"IAR 32", "EOIR 32", "DIR 32"} <= labels, labels
+    assert sum(1 for tag, attrs in page.tags if attrs.get("class") == "axis") >= 5
+    # SPI 32 has a lane of its own, below the CPUs, with its queueing and the guest's ack
+    assert text.index("SPI 32") > text.index("distributor")
+    assert {"queued", "IAR", "EOIR", "deact"} <= set(text)
+
+
 def _browser() -> str | None:
     for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
         path = shutil.which(name)

@@ -38,7 +38,7 @@ def test_irq_life_on_the_fixed_run_shows_the_broadcast(passing_log: Path) -> Non
     """On merged the queueing raises active_spis and kicks every vCPU; the DIR traps."""
     _, out, _ = cli("logs", "irq", "32", str(passing_log))
     assert "~ dist.active_spis fetch_add 0 -> 1" in out
-    assert "~ kick vcpu1: ipi (req 9)" in out
+    assert "~ kick vcpu1: ipi (KVM_REQ_IRQ_PENDING)" in out
     assert "vcpu1 DIR INTID 32 (trapped)" in out
     assert "emulate DIR INTID 32 from vcpu1: icactiver (owner vcpu0)" in out
     _, js, _ = cli("logs", "irq", "32", "--json", str(passing_log))
@@ -63,3 +63,17 @@ def test_stats_counts_and_tdir_time(passing_log: Path, failing_log: Path) -> Non
     assert status == 0 and msgspec.json.decode(out)["outcome"] == "quiescent"
     _, text, _ = cli("logs", "stats", str(failing_log))
     assert "guest deactivations   dir not trapped 1" in text
+
+
+def test_requests_are_named_as_the_kernel_names_them(passing_log: Path, tmp_path: Path) -> None:
+    """KVM_REQ_IRQ_PENDING and friends in the table and the trace, never a bare number."""
+    import re
+
+    _, table, _ = cli("logs", "filter", "--pretty", "--kind", "RequestMade,RequestChecked,"
+                      "KickSent", str(passing_log))
+    assert "KVM_REQ_IRQ_PENDING" in table and "KVM_REQ_VGIC_PROCESS_UPDATE" in table
+    assert not re.search(r"\b(req|request) \d", table), table
+    trace = tmp_path / "t.json"
+    cli("logs", "perfetto", str(passing_log), "-o", str(trace))
+    assert "broadcast leg (KVM_REQ_" in trace.read_text()
+    assert not re.search(r"\breq \d", trace.read_text())

@@ -192,3 +192,15 @@ def test_validate_reports_each_bad_file_and_goes_on(tmp_path):
     assert code == 2
     assert err == f"error: {bad}:1:11: $.vm.lrs: expected an integer <= 16, got 17\n"
     assert out.startswith(f"ok: {DEFAULT}: default-asym-dir (merged, no-spi-tracking)")
+
+
+def test_an_unwritable_log_fails_before_any_run(tmp_path: Path, monkeypatch) -> None:
+    """--log into a missing folder (or onto a directory) is exit 2 up front, one line."""
+    def no_runs(*_a: object, **_k: object) -> None:
+        raise AssertionError("the scenario ran before the log path was checked")
+
+    monkeypatch.setattr("vgic_actors.scenario.run_scenario", no_runs)
+    for log, got in ((tmp_path / "missing" / "x.jsonl", "no folder"), (tmp_path, "a directory")):
+        code, out, err = cli("run", "--log", str(log))
+        assert code == 2 and out == "" and err.count("\n") == 1, err
+        assert err.startswith(f"error: {log}: ") and got in err

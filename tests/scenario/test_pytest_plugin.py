@@ -111,3 +111,34 @@ def test_seeds_come_from_the_ini_option(pytester):
     result = pytester.runpytest("-k", "no-spi-tracking")
     result.assert_outcomes(failed=1, deselected=1)
     result.stdout.fnmatch_lines(["*deactivation-lost in 1/1*"])
+
+
+def test_a_file_named_on_the_command_line_selects_one_variant(pytester):
+    """`pytest FILE.yaml::VARIANT` runs that item, with no scenario folder configured."""
+    write(pytester.path / "mysc", {"small.yaml": SMALL})
+    result = pytester.runpytest("mysc/small.yaml::pre-series", "--vgic-seeds", "1", "-v")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*mysc/small.yaml::pre-series PASSED*"])
+
+
+def test_vgic_scenarios_alone_collects_only_the_scenarios(pytester):
+    """Other tests under the current folder are not collected too."""
+    write(pytester.path / "scen", {"small.yaml": SMALL})
+    pytester.makepyfile(test_other="def test_other():\n    pass\n")
+    result = pytester.runpytest("--vgic-scenarios", "scen", "--collect-only", "-q")
+    items = [line for line in result.outlines if "::" in line]
+    assert len(items) == 3 and all(i.startswith("scen/small.yaml::") for i in items), items
+    result = pytester.runpytest("--vgic-scenarios", "scen", "test_other.py", "--collect-only",
+                                "-q")
+    assert len([line for line in result.outlines if "::" in line]) == 4
+
+
+def test_the_failed_line_names_the_verdict(pytester):
+    """pytest's short summary says which verdict failed and what was found."""
+    write(pytester.path / "scen", {
+        "wrong.yaml": DEFAULT.replace(CONTROL, "no-spi-tracking: pass"),
+    })
+    result = pytester.runpytest("--vgic-scenarios", "scen", "--vgic-seeds", "1", "-rf", "-vv")
+    result.stdout.fnmatch_lines([
+        "FAILED scen/wrong.yaml::no-spi-tracking - verdict no-spi-tracking: expected pass, "
+        "found deactivation-lost, expectation, guest-assertion*"])

@@ -133,3 +133,29 @@ def test_soak_usage_errors(tmp_path):
         code, _, err = cli(*argv)
         assert code == 2, argv
         assert words in err
+
+
+def test_two_soaks_without_out_get_fresh_named_folders(tmp_path, monkeypatch):
+    """Each soak claims its own folder and says which; the second never collides."""
+    monkeypatch.chdir(tmp_path)
+    folders = []
+    for _ in range(2):
+        code, _, err = cli("soak", "--runs", "2")
+        assert code == 0, err
+        folders.append(err.splitlines()[0].removeprefix("soak: writing to ").rstrip("/"))
+    assert folders == ["soak-merged-seed0", "soak-merged-seed0-2"]
+    assert all((tmp_path / f / "results.jsonl").exists() for f in folders)
+    code, _, err = cli("soak", "--runs", "2", "--resume")
+    assert code == 2 and "--resume needs --out" in err
+
+
+def test_soak_progress_and_the_next_step_after_findings(tmp_path):
+    """Progress shows elapsed, rate, ETA and findings; findings end with the shrink command."""
+    out = tmp_path / "c"
+    code, stdout, err = cli("soak", "--variant", "no-spi-tracking", "--runs", "24", "--out",
+                            str(out), "--progress")
+    last = err.split("\r")[-1]
+    assert code == 1 and "runs 24/24 (" in last and "/s), elapsed " in last
+    assert "ETA " in last and "findings 1 distinct" in last, err
+    folder = next((out / "findings").iterdir())
+    assert stdout.splitlines()[-1] == f"next: vgic-actors shrink {folder}"

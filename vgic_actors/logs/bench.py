@@ -45,9 +45,10 @@ class InspectorBench(msgspec.Struct, frozen=True):
 
 def _bodies() -> list[list[bytes]]:
     from vgic_actors.scenario import load_scenario
+    from vgic_actors.scenario.loader import scenario_library
     from vgic_actors.scenario.runner import run_once
 
-    lib = Path(__file__).resolve().parents[2] / "scenarios"
+    lib = scenario_library()
     out = []
     for name, variant in SOURCES:
         path = lib / name

@@ -42,9 +42,21 @@ from vgic_actors.events import (
     RunStarted,
     VcpuWoken,
 )
+from vgic_actors.kvm.vm import KVM_REQ_IRQ_PENDING, KVM_REQ_SLEEP, KVM_REQ_VGIC_PROCESS_UPDATE
+from vgic_actors.runtime import KVM_REQUEST_MASK
 
 _CPU_ACTOR = re.compile(r"^p?cpu(\d+)(?:\..*)?$")
 _MODES = {0: "OUTSIDE", 1: "IN_GUEST", 2: "EXITING", 3: "READING_SHADOW"}
+
+_REQUESTS = {KVM_REQ_SLEEP & KVM_REQUEST_MASK: "KVM_REQ_SLEEP",
+             KVM_REQ_IRQ_PENDING: "KVM_REQ_IRQ_PENDING",
+             KVM_REQ_VGIC_PROCESS_UPDATE: "KVM_REQ_VGIC_PROCESS_UPDATE"}
+
+
+def request_name(req: int) -> str:
+    """A vcpu->requests bit under the kernel's name (kvm_host.h): ``KVM_REQ_IRQ_PENDING``;
+    a number the model does not name stays ``request N``."""
+    return _REQUESTS.get(req & KVM_REQUEST_MASK, f"request {req}")
 
 
 def lane_of(actor: str) -> str:
@@ -109,7 +121,7 @@ def describe(event: AnyEvent) -> str:
         case EntryAborted(vcpu=v):
             return f"entry aborted vcpu{v} (request pending)"
         case KickSent(vcpu=v, how=h, req=r):
-            return f"kick vcpu{v}: {h}" + (f" (req {r})" if r >= 0 else "")
+            return f"kick vcpu{v}: {h}" + (f" ({request_name(r)})" if r >= 0 else "")
         case MessageSent(msg=m, kind=k, dst=d):
             return f"send #{m} {k} -> {d}"
         case MessageDelivered(msg=m, kind=k, src=s):
@@ -117,9 +129,9 @@ def describe(event: AnyEvent) -> str:
         case CellAccessed(cell=c, op=o, old=a, new=b):
             return f"{c} {o} {a}" + (f" -> {b}" if a != b else "")
         case RequestMade(vcpu=v, req=r):
-            return f"make request {r} vcpu{v}"
+            return f"make request {request_name(r)} vcpu{v}"
         case RequestChecked(vcpu=v, req=r, found=f):
-            return f"check request {r} vcpu{v}: {'set' if f else 'clear'}"
+            return f"check request {request_name(r)} vcpu{v}: {'set' if f else 'clear'}"
         case ModeChanged(vcpu=v, old=a, new=b, op=o):
             return f"vcpu{v} mode {_MODES.get(a, a)} -> {_MODES.get(b, b)} ({o})"
         case VcpuWoken(vcpu=v):

@@ -3,8 +3,10 @@
 Layout (race-hunting.md s.5): one process, the VM; a track per pCPU, per vCPU,
 the distributor and each other actor (the VMM, the host IRQ handler), named and
 ordered by ``M`` events. Virtual time is the clock: one tick is 1 us, and the
-k-th event within a tick sits k ns later, so every event has its own timestamp
-and slices nest by construction.
+k-th event within a tick sits 4k ns later (a message's endpoint slice takes the
+2 ns after its send or delivery), so every event has its own timestamp, every
+timestamp and duration is a whole number of nanoseconds (Perfetto drops sub-ns
+slices), and slices nest by construction.
 
 - vCPU tracks: ``guest`` slices (``B``/``E``) from entry to exit, with the exit
   reason; the guest's IAR/EOIR/DIR as instants.
@@ -14,7 +16,7 @@ and slices nest by construction.
 - distributor: one slice per request from delivery to its reply.
 - every message as a flow (``s`` -> ``f``, id = the message number) between short
   endpoint slices; an IPI that is a kick is named ``kick``, one leg of
-  kvm_make_all_cpus_request ``broadcast leg (req N)``.
+  kvm_make_all_cpus_request ``broadcast leg (KVM_REQ_...)``.
 - counters: ``active_spis`` and ``TDIR vcpuN`` (the TDIR bit each flush computes).
 
 Streaming: the writer holds only open slices and messages in flight.
@@ -50,7 +52,7 @@ from vgic_actors.events import (
     MessageSent,
 )
 from vgic_actors.logs.check import ACTIVE_SPIS
-from vgic_actors.logs.describe import describe, lane_of, lane_order
+from vgic_actors.logs.describe import describe, lane_of, lane_order, request_name
 from vgic_actors.logs.reader import LogReader
 
 PID = 1
@@ -58,8 +60,14 @@ _ENCODER = msgspec.json.Encoder()
 _INSTANTS = (IrqQueued, HcrConfigured, LrFolded, EoicountReplayed, DirEmulated, ActiveChanged,
              IrqPruned, KickSent)
 _GUEST_OPS = (GuestAcked, GuestEoied, GuestDeactivated)
-_ENDPOINT = 0.0005  # us: the width of a message's endpoint slice (half a tick step)
+_STEP_NS = 4  # ns between two events of one tick (250 events fit in a 1 us tick)
+_ENDPOINT = 0.002  # us: a message's endpoint slice, 2 ns, 1 ns after its event
 _MARGIN = frozenset({"runner", "scheduler", "timer"})
+
+
+def _us(ts: float) -> float:
+    """A timestamp in us rounded to a whole nanosecond."""
+    return round(ts, 3)
 
 
 class TraceWriter:
@@ -134,7 +142,7 @@ class TraceWriter:
     def flow(self, phase: str, track: str, name: str, msg: int, ts: float) -> None:
         """A message's endpoint slice on ``track`` and its flow event (``s`` or ``f``)."""
         tid = self.tid(track)
-        at = ts + 0.0001
+        at = _us(ts + 0.001)
         self.emit({"ph": "X", "name": name, "cat": "msg", "pid": PID, "tid": tid, "ts": at,
                    "dur": _ENDPOINT, "args": {"msg": msg}})
         ev: dict[str, Any] = {"ph": phase, "name": name, "cat": "msg", "id": msg, "pid": PID,
@@ -146,12 +154,12 @@ class TraceWriter:
     # --- events -------------------------------------------------------------------------
 
     def stamp(self, vt: int) -> float:
-        """The event's timestamp: its tick, plus 1 ns per earlier event in that tick."""
+        """The event's timestamp in us: its tick, plus 4 ns per earlier event in that tick."""
         if vt != self.last_vt:
             self.last_vt, self.sub = vt, 0
         else:
-            self.sub = min(self.sub + 1, 999)
-        self.ts = vt + self.sub / 1000
+            self.sub = min(self.sub + 1, 1000 // _STEP_NS - 1)
+        self.ts = _us(vt + self.sub * _STEP_NS / 1000)
         return self.ts
 
     def feed(self, event: AnyEvent) -> None:
@@ -163,7 +171,8 @@ class TraceWriter:
             sent, sent_ts = held
             name = "ipi"
             if isinstance(event, KickSent) and event.how == "ipi":
-                name = "kick" if event.req < 0 else f"broadcast leg (req {event.req})"
+                name = "kick" if event.req < 0 else \
+                    f"broadcast leg ({request_name(event.req)})"
             self._send(sent, sent_ts, name)
         match event:
             case GuestEntered(vcpu=v):
@@ -215,7 +224,7 @@ class TraceWriter:
         for sent, ts in list(self.pending_ipi.values()):
             self._send(sent, ts, "ipi")
         self.pending_ipi.clear()
-        ts = self.ts + 0.001
+        ts = _us(self.ts + 0.003)
         for tid, stack in self.open.items():
             while stack:
                 stack.pop()

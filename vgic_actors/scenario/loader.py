@@ -45,11 +45,22 @@ from vgic_actors.scenario.source import Source, child_path, describe, load_file,
 LPI_MIN = 8192
 
 
+def _builtin(name: str) -> Path:
+    """A folder the wheel carries as vgic_actors/_NAME (pyproject.toml), else the
+    checkout's NAME/ beside the package."""
+    here = Path(__file__).resolve().parent.parent
+    packaged = here / f"_{name}"
+    return packaged if packaged.is_dir() else here.parent / name
+
+
 def config_dir() -> Path:
     """The built-in config/ folder (inside the wheel, or the source checkout's)."""
-    here = Path(__file__).resolve().parent.parent
-    packaged = here / "_config"
-    return packaged if packaged.is_dir() else here.parent / "config"
+    return _builtin("config")
+
+
+def scenario_library() -> Path:
+    """The scenario library, scenarios/ (inside the wheel, or the source checkout's)."""
+    return _builtin("scenarios")
 
 
 @dataclass(frozen=True)

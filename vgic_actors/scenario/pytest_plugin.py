@@ -7,10 +7,12 @@ scenarios live, in ``pyproject.toml`` / ``pytest.ini``::
     vgic_scenarios = ["scenarios"]   # folders (or files) whose *.yaml are scenarios
     vgic_seeds = 8                   # seeds per variant (default: the scenario's own)
 
-or on the command line: ``pytest --vgic-scenarios my/scenarios --vgic-seeds 20``. Each
-item runs the scenario under one variant over the seeds and fails with the runner's
-summary when the variant's verdict does not hold; a malformed file fails its collection
-with the one-line error. Every run is its own deterministic ``trio.run`` (async tests
+or on the command line: ``pytest --vgic-scenarios my/scenarios --vgic-seeds 20`` (only
+the scenarios, unless test paths are given too), or one file and variant:
+``pytest my/dec_on_fold.yaml::merged``. Each item runs the scenario under one variant over
+the seeds and fails with the runner's summary, its first line (pytest's FAILED line) the
+verdict expected and what was found; a malformed file fails its collection with the
+one-line error. Every run is its own deterministic ``trio.run`` (async tests
 of your own can use ``vgic_actors.runtime.arun`` under pytest-trio instead).
 """
 
@@ -44,9 +46,12 @@ def _roots(config: pytest.Config) -> list[Path]:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    """A *.yaml file under a configured scenario root becomes a ScenarioCollector."""
+    """A *.yaml file under a configured scenario root, or named on the command line
+    (``pytest my/dec_on_fold.yaml::merged``), becomes a ScenarioCollector."""
     if file_path.suffix not in (".yaml", ".yml"):
         return None
+    if parent.session.isinitpath(file_path):
+        return ScenarioCollector.from_parent(parent, path=file_path)
     resolved = file_path.resolve()
     for root in _roots(parent.config):
         if resolved == root or root in resolved.parents:
@@ -55,11 +60,16 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Make configured scenario folders collectable even outside ``testpaths``."""
-    args = session.config.args
-    for root in session.config.getoption("vgic_scenarios"):
-        if root not in args:
-            args.append(root)
+    """Make ``--vgic-scenarios`` folders collectable even outside ``testpaths``; given
+    alone (no test paths on the command line), they are all that is collected."""
+    config = session.config
+    roots = config.getoption("vgic_scenarios")
+    if roots and config.args_source is not pytest.Config.ArgsSource.ARGS:
+        config.args[:] = roots  # not the current folder's (or testpaths') tests as well
+        return
+    for root in roots:
+        if root not in config.args:
+            config.args.append(root)
 
 
 class ScenarioCollector(pytest.File):
@@ -96,8 +106,12 @@ class ScenarioItem(pytest.Item):
         from vgic_actors.scenario.report import render
 
         report = run_scenario(self.scenario, variants=[self.variant], runs=self._seeds())
-        if not report.ok:
-            raise ScenarioFailed(render(self.scenario, report))
+        if not report.ok:  # the first line is what pytest's FAILED summary line shows
+            got = report.variants[0]
+            raise ScenarioFailed(f"verdict {self.variant}: expected "
+                                 f"{', '.join(got.expected) or 'pass'}, found "
+                                 f"{', '.join(got.found) or 'nothing'}\n"
+                                 + render(self.scenario, report))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
                      style: Any = None) -> str:

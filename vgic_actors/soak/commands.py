@@ -23,6 +23,11 @@ from vgic_actors.errors import EXIT_FINDINGS, EXIT_OK, InputError, Interrupted, 
 from vgic_actors.runtime.context import TIMING_MODES
 
 
+def print_json(value: object, stdout: TextIO) -> None:
+    """One JSON document on stdout (``--json``)."""
+    print(msgspec.json.encode(value).decode(), file=stdout)
+
+
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``soak``, ``shrink``, ``explore`` and ``replay`` to the top-level subparsers."""
     soak = sub.add_parser(
@@ -54,7 +59,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                            "(default); adversarial: also host interrupts stretching "
                            "preemption-off regions and late IPIs; unbounded: any actor may "
                            "stall for ever")
-    soak.add_argument("--out", default="soak-out", help="output folder (default soak-out)")
+    soak.add_argument("--out", help="output folder (default: a fresh soak-VARIANT-seedS[-N] "
+                      "in the current folder, printed at the start)")
     soak.add_argument("--resume", action="store_true",
                       help="continue the campaign in --out (its campaign.json gives the "
                       "profile, variant, seed and strategy; flags may only repeat them)")
@@ -101,6 +107,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     replay.add_argument("finding", metavar="FINDING")
     replay.add_argument("--original", action="store_true", help="ignore shrunk.yaml")
     replay.add_argument("--log", metavar="FILE", help="event log (default FINDING/replay.jsonl)")
+    for p in (soak, shrink, explore, replay):
+        p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def parse_duration(text: str) -> float:
@@ -111,11 +119,41 @@ def parse_duration(text: str) -> float:
     return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
 
 
+def _clock(seconds: float) -> str:
+    """``42s``, ``3m05s``, ``1h02m``."""
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def fresh_folder(base: Path) -> Path:
+    """``base``, else ``base-2``, ``base-3``, ...: the first that did not exist, created
+    here (mkdir is atomic, so two soaks started together never share one)."""
+    for n in range(1, 100_000):
+        folder = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            folder.mkdir(parents=True)
+        except FileExistsError:
+            continue
+        return folder
+    raise UsageError(f"no free output folder named {base}-N; give --out")
+
+
 def run_soak(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     """The soak subcommand."""
+    from vgic_actors.checks.signature import Signature
     from vgic_actors.kvm.variants import get_variant
     from vgic_actors.scenario.loader import check_strategy
-    from vgic_actors.soak.campaign import Campaign, CampaignSpec, print_summary, run_local
+    from vgic_actors.soak.campaign import (
+        Campaign,
+        CampaignSpec,
+        finding_key,
+        print_summary,
+        run_local,
+    )
 
     given = frozenset(name for name in ("profile", "scenario", "variant", "seed", "strategy",
                                         "timing") if getattr(args, name) is not None)
@@ -136,17 +174,37 @@ def run_soak(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     if args.runs is None and args.time is None:
         raise UsageError("soak needs a budget: --runs N or --time 10m")
     deadline = time.monotonic() + parse_duration(args.time) if args.time else None
-    out = Path(args.out)
+    if args.out is None and args.resume:
+        raise UsageError("--resume needs --out DIR, the campaign folder to continue")
+    out = Path(args.out) if args.out is not None else fresh_folder(
+        Path(f"soak-{spec.variant}-seed{spec.seed}"))
     campaign = Campaign.open(out, spec, resume=args.resume, given=given)
     campaign.keep_scenarios = args.keep_scenarios
+    if args.out is None:
+        print(f"soak: writing to {out}/", file=stderr)
     tty = stderr.isatty() or args.progress
     last = [0.0]
+    started, done_before = time.monotonic(), campaign.progress.runs
+
+    def line() -> str:
+        p = campaign.progress
+        elapsed = time.monotonic() - started
+        rate = (p.runs - done_before) / max(elapsed, 1e-9)
+        if args.runs is not None:
+            left = (args.runs - p.runs) / rate if rate > 0 else None
+        else:
+            left = max(deadline - time.monotonic(), 0.0) if deadline is not None else None
+        total = f"/{args.runs}" if args.runs is not None else ""
+        return (f"runs {p.runs}{total} ({rate:.1f}/s), elapsed {_clock(elapsed)}, ETA "
+                f"{_clock(left) if left is not None else '?'}, findings {len(p.findings)} "
+                f"distinct ({sum(p.findings.values())} runs), interleavings "
+                f"{len(p.interleavings)}")
 
     def on_progress() -> None:
         now = time.monotonic()
         if tty and now - last[0] >= 0.5:
             last[0] = now
-            print("\r" + campaign.progress.line(), end="", file=stderr, flush=True)
+            print("\r" + line(), end="", file=stderr, flush=True)
 
     interrupted = False
     try:
@@ -163,8 +221,19 @@ def run_soak(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     finally:
         summary = campaign.close()
         if tty:
-            print("\r" + campaign.progress.line(), file=stderr)
-    print_summary(summary, out, stdout)
+            print("\r" + line(), file=stderr)
+    own = sorted((n, sig) for sig, n in summary.findings.items()
+                 if not Signature.from_key(sig).merged_too)
+    hint = f"vgic-actors shrink {out / 'findings' / finding_key(own[-1][1])}" \
+        if own and not interrupted else None
+    if args.json:
+        print_json({"out": str(out), "interrupted": interrupted, "summary": summary,
+                    "findings": {sig: str(out / "findings" / finding_key(sig))
+                                 for sig in summary.findings}, "next": hint}, stdout)
+    else:
+        print_summary(summary, out, stdout)
+        if hint:
+            print(f"next: {hint}", file=stdout)
     if interrupted:
         from vgic_actors.cli import again
 
@@ -220,23 +289,33 @@ def run_explore(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int
     head = (f"{scenario.name} on {args.variant}: {result.schedules} schedules with at most "
             f"{args.bound} deviations over {result.decision_points} decision points")
     found = result.counterexample
+    verdict = "counterexample" if found is not None else "clean" if result.exhausted \
+        else "nothing-proven"
+    replay = None
     if found is not None:
         out = Path(args.out)
         out.write_bytes(encode_recorded(RecordedRun(
             scenario=scenario.name, digest=scenario.digest, variant=args.variant, seed=0,
             strategy="replay", choices=found.choices)))
+        replay = (f"vgic-actors run {args.scenario} --variant {args.variant} --seed 0 "
+                  f"--runs 1 --strategy replay:{out}")
+    if args.json:
+        print_json({"scenario": scenario.name, "variant": args.variant, "bound": args.bound,
+                    "schedules": result.schedules, "decision_points": result.decision_points,
+                    "verdict": verdict, "outcomes": result.outcomes,
+                    "violations": found.violations if found is not None else [],
+                    "replay": replay}, stdout)
+    elif found is not None:
         print(f"{head}: counterexample after {result.schedules} schedules", file=stdout)
         for v in found.violations:
             print(f"  {v.invariant}: {v.message}", file=stdout)
-        print(f"replay: vgic-actors run {args.scenario} --variant {args.variant} --seed 0 "
-              f"--runs 1 --strategy replay:{out}", file=stdout)
-        return EXIT_FINDINGS
-    if result.exhausted:
+        print(f"replay: {replay}", file=stdout)
+    elif result.exhausted:
         print(f"{head}: clean within the bound", file=stdout)
-        return EXIT_OK
-    print(f"{head}: stopped at --max-runs before the space was exhausted "
-          "(nothing proven)", file=stdout)
-    return EXIT_FINDINGS
+    else:
+        print(f"{head}: stopped at --max-runs before the space was exhausted "
+              "(nothing proven)", file=stdout)
+    return EXIT_OK if verdict == "clean" else EXIT_FINDINGS
 
 
 def _finding_dir(path: str) -> Path:
@@ -250,11 +329,14 @@ def _finding_dir(path: str) -> Path:
 def run_replay(args: argparse.Namespace, stdout: TextIO) -> int:
     """The replay subcommand."""
     from vgic_actors.checks.signature import Signature
+    from vgic_actors.cli import writable
     from vgic_actors.scenario import load_scenario
     from vgic_actors.scenario.runner import load_recorded, record_run
     from vgic_actors.soak.campaign import Finding
 
     folder = _finding_dir(args.finding)
+    if args.log:
+        writable(args.log, "--log")
     finding = msgspec.json.decode((folder / "finding.json").read_bytes(), type=Finding)
     shrunk = (folder / "shrunk.yaml").exists() and not args.original
     scen_file = folder / ("shrunk.yaml" if shrunk else "scenario.yaml")
@@ -271,6 +353,12 @@ def run_replay(args: argparse.Namespace, stdout: TextIO) -> int:
     record_run(scenario, first, log)
     wanted = Signature.from_key(finding.signature)
     again = first.signature.same_finding(wanted)
+    if args.json:
+        print_json({"scenario": str(scen_file), "variant": recorded.variant,
+                    "seed": recorded.seed, "came_back": again, "recorded": wanted.key,
+                    "found": first.signature.key, "violations": first.violations,
+                    "log": str(log)}, stdout)
+        return EXIT_OK if again else EXIT_FINDINGS
     print(f"replayed {scen_file} ({recorded.variant}, seed {recorded.seed}): "
           + (f"the finding came back ({wanted})" if again else
              f"the finding did NOT come back (recorded {wanted}, found {first.signature})"),
@@ -287,7 +375,11 @@ def run_shrink(args: argparse.Namespace, stdout: TextIO) -> int:
 
     folder = _finding_dir(args.finding)
     result = shrink_finding(folder, budget=args.budget, log=lambda m: print(m, file=sys.stderr))
-    print(result.message, file=stdout)
+    if args.json:
+        print_json({"finding": str(folder), "written": result.written,
+                    "interrupted": result.interrupted, "message": result.message}, stdout)
+    else:
+        print(result.message, file=stdout)
     if result.interrupted:
         from vgic_actors.cli import again
 

@@ -19,6 +19,7 @@ from vgic_actors.kvm.irq_routing import KvmIrqRouting
 from vgic_actors.kvm.phys_gic import PhysGic
 from vgic_actors.kvm.variants import KernelSwitches, get_variant
 from vgic_actors.runtime import (
+    DEFAULT_IPI_LATENCY,
     KVM_REQUEST_NO_WAKEUP,
     KVM_REQUEST_WAIT,
     AtomicInt,
@@ -79,7 +80,7 @@ class VmConfig:
     variant: str = "merged"
     arch: ArchSwitches = field(default_factory=ArchSwitches)
     timeslice: int = 64
-    ipi_latency: int | None = None
+    ipi_latency: int | None = DEFAULT_IPI_LATENCY
 
     @property
     def switches(self) -> KernelSwitches:

@@ -16,6 +16,7 @@ from vgic_actors.runtime.cells import (
 )
 from vgic_actors.runtime.choices import ChoiceLog, ReplayReport
 from vgic_actors.runtime.context import (
+    DEFAULT_IPI_LATENCY,
     TIMING_MODES,
     ContextError,
     ContextViolation,
@@ -87,6 +88,7 @@ from vgic_actors.runtime.waits import WaitQueue, sleep
 from vgic_actors.runtime.workqueue import Workqueue
 
 __all__ = [
+    "DEFAULT_IPI_LATENCY",
     "EXITING_GUEST_MODE",
     "IN_GUEST_MODE",
     "KVM_REQUEST_MASK",

@@ -169,6 +169,8 @@ class Message(Schedulable):
             latency = sched.vt - 1 - self.sent_vt  # ticks it spent in flight
             if latency > sched.max_ipi_latency:
                 sched.max_ipi_latency = latency
+            if self.deadline is None and latency > sched.unbounded_ipi_latency:
+                sched.unbounded_ipi_latency = latency
         em = sched.em
         if em.on:
             em.emit(
@@ -329,6 +331,7 @@ class Scheduler:
         self.max_stall = 0
         self.max_stall_where = ""
         self.max_ipi_latency = 0
+        self.unbounded_ipi_latency = 0
         self.stall_events: list[StallEvent] = []
         self.context_violations: list[ContextViolation] = []
         self._context_seen: set[tuple[str, str, tuple[str, ...]]] = set()
@@ -570,11 +573,11 @@ class Scheduler:
         """Fill `cands` with the ready actors in a region that waited their stall budget
         (and, in adversarial timing, the host interrupts that may stretch them); False
         if none."""
-        budget = self.timing.stall_budget
+        budget, region = self.timing.stall_budget, self.timing.region_budget
         for a in self._regions:
             ctx = a.ctx
-            if a.state is _READY and ctx.stall >= budget + ctx.extra and (
-                    ctx.held_until <= self.step):
+            if a.state is _READY and ctx.held_until <= self.step and (
+                    ctx.stall >= budget + ctx.extra or ctx.total >= region + ctx.extra):
                 cands.append(a)
         if not cands:
             return False
@@ -591,6 +594,7 @@ class Scheduler:
             if a is not running and a.state is _READY:
                 ctx = a.ctx
                 ctx.stall += 1
+                ctx.total += 1
                 if ctx.stall > self.max_stall:
                     self.max_stall = ctx.stall
                     self.max_stall_where = f"{a.name} {ctx.describe()}"
@@ -633,7 +637,7 @@ class Scheduler:
         return Timing(
             mode=self.timing.mode, max_stall=self.max_stall,
             max_stall_where=self.max_stall_where, max_ipi_latency=self.max_ipi_latency,
-            events=list(self.stall_events),
+            unbounded_ipi_latency=self.unbounded_ipi_latency, events=list(self.stall_events),
         )
 
     def _switch(self, nxt: Actor | None) -> None:

@@ -49,9 +49,10 @@ def test_of_takes_the_first_lost_deactivation_and_the_core_invariants():
 
 
 def test_a_lost_deactivation_says_how_and_where_as_data():
-    """asym_dir without SPI tracking: vCPU1's DIR is not trapped; the Active state stays."""
+    """asym_dir without SPI tracking: vCPU1's DIR is not trapped, no broadcast was ever due
+    (the root cause, from broadcast_phase); the Active state stays."""
     scenario = load_scenario("scenarios/asym_dir.yaml")
     sigs = {run_once(scenario, "no-spi-tracking", seed, "pct:3").signature.key
             for seed in range(8)}
-    assert "ordering/deactivation-lost/DIR-untrapped/in-lr" in sigs or \
-        "ordering/deactivation-lost/DIR-untrapped/on-ap-list" in sigs, sigs
+    assert "ordering/deactivation-lost/DIR-untrapped:no-broadcast/in-lr" in sigs or \
+        "ordering/deactivation-lost/DIR-untrapped:no-broadcast/on-ap-list" in sigs, sigs

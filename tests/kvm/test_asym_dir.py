@@ -116,3 +116,23 @@ def test_kernel_events_tell_the_story_of_the_trapped_dir_on_merged():
     dirs = [e for e in events if isinstance(e, DirEmulated)]
     assert len(dirs) == 1 and dirs[0].vcpu == 1 and dirs[0].intid == 32
     assert dirs[0].outcome in ("icactiver", "pseudo-lr") and dirs[0].owner == 0
+
+
+def test_an_untrapped_dir_names_where_the_broadcast_stood():
+    """broadcast_phase: the root cause of an untrapped DIR is read from the kernel's state
+    at that moment (no broadcast due, unsent, in its loop, request set)."""
+    from vgic_actors.kvm.vgic import broadcast_phase
+    from vgic_actors.kvm.vm import build_kvm
+    from vgic_actors.runtime import RandomWalk, Scheduler
+
+    kvm = build_kvm(Scheduler(RandomWalk(0)), VmConfig(nr_vcpus=2))
+    assert broadcast_phase(kvm, 1) == "no-broadcast"
+    kvm.broadcasts_due = 1
+    assert broadcast_phase(kvm, 1) == "bcst-unsent"
+    kvm.broadcasts_started = 1
+    assert broadcast_phase(kvm, 1) == "bcst-in-loop"
+    kvm.vcpus[1].core.requests.bits |= 1 << 9  # KVM_REQ_IRQ_PENDING
+    assert broadcast_phase(kvm, 1) == "request-set"
+    kvm.vcpus[1].core.requests.bits = 0
+    kvm.broadcasts_done = 1
+    assert broadcast_phase(kvm, 1) == "after-broadcast"

@@ -8,6 +8,7 @@ interrupts (SGIs, PPIs) are banked per vCPU; SPIs and LPIs are global.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from vgic_actors.events import AnyEvent, DirEmulated
@@ -31,7 +32,9 @@ class GuestLedger:
     ``last_kind``: how the last deactivation was made (EOIR, DIR-trapped, DIR-untrapped,
     ICACTIVER); ``last_outcome``: for a trapped DIR, the branch vgic_v3_deactivate took
     (the DirEmulated outcome: icactiver, pseudo-lr, not-queued, ...), which the ledger
-    hears as a kernel-event sink (``kernel_event``)."""
+    hears as a kernel-event sink (``kernel_event``); for an untrapped DIR, where the
+    SPI-tracking broadcast stood for that vCPU, from ``untrapped_probe`` (the runner wires
+    kvm/vgic.py's `broadcast_phase` in; the guest layer knows nothing of the kernel)."""
 
     acks: Counter[IrqKey] = field(default_factory=Counter)
     deactivations: Counter[IrqKey] = field(default_factory=Counter)
@@ -39,6 +42,7 @@ class GuestLedger:
     last_deactivation: dict[IrqKey, str] = field(default_factory=dict)
     last_kind: dict[IrqKey, str] = field(default_factory=dict)
     last_outcome: dict[IrqKey, str] = field(default_factory=dict)
+    untrapped_probe: Callable[[int], str] | None = None
 
     def acked(self, vcpu: int, intid: int) -> None:
         """vCPU ``vcpu`` acknowledged ``intid`` (it is now Active for the guest)."""
@@ -56,6 +60,8 @@ class GuestLedger:
         self.last_deactivation[key] = f"vcpu{vcpu} {how}"
         self.last_kind[key] = kind
         self.last_outcome.pop(key, None)
+        if kind == "DIR-untrapped" and self.untrapped_probe is not None:
+            self.last_outcome[key] = self.untrapped_probe(vcpu)
 
     def kernel_event(self, event: AnyEvent) -> None:
         """Kernel-event sink: the outcome of the trapped DIR just recorded."""

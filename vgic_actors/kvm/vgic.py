@@ -121,6 +121,7 @@ async def vgic_queue_irq_unlock(kvm: Kvm, irq: VgicIrq) -> bool:
         counted = (kvm.sw.active_spis_accounting and vgic_model_needs_bcst_kick(kvm)
                    and vgic_valid_spi(irq.intid, dist.nr_spis))
         bcst = counted and await dist.active_spis.fetch_inc() == 0
+        kvm.broadcasts_due += bool(bcst) and not kvm.sw.mutant_kick_only_target
         irq.lock.release()
         tvcpu.ap_list_lock.release()
         cov = kvm.coverage
@@ -130,11 +131,36 @@ async def vgic_queue_irq_unlock(kvm: Kvm, irq: VgicIrq) -> bool:
             _log(IrqQueued, intid=irq.intid, vcpu=target, bcst=bool(bcst))
         if bcst and not kvm.sw.mutant_kick_only_target:
             cov["queue.broadcast"] += 1
+            kvm.broadcasts_started += 1
             await kvm_make_all_cpus_request(kvm.cores, KVM_REQ_IRQ_PENDING)
+            kvm.broadcasts_done += 1
         else:
             cov["queue.single-kick"] += 1
             await kick_vcpu(kvm, target)
         return True
+
+
+def broadcast_phase(kvm: Kvm, vcpu_id: int) -> str:
+    """Where the SPI-tracking broadcast stood for ``vcpu_id`` when its guest executed a DIR
+    that did not trap (the root cause of an untrapped lost deactivation):
+
+    - ``no-broadcast``: no 0 -> 1 broadcast was ever due (no SPI tracking, a GICv2 model,
+      a mutant that kicks only the target);
+    - ``bcst-unsent``: active_spis went 0 -> 1 but its broadcast had not started (the
+      injecting thread between the unlock and kvm_make_all_cpus_request: F5);
+    - ``bcst-in-loop``: the broadcast loop was running and had not reached this vCPU (A');
+    - ``request-set``: its KVM_REQ_IRQ_PENDING was set and the IPI not yet taken (A);
+    - ``after-broadcast``: every broadcast was done and the request consumed, yet the vCPU
+      ran with TDIR clear (a stale TDIR: another cause)."""
+    if not kvm.broadcasts_due:
+        return "no-broadcast"
+    if kvm.vcpus[vcpu_id].core.requests.peek() & (1 << KVM_REQ_IRQ_PENDING):
+        return "request-set"
+    if kvm.broadcasts_started < kvm.broadcasts_due:
+        return "bcst-unsent"
+    if kvm.broadcasts_done < kvm.broadcasts_started:
+        return "bcst-in-loop"
+    return "after-broadcast"
 
 
 def vgic_validate_injection(irq: VgicIrq, level: bool, owner: str | None = None) -> bool:

@@ -199,6 +199,11 @@ class Kvm:
     # Kernel-path coverage (checks/coverage.py names the paths): each path the model
     # takes counts one here
     coverage: Counter[str] = field(default_factory=Counter)
+    # The SPI-tracking broadcasts: due (active_spis went 0 -> 1), started (in
+    # kvm_make_all_cpus_request), done (it returned); vgic.py broadcast_phase reads them
+    broadcasts_due: int = 0
+    broadcasts_started: int = 0
+    broadcasts_done: int = 0
 
     def vgic_get_irq(self, vcpu: KvmVcpu | None, intid: int) -> VgicIrq | None:
         """vgic.c: vgic_get_irq. Private irqs from ``vcpu``'s copy, SPIs from the distributor,

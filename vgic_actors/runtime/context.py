@@ -62,6 +62,12 @@ instructions' worth (a model step is a lock operation, an atomic or a guest inst
 DEFAULT_REGION_BUDGET = 24
 """Steps the other actors may take in all while one atomic region runs (its waits summed):
 less than a guest re-entry, acknowledge and hand-off to another vCPU need."""
+DEFAULT_WORLD_SWITCH = 0
+"""Steps of the others' time a guest entry takes (the hyp's world switch). Off by default:
+the model's entry is a handful of steps, cheaper than a real one against an IPI's flight;
+8 (about an IPI's latency) makes A and A' unreachable under realistic timing but also
+moves F1/F2 into scenarios that expected merged clean, so it is a knob to study, not yet
+the default (docs/findings.md)."""
 DEFAULT_IPI_LATENCY = 8
 """Virtual ticks within which an IPI or maintenance interrupt lands (realistic timing)."""
 
@@ -392,6 +398,7 @@ class TimingModel:
     mode: TimingMode = "realistic"
     stall_budget: int = DEFAULT_STALL_BUDGET
     region_budget: int = DEFAULT_REGION_BUDGET
+    world_switch: int = DEFAULT_WORLD_SWITCH
     stall_duration: int = 64
     ipi_delay: int = 64
     max_stretches: int = 4

@@ -171,6 +171,7 @@ async def kvm_arch_vcpu_ioctl_run(
             em.emit(GuestEntered(step=sched.step, vt=sched.vt, actor=actor.name,
                                  vcpu=vcpu.vcpu_id))
         ctx.enter_guest()
+        sched.world_switch(actor)  # __kvm_vcpu_run: the entry takes time
         exit = await run_guest_slice(vcpu, hooks, cfg.timeslice)
         ctx.exit_guest()
         await vcpu.mode.store(OUTSIDE_GUEST_MODE)

@@ -545,6 +545,15 @@ class Scheduler:
     def _region_ended(self, actor: Actor) -> None:
         self._regions.remove(actor)
 
+    def world_switch(self, actor: Actor) -> None:
+        """The guest entry (the hyp's world switch) costs `TimingModel.world_switch` steps
+        of the others' time before the guest's first instruction: the actor is held off
+        for them (if nothing else can run, the hold ends at once)."""
+        cost = self.timing.world_switch
+        if cost and self.timing.enforced:
+            actor.ctx.held_until = self.step + cost
+            self._holding = True
+
     def _release_holds(self) -> None:
         self._holding = False
         for a in self.actors:

@@ -13,6 +13,7 @@ import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
@@ -29,6 +30,7 @@ from vgic_actors.guest.ledger import GuestLedger
 from vgic_actors.kvm.irq import IrqConfig, irq_is_pending
 from vgic_actors.kvm.machine import Machine, start_vm
 from vgic_actors.kvm.phys_gic import kvm_vgic_map_irq
+from vgic_actors.kvm.vgic import broadcast_phase
 from vgic_actors.kvm.vm import Kvm
 from vgic_actors.runtime import (
     ChoiceLog,
@@ -306,6 +308,7 @@ def run_once(scenario: Scenario, variant: str, seed: int, strategy: str | Strate
         machine = start_vm(sched, config, guests, host=vmm)
         apply_irq_config(scenario, machine.kvm)
         step_monitor.kvm = machine.kvm
+        ledger.untrapped_probe = partial(broadcast_phase, machine.kvm)
         box.append(machine)
 
     strat = parse_strategy(strategy, seed) if isinstance(strategy, str) else strategy

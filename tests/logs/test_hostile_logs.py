@@ -59,6 +59,8 @@ def actor_line(log: Path, index: int, actor: bytes) -> bytes:
      "$.vt", "0..2^63-1", "an integer of 400 digits"),
     (lambda _log: b"[" * 1000 + b"]" * 1000, "$", "a JSON object", "a JSON array"),
     (lambda log: actor_line(log, 5, b"vcpu1."), "$.actor", "an actor name", "'vcpu1.'"),
+    (lambda log: actor_line(log, 5, b"vcpu"), "$.actor", "an actor name", "'vcpu'"),
+    (lambda log: actor_line(log, 5, b"vcpu1.x"), "$.actor", "an actor name", "'vcpu1.x'"),
     (lambda log: re.sub(rb'"step":\d+', b'"step":-5', log.read_bytes().split(b"\n")[5]),
      "$.step", "0..2^63-1", "-5"),
 ])

@@ -107,14 +107,18 @@ def bad_bytes(draw: st.DrawFn) -> Attack:
 @st.composite
 def semantic(draw: st.DrawFn) -> Attack:
     """Values that parse but must hold at run time: INTIDs, APRs, loops, tables, budgets."""
-    kind = draw(st.sampled_from(["host", "apr", "for", "repeat", "acks", "call", "budget",
-                                 "strategy"]))
+    kind = draw(st.sampled_from(["host", "map_phys", "apr", "for", "repeat", "acks", "call",
+                                 "budget", "strategy"]))
     big = st.integers(0, 2**64 - 1) | st.integers(0, 70_000)
     if kind == "host":
         action = draw(st.sampled_from(["inject_edge", "set_level", "set_level_info",
                                        "write_ispendr", "write_isactiver"]))
         text = (f"host:\n  - {{do: {action}, intid: {draw(big)}, vcpu: "
                 f"{draw(st.integers(0, 300))}, expect_errno: {draw(st.sampled_from([0, 22]))}}}\n")
+    elif kind == "map_phys":
+        text = (f"host:\n  - {{do: map_phys, vintid: {draw(st.integers(16, 1019))}, hwintid: "
+                f"{draw(st.integers(16, 1019))}, vcpu: {draw(st.integers(0, 300))}}}\n  - "
+                f"{{do: phys_assert, hwintid: {draw(st.integers(16, 1019))}}}\n")
     elif kind == "apr":
         text = (f"vm: {{pri_bits: {draw(st.integers(5, 8))}}}\nguests:\n  vcpu0:\n    - "
                 f"{draw(st.sampled_from(['apr', 'apr_write']))}: {{n: "

@@ -71,6 +71,8 @@ TOO_DEEP = "description: " + "[" * 1000 + "]" * 1000 + "\n"
     ("run: {max_steps: 5000000}\n", "$.run.max_steps", (1, 18), "<= 1000000", "5000000"),
     ("host:\n  - {do: inject_edge, intid: 70000}\n", "$.host[0].intid", (2, 30), "<= 65535",
      "70000"),
+    ("host:\n  - {do: map_phys, vintid: 20, hwintid: 20, vcpu: 255}\n", "$.host[0].vcpu",
+     (2, 51), "a vCPU index below 2", "255"),
     ("guests:\n  vcpu0:\n    - apr: {n: 3}\n", "$.guests.vcpu0[0].apr.n", (3, 16),
      "an APR index below 1", "3"),
     ("vm: {pri_bits: 6}\nguests:\n  vcpu0:\n    - apr_write: {value: 1, n: 2}\n",

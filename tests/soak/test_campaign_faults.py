@@ -142,6 +142,32 @@ def test_the_parents_death_takes_its_workers_and_loses_no_finished_run(tmp_path)
     assert written <= {key(r) for r in records(out)}
 
 
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_ctrl_c_on_a_pool_soak_is_one_line_and_its_summary_exact(tmp_path):
+    """SIGINT to the soak's process group (what Ctrl-C sends): exit 130, no traceback from
+    the soak or its workers, summary.json counting exactly the runs results.jsonl holds."""
+    out = tmp_path / "c"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from vgic_actors.cli import entry; entry()", "soak",
+         "--workers", "2", "--time", "10m", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        results = out / "results.jsonl"
+        _wait_for(lambda: results.exists() and results.read_bytes().count(b"\n") >= 4,
+                  "four finished runs")
+        workers = _children(proc.pid)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 130 and "Traceback" not in err
+    assert err.rstrip("\n").splitlines()[-1].startswith("interrupted: ")
+    assert json.loads((out / "summary.json").read_text())["runs"] == len(records(out))
+    assert all(_gone(pid) for pid in workers)
+
+
 def test_resume_recreates_finding_folders_the_disk_lost(tmp_path):
     """Findings results.jsonl names but whose folders are gone come back on --resume."""
     out = tmp_path / "c"

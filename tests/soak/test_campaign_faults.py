@@ -260,3 +260,9 @@ def test_clean_runs_are_fsynced_in_batches_and_each_finding_at_once(tmp_path, mo
     findings = [i + 1 for i, r in enumerate(recs) if r.signature]
     assert 0 < len(findings) < len(recs)
     assert synced == [*findings, len(recs)]
+
+
+def test_an_absurd_worker_count_is_a_usage_line(tmp_path):
+    """--workers is range-checked before any process starts."""
+    code, _, err = cli("soak", "--runs", "1", "--workers", "100000", "--out", str(tmp_path))
+    assert code == 2 and err == "error: --workers: expected 1..256, got 100000\n"

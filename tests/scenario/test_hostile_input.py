@@ -64,6 +64,10 @@ TOO_DEEP = "description: " + "[" * 1000 + "]" * 1000 + "\n"
     ("guests:\n  vcpu0:\n    - repeat: {count: 10000, do: [{repeat: {count: 10000, "
      "do: [{wfi: }]}}]}\n", "$.guests.vcpu0[0].repeat", (3, 15), "at most 100000 operations",
      "10000 x 10000"),
+    ("guests:\n  vcpu0:\n    - for: {var: i, from: 0, to: 99999, do: [{repeat: {count: 0, "
+     "do: [{for: {var: j, from: 0, to: 99999, do: [{wfi: }]}}]}}]}\n",
+     "$.guests.vcpu0[0].for.do[0].repeat.do[0].for.do[0]", (3, 111),
+     "at most 200000 operations decoded", "more"),
     ('run: {strategy: "pct:²"}\n', "$.run.strategy", (1, 17), "pct:D", "'pct:²'"),
     ('run: {strategy: "pct:\uff13"}\n', "$.run.strategy", (1, 17), "pct:D", "'pct:\uff13'"),
     ('run: {strategy: "pct:1:99999999999999999999"}\n', "$.run.strategy", (1, 17),

@@ -32,6 +32,8 @@ _ACTOR = b'"actor":"'
 
 CHUNK = 1 << 20
 """Bytes read at a time."""
+MAX_LINE = 16 << 20
+"""A longer line is a problem, skipped without being held (memory stays bounded)."""
 
 INT_MAX = (1 << 63) - 1
 _LONG_NUMBER = re.compile(rb"[0-9]{19}")
@@ -199,7 +201,7 @@ class LogReader:
         """``(line number, raw line without its newline, complete)`` for each non-blank
         line (the first always; the others only if ``keep`` accepts them); ``complete`` is
         False only for a last line with no newline. Reads 1 MiB blocks: memory is one
-        block plus the longest line."""
+        block plus the longest line, at most `MAX_LINE` (a longer one is reported)."""
         try:
             fh = self.path.open("rb")
         except OSError as exc:
@@ -209,9 +211,19 @@ class LogReader:
             number = 0
             rest = b""
             first = True
+            skipping = False  # inside a line longer than MAX_LINE, already reported
             for block in iter(lambda: fh.read(CHUNK), b""):
+                if skipping:
+                    end = block.find(b"\n")
+                    if end < 0:
+                        continue
+                    block, skipping, number = block[end + 1:], False, number + 1
                 parts = (rest + block).split(b"\n") if rest else block.split(b"\n")
                 rest = parts.pop()
+                if len(rest) > MAX_LINE:
+                    self.report(Problem(self.file, number + len(parts) + 1, "$",
+                                        f"a line of at most {MAX_LINE} bytes", "a longer one"))
+                    rest, skipping = b"", True
                 for line in parts:
                     number += 1
                     if first or keep is None or keep(line):

@@ -168,6 +168,29 @@ def test_ctrl_c_on_a_pool_soak_is_one_line_and_its_summary_exact(tmp_path):
     assert all(_gone(pid) for pid in workers)
 
 
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_a_resume_beside_a_running_soak_is_refused_and_loses_nothing(tmp_path):
+    """The issue's lost runs: --resume on the --out of a soak still running is refused with
+    its pid, and the running soak's results are untouched."""
+    out = tmp_path / "c"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from vgic_actors.cli import entry; entry()", "soak",
+         "--runs", "100000", "--out", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        results = out / "results.jsonl"
+        _wait_for(lambda: results.exists() and results.read_bytes().count(b"\n") >= 2,
+                  "two finished runs")
+        code, stdout, err = cli("soak", "--runs", "100000", "--out", str(out), "--resume")
+        assert (code, stdout) == (2, "") and f"(pid {proc.pid})" in err
+        before = results.read_bytes()
+        _wait_for(lambda: len(results.read_bytes()) > len(before), "the soak to go on")
+        assert results.read_bytes().startswith(before)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_resume_recreates_finding_folders_the_disk_lost(tmp_path):
     """Findings results.jsonl names but whose folders are gone come back on --resume."""
     out = tmp_path / "c"

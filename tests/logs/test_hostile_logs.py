@@ -8,6 +8,7 @@ with and without --strict. The long campaign is `pytest -m fuzz` (tests/test_fuz
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.logs.conftest import cli
+from vgic_actors.logs import reader as reader_mod
 
 WARNING = re.compile(r"^warning: (?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<path>\$\S*): "
                      r"expected (?P<expected>.+), got (?P<got>.*) \(line skipped\)$")
@@ -65,6 +67,8 @@ def actor_line(log: Path, index: int, actor: bytes) -> bytes:
      "$.vt", "0..2^63-1", "an integer of 400 digits"),
     (lambda _log: b"[" * 1000 + b"]" * 1000, "$", "a JSON object", "a JSON array"),
     (lambda log: actor_line(log, 5, b"vcpu1."), "$.actor", "an actor name", "'vcpu1.'"),
+    (lambda log: actor_line(log, 5, b"vcpu"), "$.actor", "an actor name", "'vcpu'"),
+    (lambda log: actor_line(log, 5, b"vcpu1.x"), "$.actor", "an actor name", "'vcpu1.x'"),
     (lambda log: re.sub(rb'"step":\d+', b'"step":-5', log.read_bytes().split(b"\n")[5]),
      "$.step", "0..2^63-1", "-5"),
 ])
@@ -87,6 +91,23 @@ def test_a_huge_number_in_any_field_is_refused(failing_log, tmp_path):
     file = damaged(failing_log, tmp_path / "bad.jsonl", index, bad)
     code, _, err = cli("logs", "timeline", str(file))
     assert code == 0 and "$.vcpu: expected an integer within 64 bits, got a larger one" in err
+    assert_survives(file, tmp_path)
+
+
+def test_an_endless_line_is_skipped_without_being_held(failing_log, tmp_path, monkeypatch):
+    """A line beyond MAX_LINE is one warning at its line number; the lines after it count."""
+    monkeypatch.setattr(reader_mod, "MAX_LINE", 3000)
+    monkeypatch.setattr(reader_mod, "CHUNK", 1024)
+    lines = failing_log.read_bytes().split(b"\n")
+    lines.insert(3, b'{"ev":"' + b"x" * 10_000)
+    file = tmp_path / "long.jsonl"
+    file.write_bytes(b"\n".join(lines))
+    code, out, err = cli("logs", "stats", str(file), "--json")
+    assert code == 0 and err.startswith(f"warning: {file}:4:1: $: expected a line of at most "
+                                        "3000 bytes, got a longer one")
+    total = json.loads(out)["events"]
+    code, out, _ = cli("logs", "stats", str(failing_log), "--json")
+    assert json.loads(out)["events"] == total
     assert_survives(file, tmp_path)
 
 

@@ -107,14 +107,18 @@ def bad_bytes(draw: st.DrawFn) -> Attack:
 @st.composite
 def semantic(draw: st.DrawFn) -> Attack:
     """Values that parse but must hold at run time: INTIDs, APRs, loops, tables, budgets."""
-    kind = draw(st.sampled_from(["host", "apr", "for", "repeat", "acks", "call", "budget",
-                                 "strategy"]))
+    kind = draw(st.sampled_from(["host", "map_phys", "apr", "for", "repeat", "idle-loops",
+                                 "acks", "call", "budget", "strategy"]))
     big = st.integers(0, 2**64 - 1) | st.integers(0, 70_000)
     if kind == "host":
         action = draw(st.sampled_from(["inject_edge", "set_level", "set_level_info",
                                        "write_ispendr", "write_isactiver"]))
         text = (f"host:\n  - {{do: {action}, intid: {draw(big)}, vcpu: "
                 f"{draw(st.integers(0, 300))}, expect_errno: {draw(st.sampled_from([0, 22]))}}}\n")
+    elif kind == "map_phys":
+        text = (f"host:\n  - {{do: map_phys, vintid: {draw(st.integers(16, 1019))}, hwintid: "
+                f"{draw(st.integers(16, 1019))}, vcpu: {draw(st.integers(0, 300))}}}\n  - "
+                f"{{do: phys_assert, hwintid: {draw(st.integers(16, 1019))}}}\n")
     elif kind == "apr":
         text = (f"vm: {{pri_bits: {draw(st.integers(5, 8))}}}\nguests:\n  vcpu0:\n    - "
                 f"{draw(st.sampled_from(['apr', 'apr_write']))}: {{n: "
@@ -122,6 +126,11 @@ def semantic(draw: st.DrawFn) -> Attack:
     elif kind == "for":
         lo, hi = draw(big), draw(big)
         text = f"guests:\n  vcpu0:\n    - for: {{var: i, from: {lo}, to: {hi}, do: [{{wfi: }}]}}\n"
+    elif kind == "idle-loops":  # work that produces nothing: a zero repeat in loops
+        a, b = draw(st.integers(0, 200_000)), draw(st.integers(0, 200_000))
+        inner = f"{{for: {{var: j, from: 0, to: {b}, do: [{{wfi: }}]}}}}"
+        text = (f"guests:\n  vcpu0:\n    - for: {{var: i, from: 0, to: {a}, do: [{{repeat: "
+                f"{{count: 0, do: [{inner}]}}}}]}}\n")
     elif kind == "repeat":
         a, b = draw(st.integers(0, 20_000)), draw(st.integers(0, 20_000))
         text = (f"guests:\n  vcpu0:\n    - repeat: {{count: {a}, do: [{{repeat: {{count: {b}, "

@@ -64,6 +64,10 @@ TOO_DEEP = "description: " + "[" * 1000 + "]" * 1000 + "\n"
     ("guests:\n  vcpu0:\n    - repeat: {count: 10000, do: [{repeat: {count: 10000, "
      "do: [{wfi: }]}}]}\n", "$.guests.vcpu0[0].repeat", (3, 15), "at most 100000 operations",
      "10000 x 10000"),
+    ("guests:\n  vcpu0:\n    - for: {var: i, from: 0, to: 99999, do: [{repeat: {count: 0, "
+     "do: [{for: {var: j, from: 0, to: 99999, do: [{wfi: }]}}]}}]}\n",
+     "$.guests.vcpu0[0].for.do[0].repeat.do[0].for.do[0]", (3, 111),
+     "at most 200000 operations decoded", "more"),
     ('run: {strategy: "pct:²"}\n', "$.run.strategy", (1, 17), "pct:D", "'pct:²'"),
     ('run: {strategy: "pct:\uff13"}\n', "$.run.strategy", (1, 17), "pct:D", "'pct:\uff13'"),
     ('run: {strategy: "pct:1:99999999999999999999"}\n', "$.run.strategy", (1, 17),
@@ -71,6 +75,8 @@ TOO_DEEP = "description: " + "[" * 1000 + "]" * 1000 + "\n"
     ("run: {max_steps: 5000000}\n", "$.run.max_steps", (1, 18), "<= 1000000", "5000000"),
     ("host:\n  - {do: inject_edge, intid: 70000}\n", "$.host[0].intid", (2, 30), "<= 65535",
      "70000"),
+    ("host:\n  - {do: map_phys, vintid: 20, hwintid: 20, vcpu: 255}\n", "$.host[0].vcpu",
+     (2, 51), "a vCPU index below 2", "255"),
     ("guests:\n  vcpu0:\n    - apr: {n: 3}\n", "$.guests.vcpu0[0].apr.n", (3, 16),
      "an APR index below 1", "3"),
     ("vm: {pri_bits: 6}\nguests:\n  vcpu0:\n    - apr_write: {value: 1, n: 2}\n",

@@ -142,6 +142,55 @@ def test_the_parents_death_takes_its_workers_and_loses_no_finished_run(tmp_path)
     assert written <= {key(r) for r in records(out)}
 
 
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_ctrl_c_on_a_pool_soak_is_one_line_and_its_summary_exact(tmp_path):
+    """SIGINT to the soak's process group (what Ctrl-C sends): exit 130, no traceback from
+    the soak or its workers, summary.json counting exactly the runs results.jsonl holds."""
+    out = tmp_path / "c"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from vgic_actors.cli import entry; entry()", "soak",
+         "--workers", "2", "--time", "10m", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        results = out / "results.jsonl"
+        _wait_for(lambda: results.exists() and results.read_bytes().count(b"\n") >= 4,
+                  "four finished runs")
+        workers = _children(proc.pid)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 130 and "Traceback" not in err
+    assert err.rstrip("\n").splitlines()[-1].startswith("interrupted: ")
+    assert json.loads((out / "summary.json").read_text())["runs"] == len(records(out))
+    assert all(_gone(pid) for pid in workers)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_a_resume_beside_a_running_soak_is_refused_and_loses_nothing(tmp_path):
+    """The issue's lost runs: --resume on the --out of a soak still running is refused with
+    its pid, and the running soak's results are untouched."""
+    out = tmp_path / "c"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from vgic_actors.cli import entry; entry()", "soak",
+         "--runs", "100000", "--out", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        results = out / "results.jsonl"
+        _wait_for(lambda: results.exists() and results.read_bytes().count(b"\n") >= 2,
+                  "two finished runs")
+        code, stdout, err = cli("soak", "--runs", "100000", "--out", str(out), "--resume")
+        assert (code, stdout) == (2, "") and f"(pid {proc.pid})" in err
+        before = results.read_bytes()
+        _wait_for(lambda: len(results.read_bytes()) > len(before), "the soak to go on")
+        assert results.read_bytes().startswith(before)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_resume_recreates_finding_folders_the_disk_lost(tmp_path):
     """Findings results.jsonl names but whose folders are gone come back on --resume."""
     out = tmp_path / "c"
@@ -234,3 +283,9 @@ def test_clean_runs_are_fsynced_in_batches_and_each_finding_at_once(tmp_path, mo
     findings = [i + 1 for i, r in enumerate(recs) if r.signature]
     assert 0 < len(findings) < len(recs)
     assert synced == [*findings, len(recs)]
+
+
+def test_an_absurd_worker_count_is_a_usage_line(tmp_path):
+    """--workers is range-checked before any process starts."""
+    code, _, err = cli("soak", "--runs", "1", "--workers", "100000", "--out", str(tmp_path))
+    assert code == 2 and err == "error: --workers: expected 1..256, got 100000\n"

@@ -10,8 +10,9 @@ it, and callers skip most lines before msgspec ever sees them.
 
 The reader is the boundary for untrusted bytes: a line that is not UTF-8, an event
 whose ``step`` or ``vt`` is negative or beyond 64 bits, any integer field beyond 64
-bits, or an actor name that is not words joined by dots (``pcpu1``, ``cpu1.ipi``; not
-``vcpu1.``) is a problem like any other, so no view meets a value it cannot handle.
+bits, or an actor name of another shape than the runtime's (``pcpu1``, ``cpu1.ipi``,
+``distributor``; not ``vcpu1.`` or ``vcpu``) is a problem like any other, so no view meets
+a value it cannot handle.
 """
 
 from __future__ import annotations
@@ -31,10 +32,15 @@ _ACTOR = b'"actor":"'
 
 CHUNK = 1 << 20
 """Bytes read at a time."""
+MAX_LINE = 16 << 20
+"""A longer line is a problem, skipped without being held (memory stays bounded)."""
 
 INT_MAX = (1 << 63) - 1
 _LONG_NUMBER = re.compile(rb"[0-9]{19}")
-_ACTOR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*\Z")
+_ACTOR_NAME = re.compile(r"(?:vcpu[0-9]{1,6}|(?:p?cpu[0-9]{1,6}|(?!p?cpu|vcpu)[A-Za-z_]"
+                         r"[A-Za-z0-9_-]*)(?:\.[A-Za-z0-9_-]+)*)\Z")
+"""What the views assume of an actor: ``vcpuN``; ``pcpuN`` or ``cpuN`` and its mailboxes
+(``cpu1.ipi``); else words joined by dots, not starting like a CPU's name."""
 MAX_ACTOR = 64
 _EXPECTED_GOT = re.compile(r"Expected `([^`]+)`, got `([^`]+)`\Z")
 _JSON_TYPES = {"object": "a JSON object", "array": "a JSON array", "int": "an integer",
@@ -133,8 +139,9 @@ def event_problem(file: str, number: int, line: bytes, event: AnyEvent) -> Probl
                                _number(value))
     actor = event.actor
     if len(actor) > MAX_ACTOR or not _ACTOR_NAME.match(actor):
-        return Problem(file, number, "$.actor", f"an actor name (words joined by dots, at "
-                       f"most {MAX_ACTOR} characters)", repr(actor[:MAX_ACTOR]))
+        return Problem(file, number, "$.actor", "an actor name (vcpuN, pcpuN, cpuN.mailbox or "
+                       f"other words joined by dots; at most {MAX_ACTOR} characters)",
+                       repr(actor[:MAX_ACTOR]))
     return None
 
 
@@ -194,7 +201,7 @@ class LogReader:
         """``(line number, raw line without its newline, complete)`` for each non-blank
         line (the first always; the others only if ``keep`` accepts them); ``complete`` is
         False only for a last line with no newline. Reads 1 MiB blocks: memory is one
-        block plus the longest line."""
+        block plus the longest line, at most `MAX_LINE` (a longer one is reported)."""
         try:
             fh = self.path.open("rb")
         except OSError as exc:
@@ -204,9 +211,19 @@ class LogReader:
             number = 0
             rest = b""
             first = True
+            skipping = False  # inside a line longer than MAX_LINE, already reported
             for block in iter(lambda: fh.read(CHUNK), b""):
+                if skipping:
+                    end = block.find(b"\n")
+                    if end < 0:
+                        continue
+                    block, skipping, number = block[end + 1:], False, number + 1
                 parts = (rest + block).split(b"\n") if rest else block.split(b"\n")
                 rest = parts.pop()
+                if len(rest) > MAX_LINE:
+                    self.report(Problem(self.file, number + len(parts) + 1, "$",
+                                        f"a line of at most {MAX_LINE} bytes", "a longer one"))
+                    rest, skipping = b"", True
                 for line in parts:
                     number += 1
                     if first or keep is None or keep(line):

@@ -1,8 +1,12 @@
 """Load and validate a scenario file (and the built-in defaults) into a `Scenario`.
 
-Everything a run needs is checked here, before any run starts: the YAML, the
-schema (msgspec, unknown keys rejected), INTIDs against the VM they live in,
-vCPU names, variant and invariant names in verdicts. Each problem is one
+Everything a run needs is checked here, before any run starts, so that what
+loads also runs: the YAML (scenario/source.py's limits and exact types), the
+schema (msgspec, unknown keys rejected), INTIDs against the VM they live in, APR
+indices against its priority bits, template arguments against the template, the
+vCPU of a mapped PPI, acknowledgement counts an absent INTID can meet, vCPU names,
+variant and invariant names in verdicts. It works on data (a `Source`), so a
+scenario built in memory goes through the same checks. Each problem is one
 InputError naming file:line:column, the ``$.path`` and what was expected.
 """
 
@@ -25,7 +29,7 @@ from vgic_actors.checks import INVARIANTS
 from vgic_actors.errors import InputError
 from vgic_actors.guest import GuestOp
 from vgic_actors.guest.cpuif_ops import AprRead, AprWrite
-from vgic_actors.guest.host import HostStep
+from vgic_actors.guest.host import Do, Host, HostAction, HostStep, MapPhys
 from vgic_actors.kvm.variants import VARIANTS
 from vgic_actors.kvm.vm import VmConfig
 from vgic_actors.scenario.host_ops import decode_host_steps
@@ -170,6 +174,9 @@ def parse_scenario(src: Source) -> Scenario:
         host = decode_host_steps(sf.host, "$.host")
     except OpError as exc:
         raise _located(src, exc) from None
+    for i, step in enumerate(host):
+        if isinstance(step, Do):
+            _check_action(src, step.action, child_path("$.host", i), vm)
     run = RunSection(
         seeds=sf.run.seeds or defaults.run.seeds,
         strategy=sf.run.strategy or defaults.run.strategy,
@@ -281,6 +288,8 @@ def _decode(src: Source, items: Any, path: str, templates: dict[str, tuple[list[
         if d.intid is not None and not _op_intid_ok(d, vm):
             raise _located(src, OpError(d.path + "." + d.field, _intid_expected(vm, d),
                                         str(d.intid)))
+        if isinstance(d.op, Host):
+            _check_action(src, d.op.action, d.path, vm)
         if isinstance(d.op, AprRead | AprWrite) and d.op.n >= nr_apr:
             raise _located(src, OpError(d.path + ".n", f"an APR index below {nr_apr} "
                                         f"(ICH_VTR_EL2.PREbits = {vm.cpuif_config().pre_bits}"
@@ -297,6 +306,14 @@ def _op_intid_ok(d: DecodedOp, vm: VmConfig) -> bool:
     if d.gicd and d.intid >= 1020:
         return False
     return _intid_ok(d.intid, vm)
+
+
+def _check_action(src: Source, action: HostAction, path: str, vm: VmConfig) -> None:
+    """What the kernel takes as given rather than checks: an in-kernel device maps a PPI
+    for a vCPU that exists (kvm_vgic_map_phys_irq gets a struct kvm_vcpu)."""
+    if isinstance(action, MapPhys) and action.vintid < 32 and action.vcpu >= vm.nr_vcpus:
+        raise src.error(child_path(path, "vcpu"), f"a vCPU index below {vm.nr_vcpus} (the "
+                        "vCPU whose PPI is mapped)", str(action.vcpu))
 
 
 def _located(src: Source, exc: OpError) -> InputError:

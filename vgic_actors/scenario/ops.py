@@ -57,6 +57,9 @@ GicdReg = Literal["ISPENDR", "ICPENDR", "ISACTIVER", "ICACTIVER", "ISENABLER", "
 ItsCmd = Literal["MAPD", "MAPC", "MAPTI", "MAPI", "INT", "INV", "INVALL", "DISCARD", "MOVI",
                  "CLEAR", "SYNC"]
 MAX_EXPANDED_OPS = 100_000
+MAX_DECODED = 2 * MAX_EXPANDED_OPS
+"""Items one list may decode while expanding: loops inside loops are bounded by the work
+they do, not only by what they produce (a ``repeat: {count: 0}`` inside a ``for``)."""
 
 
 class OpError(Exception):
@@ -270,6 +273,19 @@ _FORMS = ("for", "repeat", "call")
 _VAR = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
 
 
+class _Work:
+    """The items decoded so far while expanding one list of operations."""
+
+    def __init__(self) -> None:
+        self.done = 0
+
+    def spend(self, path: str) -> None:
+        self.done += 1
+        if self.done > MAX_DECODED:
+            raise OpError(path, f"at most {MAX_DECODED} operations decoded while expanding "
+                          "(loops inside loops?)", "more")
+
+
 @dataclass(frozen=True)
 class DecodedOp:
     """A guest operation with the path it came from (for later semantic errors)."""
@@ -369,8 +385,10 @@ def _substitute(value: Any, env: Mapping[str, int]) -> Any:
 
 
 def decode_ops(items: Any, path: str, templates: Mapping[str, tuple[list[Any], str]],
-               env: Mapping[str, int] | None = None, depth: int = 0) -> list[DecodedOp]:
+               env: Mapping[str, int] | None = None, depth: int = 0,
+               work: _Work | None = None) -> list[DecodedOp]:
     """Decode a list of operation items at ``path`` (expanding loops and templates)."""
+    work = work or _Work()
     if not isinstance(items, list):
         raise OpError(path, "a list of operations", describe(items))
     if depth > 16:
@@ -378,6 +396,7 @@ def decode_ops(items: Any, path: str, templates: Mapping[str, tuple[list[Any], s
     out: list[DecodedOp] = []
     for i, item in enumerate(items):
         ipath = child_path(path, i)
+        work.spend(ipath)
         item = _substitute(item, env or {})
         if not isinstance(item, dict) or len(item) != 1:
             raise OpError(ipath, "an operation: a mapping with one key such as 'ack: 32'",
@@ -386,7 +405,7 @@ def decode_ops(items: Any, path: str, templates: Mapping[str, tuple[list[Any], s
         ((name, arg),) = item.items()
         apath = child_path(ipath, name)
         if name in _FORMS:
-            out += _expand(name, arg, apath, templates, env or {}, depth)
+            out += _expand(name, arg, apath, templates, env or {}, depth, work)
         elif name in OPS:
             out.append(_decode_one(OPS[name], arg, apath))
         else:
@@ -414,16 +433,16 @@ def _decode_one(kind: OpKind, arg: Any, path: str) -> DecodedOp:
 
 
 def _expand(form: str, arg: Any, path: str, templates: Mapping[str, tuple[list[Any], str]],
-            env: Mapping[str, int], depth: int) -> list[DecodedOp]:
+            env: Mapping[str, int], depth: int, work: _Work) -> list[DecodedOp]:
     if form == "repeat":
         rep: RepeatSpec = convert(arg, RepeatSpec, path)
-        body = decode_ops(rep.do, child_path(path, "do"), templates, env, depth + 1)
+        body = decode_ops(rep.do, child_path(path, "do"), templates, env, depth + 1, work)
         if len(body) * rep.count > MAX_EXPANDED_OPS:
             raise OpError(path, f"at most {MAX_EXPANDED_OPS} operations after expansion",
                           f"{rep.count} x {len(body)}")
         return body * rep.count
     if form == "call":
-        return _call(arg, path, templates, env, depth)
+        return _call(arg, path, templates, env, depth, work)
     loop: ForSpec = convert(arg, ForSpec, path)
     if (loop.in_ is None) == (loop.from_ is None or loop.to is None):
         raise OpError(path, "either 'in: [values]' or both 'from' and 'to'",
@@ -439,7 +458,7 @@ def _expand(form: str, arg: Any, path: str, templates: Mapping[str, tuple[list[A
     out: list[DecodedOp] = []
     for value in values:
         out += decode_ops(loop.do, child_path(path, "do"), templates,
-                          {**env, loop.var: value}, depth + 1)
+                          {**env, loop.var: value}, depth + 1, work)
         if len(out) > MAX_EXPANDED_OPS:
             raise OpError(path, f"at most {MAX_EXPANDED_OPS} operations after expansion",
                           "more")
@@ -447,7 +466,7 @@ def _expand(form: str, arg: Any, path: str, templates: Mapping[str, tuple[list[A
 
 
 def _call(arg: Any, path: str, templates: Mapping[str, tuple[list[Any], str]],
-          env: Mapping[str, int], depth: int) -> list[DecodedOp]:
+          env: Mapping[str, int], depth: int, work: _Work) -> list[DecodedOp]:
     """``call``: the template's body with its arguments: each ``with`` key one the body uses
     (``$name``), an integer; every ``$name`` it uses given here or by an enclosing loop."""
     call: CallSpec = convert({"template": arg} if isinstance(arg, str) else arg, CallSpec, path)
@@ -471,7 +490,7 @@ def _call(arg: Any, path: str, templates: Mapping[str, tuple[list[Any], str]],
         raise OpError(path, f"argument {missing[0]} of template {call.template} "
                       f"(with: {{{missing[0]}: N}})", "nothing")
     try:
-        return decode_ops(body, where, templates, {**env, **call.with_}, depth + 1)
+        return decode_ops(body, where, templates, {**env, **call.with_}, depth + 1, work)
     except OpError as exc:
         if not where.startswith("$"):  # a built-in template: say where, report here
             raise OpError(path, f"a call that expands cleanly: in {exc.path}, "

@@ -90,9 +90,9 @@ def describe(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict):
-        return "a mapping"
+        return "a mapping" if value else "an empty mapping"
     if isinstance(value, list):
-        return "a list"
+        return "a list" if value else "an empty list"
     if isinstance(value, int) and abs(value) >= 10**40:
         return "an integer of more than 40 digits"
     text = repr(value) if isinstance(value, str) else str(value)

@@ -27,6 +27,9 @@ def print_json(value: object, stdout: TextIO) -> None:
     """One JSON document on stdout (``--json``)."""
     print(msgspec.json.encode(value).decode(), file=stdout)
 
+MAX_WORKERS = 256
+"""Worker processes a soak may start (each is a forked Python process)."""
+
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``soak``, ``shrink``, ``explore`` and ``replay`` to the top-level subparsers."""
@@ -167,8 +170,8 @@ def run_soak(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         check_strategy(spec.strategy,
                        lambda exp, got: UsageError(f"--strategy: expected portfolio or {exp}, "
                                                    f"got {got}"))
-    if args.workers < 1:
-        raise UsageError(f"--workers: expected at least 1, got {args.workers}")
+    if not 1 <= args.workers <= MAX_WORKERS:
+        raise UsageError(f"--workers: expected 1..{MAX_WORKERS}, got {args.workers}")
     if args.runs is not None and args.runs < 1:
         raise UsageError(f"--runs: expected at least 1, got {args.runs}")
     if args.runs is None and args.time is None:

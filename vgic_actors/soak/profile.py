@@ -8,8 +8,9 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
-from vgic_actors.scenario.loader import config_dir
+from vgic_actors.scenario.loader import check_strategy, config_dir
 from vgic_actors.scenario.ops import OpError, convert
+from vgic_actors.scenario.schema import MAX_STEPS
 from vgic_actors.scenario.source import load_file
 
 Prob = Annotated[float, Meta(ge=0.0, le=1.0)]
@@ -28,8 +29,8 @@ class Profile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=T
     interrupts: Range = (1, 6)
     classes: dict[str, Annotated[int, Meta(ge=0)]] = msgspec.field(
         default_factory=lambda: {"spi": 1})
-    priorities: list[Annotated[int, Meta(ge=0, le=0xF8)]] = msgspec.field(
-        default_factory=lambda: [0xA0])
+    priorities: Annotated[list[Annotated[int, Meta(ge=0, le=0xF8)]], Meta(min_length=1)] = (
+        msgspec.field(default_factory=lambda: [0xA0]))
     eoimode1: Prob = 0.5
     handoff: Prob = 0.5
     injectors: dict[str, Annotated[int, Meta(ge=0)]] = msgspec.field(
@@ -37,9 +38,11 @@ class Profile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=T
     late_handler_unmask: Prob = 0.3
     handler_exit: Prob = 0.4
     strategy: str = "portfolio"
-    max_steps: Annotated[int, Meta(ge=100)] = 60_000
+    max_steps: Annotated[int, Meta(ge=100, le=MAX_STEPS)] = 60_000
 
 
+MAX_INTERRUPTS = 64
+"""Interrupts per generated scenario at most (LPIs are numbered from 8192 up, one each)."""
 CLASSES = ("spi", "sgi", "ppi", "lpi")
 INJECTORS = ("guest_ispendr", "host_inject", "irqfd")
 
@@ -68,6 +71,11 @@ def load_profile(name_or_path: str | None) -> tuple[Profile, str]:
         low, high = getattr(profile, field)
         if low > high:
             raise src.error(f"$.{field}", "[low, high] with low <= high", f"[{low}, {high}]")
+    if profile.interrupts[1] > MAX_INTERRUPTS:
+        raise src.error("$.interrupts", f"at most {MAX_INTERRUPTS} interrupts per scenario",
+                        str(profile.interrupts[1]))
+    if profile.strategy != "portfolio":
+        check_strategy(profile.strategy, lambda exp, got: src.error("$.strategy", exp, got))
     if profile.vcpus[1] > 8 or profile.lrs[1] > 16:
         raise src.error("$.vcpus" if profile.vcpus[1] > 8 else "$.lrs",
                         "at most 8 vCPUs and 16 List Registers", "more")

@@ -59,7 +59,7 @@ if TYPE_CHECKING:
 DEFAULT_STALL_BUDGET = 8
 """Steps the other actors may take while an atomic region is stalled: a few hundred
 instructions' worth (a model step is a lock operation, an atomic or a guest instruction)."""
-DEFAULT_REGION_BUDGET = 24
+DEFAULT_REGION_BUDGET = 16
 """Steps the other actors may take in all while one atomic region runs (its waits summed):
 less than a guest re-entry, acknowledge and hand-off to another vCPU need."""
 DEFAULT_WORLD_SWITCH = 0

@@ -284,3 +284,30 @@ def test_a_spinlock_taken_in_hardirq_and_with_irqs_on_is_inconsistent():
     result = run(lambda sched: sched.spawn("a", body), Replay([]))
     assert [(v.invariant, v.message.split(" ")[0]) for v in result.context_violations] == [
         ("inconsistent-lock-state", "plain")]
+
+
+def test_an_interrupt_that_broadcasts_on_a_broadcasting_cpu_reenters_the_kick_mask():
+    """kvm_make_all_cpus_request's cpu_kick_mask is per-CPU: a hard-IRQ handler on the
+    same CPU that broadcasts while a task there is mid-broadcast is percpu-reentered; on
+    another CPU it is not."""
+    from vgic_actors.runtime import VcpuCore, kvm_make_all_cpus_request
+
+    def run_with(irq_cpu):
+        def setup(sched):
+            cores = [VcpuCore(i, Pcpu(sched, i)) for i in range(3)]
+
+            async def task():
+                await kvm_make_all_cpus_request(cores, 9)
+
+            async def handler():
+                with hardirq("a_device_handler"):
+                    await kvm_make_all_cpus_request(cores, 9)
+
+            sched.spawn("task", task, cpu=0)
+            sched.spawn("irq", handler, cpu=irq_cpu)
+
+        return [v.invariant for s in range(20)
+                for v in run(setup, RandomWalk(s)).context_violations]
+
+    assert "percpu-reentered" in run_with(0)
+    assert "percpu-reentered" not in run_with(1)

@@ -65,6 +65,11 @@ INVARIANTS: dict[str, Invariant] = {
                   "a function that may sleep (a mutex, kvm_vcpu_block) was called with "
                   "preemption or IRQs disabled",
                   "might_sleep(): \"BUG: sleeping function called from invalid context\""),
+        Invariant("percpu-reentered", "context",
+                  "per-CPU data (kvm_make_all_cpus_request's this_cpu cpu_kick_mask) was used "
+                  "by code that an interrupt on the same CPU re-entered",
+                  "per-CPU data is protected from preemption only (get_cpu), not from "
+                  "interrupts, unless IRQs are off"),
         Invariant("inconsistent-lock-state", "context",
                   "a spinlock was taken in hard-IRQ context and elsewhere with IRQs enabled",
                   "lockdep's irq-safety rule ({IN-HARDIRQ-W} -> {HARDIRQ-ON-W})"),

@@ -18,7 +18,12 @@ from vgic_actors.runtime.cells import (
     VcpuMode,
     VcpuRequests,
 )
-from vgic_actors.runtime.context import get_cpu, put_cpu, smp_call_function_many_checks
+from vgic_actors.runtime.context import (
+    get_cpu,
+    put_cpu,
+    report_context,
+    smp_call_function_many_checks,
+)
 from vgic_actors.runtime.messages import Mailbox
 from vgic_actors.runtime.scheduler import Actor, Message, Scheduler, current_actor
 from vgic_actors.runtime.waits import WaitQueue
@@ -180,15 +185,25 @@ async def kvm_make_all_cpus_request(vcpus: Sequence[VcpuCore], req: int) -> bool
     """
     actor = current_actor()
     me = get_cpu("kvm_make_all_cpus_request")
+    sched = actor.sched
+    # this_cpu_cpumask_var_ptr(cpu_kick_mask): per-CPU data, safe from preemption (get_cpu)
+    # but not from an interrupt on the same CPU that broadcasts too
+    if me is not None:
+        if me in sched.percpu_in_use.setdefault("cpu_kick_mask", set()):
+            report_context("percpu-reentered",
+                           f"kvm_make_all_cpus_request on CPU {me} while another one on the "
+                           "same CPU is using this_cpu cpu_kick_mask (an interrupt re-entered "
+                           "it)")
+        sched.percpu_in_use["cpu_kick_mask"].add(me)
     targets: list[tuple[VcpuCore, Pcpu]] = []
     for vcpu in vcpus:
         pcpu = await kvm_make_vcpu_request(vcpu, req, me)
         if pcpu is not None:
             targets.append((vcpu, pcpu))
     if not targets:
+        _kick_mask_done(sched, me)
         put_cpu("kvm_make_all_cpus_request")
         return False
-    sched = actor.sched
     outstanding = len(targets)
 
     def acked() -> None:
@@ -204,5 +219,11 @@ async def kvm_make_all_cpus_request(vcpus: Sequence[VcpuCore], req: int) -> bool
         _emit_kick(actor, vcpu, "ipi", req & KVM_REQUEST_MASK)
     while wait and outstanding:
         await sched.block(actor, "smp_call_function_many")
+    _kick_mask_done(sched, me)
     put_cpu("kvm_make_all_cpus_request")
     return True
+
+
+def _kick_mask_done(sched: Scheduler, me: int | None) -> None:
+    if me is not None:
+        sched.percpu_in_use["cpu_kick_mask"].discard(me)

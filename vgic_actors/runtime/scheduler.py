@@ -334,6 +334,8 @@ class Scheduler:
         self.unbounded_ipi_latency = 0
         self.stall_events: list[StallEvent] = []
         self.context_violations: list[ContextViolation] = []
+        # per-CPU data in use, by name, on which CPUs (kick.py: cpu_kick_mask)
+        self.percpu_in_use: dict[str, set[int]] = {}
         self._context_seen: set[tuple[str, str, tuple[str, ...]]] = set()
         self._ipi_delay = StallOption(None)
         self._stall_options: dict[Actor, StallOption] = {}

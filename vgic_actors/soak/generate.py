@@ -6,7 +6,11 @@ violation a run finds is a finding, not a generator artefact. The shape:
 * vCPU0 configures every SPI (priority, route, enable) and LPI (property table, ITS
   mappings); each vCPU configures its own SGIs/PPIs; then vCPU0 sets ``configured``.
 * Injections, each of a distinct INTID, exactly once: SPIs by a guest GICD_ISPENDR
-  write, a VMM KVM_IRQ_LINE or an irqfd; SGIs by ICC_SGI1R_EL1 from a random vCPU;
+  write, a VMM KVM_IRQ_LINE or an irqfd, or, configured level, by a device behind a
+  resampling irqfd that asserts once and waits for its resample (the guest's EOI lowers
+  the line through irqfd_resampler_ack; its target deactivates it itself, so the
+  resample comes from the fold or the pseudo-LR fold, never the ICACTIVER path, which
+  the kernel does not make notify); SGIs by ICC_SGI1R_EL1 from a random vCPU;
   PPIs by the target's own GICR_ISPENDR0; LPIs by an ITS INT command.
 * With probability ``gicv2_on_gicv3`` the guest is a GICv2 model on a GICv3 host (the
   host picks the fold and DIR paths: kvm_vgic_global_state.type): SPIs routed by
@@ -90,6 +94,8 @@ def _plan(profile: Profile, rng: random.Random, v2: bool) -> tuple[_Plan, int, i
         irq = _Irq(klass, intid, rng.choice(targets), rng.choice(profile.priorities))
         if klass == "spi":
             irq.injector = _weighted(rng, profile.injectors, INJECTORS)
+            if irq.injector == "level_irqfd" and plan.defer[irq.target]:
+                irq.injector = "irqfd"  # a handed-off DIR may take the ICACTIVER path
         elif klass == "sgi":
             irq.sender = rng.randrange(n)
         plan.irqs.append(irq)
@@ -186,18 +192,21 @@ def _host(plan: _Plan) -> list[Any]:
     if not host:
         return []
     steps: list[Any] = []
-    irqfds = [i for i in host if i.injector == "irqfd"]
+    irqfds = [i for i in host if i.injector in ("irqfd", "level_irqfd")]
     if irqfds:
         steps.append({"do": "set_gsi_routing", "entries": [
             {"gsi": k, "pin": irq.intid - 32} for k, irq in enumerate(irqfds)]})
-        steps += [{"do": "irqfd_assign", "gsi": k, "eventfd": f"efd{k}"}
-                  for k in range(len(irqfds))]
+        steps += [{"do": "irqfd_assign", "gsi": k, "eventfd": f"efd{k}",
+                   **({"resample": True} if irq.injector == "level_irqfd" else {})}
+                  for k, irq in enumerate(irqfds)]
     steps.append({"do": "wait", "var": "configured", "value": 1})
     for irq in host:
-        if irq.injector == "irqfd":
+        if irq.injector in ("irqfd", "level_irqfd"):
             steps.append({"do": "irqfd_signal", "eventfd": f"efd{irqfds.index(irq)}"})
         else:
             steps.append({"do": "inject_edge", "intid": irq.intid})
+    steps += [{"do": "wait_resample", "resamplefd": f"efd{irqfds.index(irq)}.resample"}
+              for irq in host if irq.injector == "level_irqfd"]
     return steps
 
 
@@ -225,6 +234,10 @@ def generate(profile: Profile, seed: int) -> dict[str, Any]:
         "expect": {"final": final, "counters": {"acks": {i.intid: 1 for i in plan.irqs}}},
         "run": {"max_steps": profile.max_steps},
     }
+    levels = [{"intid": i.intid, "trigger": "level"} for i in plan.irqs
+              if i.injector == "level_irqfd"]
+    if levels:
+        data["irqs"] = levels
     host = _host(plan)
     if host:
         data["host"] = host

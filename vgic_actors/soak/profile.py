@@ -44,7 +44,10 @@ class Profile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=T
 MAX_INTERRUPTS = 64
 """Interrupts per generated scenario at most (LPIs are numbered from 8192 up, one each)."""
 CLASSES = ("spi", "sgi", "ppi", "lpi")
-INJECTORS = ("guest_ispendr", "host_inject", "irqfd")
+INJECTORS = ("guest_ispendr", "host_inject", "irqfd", "level_irqfd")
+"""How an SPI is raised: a guest GICD_ISPENDR write, a VMM KVM_IRQ_LINE edge, an irqfd
+(edge), or a level SPI behind a resampling irqfd (KVM_IRQFD_FLAG_RESAMPLE, VFIO INTx
+style: the device asserts once and waits for the resample that the guest's EOI causes)."""
 
 
 def load_profile(name_or_path: str | None) -> tuple[Profile, str]:

@@ -5,6 +5,7 @@ import json
 
 import msgspec
 
+from tests.soak.profiles import edge_profile
 from vgic_actors.cli import main
 from vgic_actors.soak import campaign as campaign_mod
 from vgic_actors.soak import worker
@@ -159,18 +160,3 @@ def test_soak_progress_and_the_next_step_after_findings(tmp_path):
     assert "ETA " in last and "findings 1 distinct" in last, err
     folder = next((out / "findings").iterdir())
     assert stdout.splitlines()[-1] == f"next: vgic-actors shrink {folder}"
-
-
-def edge_profile(tmp_path):
-    """The default profile without level SPIs behind resampling irqfds (which find F3 on
-    merged and so on every variant that shares the merged fold): these tests want the
-    variant's own lost deactivation alone."""
-    import yaml as _yaml
-
-    from vgic_actors.scenario.loader import config_dir
-
-    data = _yaml.safe_load((config_dir() / "soak-default.yaml").read_text())
-    data["injectors"]["level_irqfd"] = 0
-    path = tmp_path / "soak-edge.yaml"
-    path.write_text(_yaml.safe_dump(data))
-    return str(path)

@@ -5,6 +5,7 @@ import json
 
 import yaml
 
+from tests.soak.profiles import edge_profile
 from vgic_actors.cli import main
 from vgic_actors.scenario import load_scenario
 from vgic_actors.soak.explore import BoundedSchedule, explore
@@ -146,18 +147,3 @@ def test_explore_that_stops_at_max_runs_proves_nothing_and_says_so():
     """Stopping at --max-runs before the space is exhausted is exit 1, not a clean bill."""
     code, out, _ = cli("explore", "scenarios/asym_dir.yaml", "--bound", "2", "--max-runs", "3")
     assert code == 1 and "nothing proven" in out
-
-
-def edge_profile(tmp_path):
-    """The default profile without level SPIs behind resampling irqfds (which find F3 on
-    merged and so on every variant that shares the merged fold): these tests want the
-    variant's own lost deactivation alone."""
-    import yaml as _yaml
-
-    from vgic_actors.scenario.loader import config_dir
-
-    data = _yaml.safe_load((config_dir() / "soak-default.yaml").read_text())
-    data["injectors"]["level_irqfd"] = 0
-    path = tmp_path / "soak-edge.yaml"
-    path.write_text(_yaml.safe_dump(data))
-    return str(path)

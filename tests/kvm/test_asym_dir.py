@@ -50,16 +50,21 @@ def classify_lost_deactivation(events) -> str:
     """Which candidate window (docs/findings.md) a lost deactivation on merged went through.
 
     F1: vCPU1's DIR took the big-hammer ICACTIVER path; vCPU0 was outside guest mode (so
-    kvm_arm_halt_guest did not wait for it), aborted its entry afterwards and folded Active
-    back. F2: vCPU1's DIR took the pseudo-LR path while vCPU0 re-populated the SPI into an
+    kvm_arm_halt_guest did not wait for it) and folded Active back afterwards: either it
+    aborted an entry it had flushed (the entry side) or it had published
+    OUTSIDE_GUEST_MODE on its way out but not yet folded its LRs (the exit-side mirror).
+    F2: vCPU1's DIR took the pseudo-LR path while vCPU0 re-populated the SPI into an
     LR between the pseudo-LR's computation and its fold (vCPU0 folds it Active again later).
     """
     dir_at, dir_ev = next((i, e) for i, e in enumerate(events) if e["ev"] == "DirEmulated")
     after = events[dir_at:]
     if dir_ev["outcome"] == "icactiver":
         kick = next(e for e in after if e["ev"] == "KickSent" and e["vcpu"] == 0)
+        cleared = next(i for i, e in enumerate(after) if e["ev"] == "ActiveChanged")
         aborted = any(e["ev"] == "EntryAborted" and e["vcpu"] == 0 for e in after)
-        return "F1" if kick["how"] == "none" and aborted else "other"
+        refolded = any(e["ev"] == "LrFolded" and e["vcpu"] == 0 and e["intid"] == 32
+                       and e["state"] == "ACTIVE" for e in after[cleared:])
+        return "F1" if kick["how"] == "none" and (aborted or refolded) else "other"
     if dir_ev["outcome"] == "pseudo-lr":
         refolded = any(e["ev"] == "LrFolded" and e["vcpu"] == 0 and e["intid"] == 32
                        and e["state"] == "ACTIVE" and not e["pseudo"] for e in after)

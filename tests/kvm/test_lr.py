@@ -73,6 +73,16 @@ def test_compute_v2_sgi_active_with_more_sources():
     assert lr.state is A and lr.source_cpu == 3 and lr.eoi
 
 
+def test_compute_v2_sgi_active_from_one_source_pending_from_another_is_not_pa():
+    """vgic_irq_get_lr_count counts the active state: active from CPU 0 and pending from
+    CPU 1 is a multi-SGI, so the LR is Active (CPUID 0) with the EOI bit, never a
+    Pending+Active LR whose one CPUID field would name neither source (the guest's EOIR
+    of SGI 3 from CPU 0 would then match no LR)."""
+    lr = compute_lr(irq(3, active=True, active_source=0, pending_latch=True, source=0b0010),
+                    True)
+    assert (lr.state, lr.source_cpu, lr.eoi) == (A, 0, True)
+
+
 def test_populate_consumes_edge_latch_and_sets_on_lr():
     """Writing a pending LR clears the edge latch; on_lr is set."""
     i = irq(pending_latch=True)

@@ -39,7 +39,7 @@ def seed_of(key):
 @pytest.fixture(scope="module")
 def findings(tmp_path_factory):
     out = tmp_path_factory.mktemp("soak") / "c"
-    cli("soak", "--scenario", SCENARIO, "--strategy", "random", "--runs", "60", "--out",
+    cli("soak", "--scenario", SCENARIO, "--strategy", "random", "--runs", "150", "--out",
         str(out))
     by_key = {json.loads((f / "finding.json").read_text())["signature"]: f
               for f in (out / "findings").iterdir()}

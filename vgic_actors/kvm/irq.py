@@ -88,9 +88,21 @@ def is_v2_sgi(irq: VgicIrq, v2_model: bool) -> bool:
     return v2_model and is_sgi(irq.intid)
 
 
+def vgic_irq_get_lr_count(irq: VgicIrq) -> int:
+    """vgic.h: vgic_irq_get_lr_count. How many LRs the irq's state would need: an SGI with
+    sources pending counts one per source *plus one for its active state* ("Account for the
+    active state as an interrupt"); anything else one if pending or active. Only GICv2-model
+    SGIs ever have ``source`` bits (read at 146a050f2d8c; unchanged since 16ca6a607d)."""
+    if is_sgi(irq.intid) and irq.source:
+        return irq.source.bit_count() + int(irq.active)
+    return int(irq_is_pending(irq) or irq.active)
+
+
 def vgic_irq_is_multi_sgi(irq: VgicIrq, v2_model: bool) -> bool:
-    """vgic.h: vgic_irq_is_multi_sgi. A GICv2-model SGI with more than one source pending."""
-    return is_v2_sgi(irq, v2_model) and irq.source.bit_count() > 1
+    """vgic.h: vgic_irq_is_multi_sgi: ``vgic_irq_get_lr_count(irq) > 1``. For a GICv2-model
+    SGI active from one source and pending from another this is true, so compute_lr never
+    builds a Pending+Active LR whose single CPUID field would mix the two sources."""
+    return is_v2_sgi(irq, v2_model) and vgic_irq_get_lr_count(irq) > 1
 
 
 def default_config(intid: int) -> IrqConfig:

@@ -94,7 +94,7 @@ def test_merged_loses_the_asymmetric_deactivation_only_with_a_late_ipi():
     held in flight; every lost deactivation needs such a delay and is classed
     timing-window, naming the late IPI."""
     hits = 0
-    for seed in range(40):
+    for seed in range(120):
         config = VmConfig(variant="merged", ipi_latency=8)
         out = run_scenario(config, asym_dir_guests(), seed=seed, strategy="random",
                            timing=timing_model("adversarial"))

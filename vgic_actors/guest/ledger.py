@@ -42,7 +42,7 @@ class GuestLedger:
     last_deactivation: dict[IrqKey, str] = field(default_factory=dict)
     last_kind: dict[IrqKey, str] = field(default_factory=dict)
     last_outcome: dict[IrqKey, str] = field(default_factory=dict)
-    untrapped_probe: Callable[[int], str] | None = None
+    untrapped_probe: Callable[[int, int], str] | None = None
 
     def acked(self, vcpu: int, intid: int) -> None:
         """vCPU ``vcpu`` acknowledged ``intid`` (it is now Active for the guest)."""
@@ -61,7 +61,7 @@ class GuestLedger:
         self.last_kind[key] = kind
         self.last_outcome.pop(key, None)
         if kind == "DIR-untrapped" and self.untrapped_probe is not None:
-            self.last_outcome[key] = self.untrapped_probe(vcpu)
+            self.last_outcome[key] = self.untrapped_probe(vcpu, intid)
 
     def kernel_event(self, event: AnyEvent) -> None:
         """Kernel-event sink: the outcome of the trapped DIR just recorded."""

@@ -50,6 +50,7 @@ from vgic_actors.runtime import (
     kvm_make_all_cpus_request,
     kvm_vcpu_kick,
     local_irq_save,
+    point,
 )
 
 
@@ -131,6 +132,11 @@ async def vgic_queue_irq_unlock(kvm: Kvm, irq: VgicIrq) -> bool:
             _log(IrqQueued, intid=irq.intid, vcpu=target, bcst=bool(bcst))
         if bcst and not kvm.sw.mutant_kick_only_target:
             cov["queue.broadcast"] += 1
+            # Between raw_spin_unlock_irqrestore(ap_list_lock) and the broadcast's get_cpu()
+            # the injector is preemptible (preempt_enable is a preemption point under
+            # CONFIG_PREEMPT; in atomic context the stall budget bounds it): the SPI is
+            # deliverable and counted, and no vCPU has been told to trap DIR (F5).
+            await point("vgic_queue_irq_unlock")
             kvm.broadcasts_started += 1
             await kvm_make_all_cpus_request(kvm.cores, KVM_REQ_IRQ_PENDING)
             kvm.broadcasts_done += 1
@@ -140,12 +146,18 @@ async def vgic_queue_irq_unlock(kvm: Kvm, irq: VgicIrq) -> bool:
         return True
 
 
-def broadcast_phase(kvm: Kvm, vcpu_id: int) -> str:
+def broadcast_phase(kvm: Kvm, vcpu_id: int, intid: int | None = None) -> str:
     """Where the SPI-tracking broadcast stood for ``vcpu_id`` when its guest executed a DIR
-    that did not trap (the root cause of an untrapped lost deactivation):
+    of ``intid`` that did not trap (the root cause of an untrapped lost deactivation):
 
     - ``no-broadcast``: no 0 -> 1 broadcast was ever due (no SPI tracking, a GICv2 model,
       a mutant that kicks only the target);
+    - ``flushed-before-bcst``: the owner's flush put ``intid`` into an LR as pending while
+      the 0 -> 1 broadcast was still unsent: vgic_queue_irq_unlock drops ap_list_lock
+      (the SPI is deliverable) before it calls kvm_make_all_cpus_request, and the injecting
+      thread is preemptible in between, so the owner could acknowledge and hand it over
+      before any vCPU was told to trap DIR (F5; checked before the phases below, which
+      only say how far the late broadcast had got by the DIR);
     - ``bcst-unsent``: active_spis went 0 -> 1 but its broadcast had not started (the
       injecting thread between the unlock and kvm_make_all_cpus_request: F5);
     - ``bcst-in-loop``: the broadcast loop was running and had not reached this vCPU (A');
@@ -154,6 +166,8 @@ def broadcast_phase(kvm: Kvm, vcpu_id: int) -> str:
       ran with TDIR clear (a stale TDIR: another cause)."""
     if not kvm.broadcasts_due:
         return "no-broadcast"
+    if intid is not None and intid in kvm.populated_before_bcst:
+        return "flushed-before-bcst"
     if kvm.vcpus[vcpu_id].core.requests.peek() & (1 << KVM_REQ_IRQ_PENDING):
         return "request-set"
     if kvm.broadcasts_started < kvm.broadcasts_due:
@@ -246,6 +260,11 @@ async def vgic_flush_lr_state(kvm: Kvm, vcpu: KvmVcpu) -> None:
         if vgic_target_oracle(irq, dist.enabled) == vid:
             lr = compute_lr(irq, v2)
             populate_lr(irq, lr, v2)
+            if lr.state.pending and irq.is_spi:  # the model's root-cause record, not KVM's
+                if kvm.broadcasts_started < kvm.broadcasts_due:
+                    kvm.populated_before_bcst.add(irq.intid)
+                else:
+                    kvm.populated_before_bcst.discard(irq.intid)
             vcpu.lrs[n] = lr
             n += 1
             vcpu.last_lr_irq = irq

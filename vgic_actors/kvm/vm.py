@@ -204,6 +204,9 @@ class Kvm:
     broadcasts_due: int = 0
     broadcasts_started: int = 0
     broadcasts_done: int = 0
+    # SPIs whose last flush into an LR as pending came while a 0 -> 1 broadcast was due
+    # but not started (broadcast_phase's flushed-before-bcst)
+    populated_before_bcst: set[int] = field(default_factory=set)
 
     def vgic_get_irq(self, vcpu: KvmVcpu | None, intid: int) -> VgicIrq | None:
         """vgic.c: vgic_get_irq. Private irqs from ``vcpu``'s copy, SPIs from the distributor,

@@ -61,15 +61,17 @@ DEFAULT_STALL_BUDGET = 8
 instructions' worth (a model step is a lock operation, an atomic or a guest instruction)."""
 DEFAULT_REGION_BUDGET = 16
 """Steps the other actors may take in all while one atomic region runs (its waits summed):
-less than a guest re-entry, acknowledge and hand-off to another vCPU need."""
-DEFAULT_WORLD_SWITCH = 0
-"""Steps of the others' time a guest entry takes (the hyp's world switch). Off by default:
-the model's entry is a handful of steps, cheaper than a real one against an IPI's flight;
-8 (about an IPI's latency) makes A and A' unreachable under realistic timing but also
-moves F1/F2 into scenarios that expected merged clean, so it is a knob to study, not yet
-the default (docs/findings.md)."""
+a per-step bound alone would let a loop of many short steps (the broadcast) last as long
+as a guest entry, acknowledge and hand-off; a guest entry waits for a running broadcast
+(DEFAULT_WORLD_SWITCH)."""
 DEFAULT_IPI_LATENCY = 8
 """Virtual ticks within which an IPI or maintenance interrupt lands (realistic timing)."""
+DEFAULT_WORLD_SWITCH = DEFAULT_REGION_BUDGET + DEFAULT_IPI_LATENCY
+"""At most how many steps of the others' time a guest entry (the hyp's world switch) waits
+for a broadcast still running elsewhere, and for the IPIs in flight, to land before the
+guest's first instruction (`Scheduler.world_switch`): a whole broadcast loop (its region
+budget) and one IPI's flight. On hardware the entry takes about as long as both; a run
+that needs the guest to act first needs a stall event, so finding A is a timing window."""
 
 TimingMode = Literal["realistic", "adversarial", "unbounded"]
 TIMING_MODES: tuple[TimingMode, ...] = ("realistic", "adversarial", "unbounded")

@@ -340,6 +340,7 @@ class Scheduler:
         self._ipi_delay = StallOption(None)
         self._stall_options: dict[Actor, StallOption] = {}
         self._holding = False  # some actor or message is held by a stall event
+        self._entry_holds: list[Actor] = []  # vCPUs in a world switch (world_switch)
         if self.timing.events:
             strategy.register(self._ipi_delay)
         self._seq = 0
@@ -474,6 +475,8 @@ class Scheduler:
             cands.clear()
             if self._bounded and self._deliver_overdue():
                 continue
+            if self._entry_holds:
+                self._settle_entry_holds()
             if regions and self.timing.enforced and self._forced(cands):
                 n = len(cands)
             else:
@@ -548,16 +551,36 @@ class Scheduler:
         self._regions.remove(actor)
 
     def world_switch(self, actor: Actor) -> None:
-        """The guest entry (the hyp's world switch) costs `TimingModel.world_switch` steps
-        of the others' time before the guest's first instruction: the actor is held off
-        for them (if nothing else can run, the hold ends at once)."""
+        """The guest entry (the hyp's world switch, about 1-2 us) outlasts a preemption-off
+        broadcast loop and an IPI's flight (a few hundred ns and about 1 us): a broadcast
+        running on another CPU when this vCPU starts its entry, and every IPI already in
+        flight, have landed before the guest's first instruction. The actor is held off
+        while one is, for at most `TimingModel.world_switch` steps of the others' time
+        (a stall event, which stretches a broadcast or an IPI past its bound, outlasts
+        the hold). Holds nothing when nothing is in flight, so entries stay cheap."""
         cost = self.timing.world_switch
-        if cost and self.timing.enforced:
+        if cost and self.timing.enforced and self._entry_blocked():
             actor.ctx.held_until = self.step + cost
+            self._entry_holds.append(actor)
             self._holding = True
+
+    def _entry_blocked(self) -> bool:
+        """A broadcast is running (its CPU holds cpu_kick_mask) or an IPI is in flight."""
+        if any(self.percpu_in_use.get("cpu_kick_mask", ())):
+            return True
+        return any(m.kind == "ipi" for m in self.in_flight)
+
+    def _settle_entry_holds(self) -> None:
+        """End the world-switch holds whose broadcasts and IPIs have all landed."""
+        if self._entry_blocked():
+            return
+        for a in self._entry_holds:
+            a.ctx.held_until = 0
+        self._entry_holds.clear()
 
     def _release_holds(self) -> None:
         self._holding = False
+        self._entry_holds.clear()
         for a in self.actors:
             a.ctx.held_until = 0
         for m in self.in_flight:

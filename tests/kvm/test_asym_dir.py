@@ -77,7 +77,7 @@ def test_merged_lost_deactivation_windows_are_found_by_random_walk():
     merged losing the deactivation, and every loss goes through one of the two windows."""
     config = VmConfig(variant="merged", ipi_latency=8, timeslice=4)
     kinds = []
-    for seed in range(60):
+    for seed in range(150):
         log = io.BytesIO()
         out = run_scenario(config, asym_dir_guests(), seed=seed, strategy="random", log=log)
         if out.failures:
@@ -85,7 +85,7 @@ def test_merged_lost_deactivation_windows_are_found_by_random_walk():
             kinds.append((seed, classify_lost_deactivation(_events(log))))
             # reachable with the default bounds and no stall event: an ordering bug
             assert timing_class(out.result.timing) == ("ordering", "")
-    assert kinds, "random walk found no lost deactivation in 60 seeds"
+    assert kinds, "random walk found no lost deactivation in 150 seeds"
     assert {k for _, k in kinds} == {"F1", "F2"}, kinds
 
 

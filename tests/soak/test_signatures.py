@@ -32,7 +32,7 @@ def cli(*argv):
 
 def seed_of(key):
     scenario = load_scenario(SCENARIO)
-    return next(s for s in range(60)
+    return next(s for s in range(200)
                 if run_once(scenario, "merged", s, "random").signature.key == key)
 
 

@@ -222,6 +222,7 @@ class Timer(Schedulable):
 
 
 _INTERRUPT_KINDS = frozenset({"ipi", "maintenance"})
+_BROADCAST = ("get_cpu", "kvm_make_all_cpus_request")  # the region world_switch waits for
 """Messages that are interrupts to a CPU: their latency is part of a run's `Timing`."""
 
 
@@ -565,8 +566,9 @@ class Scheduler:
             self._holding = True
 
     def _entry_blocked(self) -> bool:
-        """A broadcast is running (its CPU holds cpu_kick_mask) or an IPI is in flight."""
-        if any(self.percpu_in_use.get("cpu_kick_mask", ())):
+        """A broadcast is running (an actor is inside kvm_make_all_cpus_request's get_cpu
+        region) or an IPI is in flight."""
+        if any(_BROADCAST in a.ctx.stack for a in self._regions):
             return True
         return any(m.kind == "ipi" for m in self.in_flight)
 

@@ -50,6 +50,10 @@ INVARIANTS: dict[str, Invariant] = {
                   "(checks/ack_oracle.py)",
                   "IAR returns the highest-priority pending interrupt; KVM puts the "
                   "highest-priority pending ones in the LRs (vgic_flush_lr_state's sort)"),
+        Invariant("phantom-ack", "safety",
+                  "the guest acknowledged an edge interrupt more times than anyone made it "
+                  "pending (checks/delivery.py)",
+                  "a pending state is created by an edge and consumed by one acknowledge"),
         Invariant("resample-lost", "liveness",
                   "a resampling irqfd's resamplefd was signalled fewer times than the guest "
                   "deactivated its level SPI (checks/resample.py)",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from vgic_actors.checks.catalogue import INVARIANTS
+from vgic_actors.checks.delivery import delivery_violations
 from vgic_actors.checks.resample import resample_violations
 from vgic_actors.checks.violation import Violation, violation
 
@@ -81,6 +82,7 @@ def check_run(kvm: Kvm, guests: Sequence[GuestProgram], ledger: GuestLedger,
     if result.outcome is Outcome.QUIESCENT:  # a run cut short has deactivations in flight
         out += _deactivations(kvm, ledger)
     out += resample_violations(kvm, ledger, settled=result.outcome is Outcome.QUIESCENT)
+    out += delivery_violations(kvm, guests, vmm, ledger)
     out += ap_list_violations(kvm)
     out += undercount_violations(kvm)
     out += _phys_deactivations(kvm)

@@ -144,7 +144,7 @@ def _reach(plan: _Plan, profile: Profile, rng: random.Random) -> None:
     plan.nested = [False] * n
     if not plan.v2 and rng.random() < profile.no_tdir_host:
         plan.no_tdir = rng.choice(("host_tdir", "host_common_trap"))
-        if plan.no_tdir == "host_common_trap" and rng.random() < 0.6:
+        if plan.no_tdir == "host_common_trap" and rng.random() < 0.9:
             _privatize(plan, rng)  # TDIR-capable: the shadow TDIR may stay clear
     spis = [i for i in plan.irqs if i.klass == "spi"]
     # No vCPU waits on a held vCPU: it neither hands DIRs on nor receives any.

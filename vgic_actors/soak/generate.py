@@ -42,8 +42,10 @@ architecture:
   after its injections, whatever state it is in: disabling keeps the pending state (and an
   Active one stays Active), so it is still taken exactly once.
 * Nested preemption: the handler unmasks between IAR and EOIR (EOImode 1: DIR first,
-  which leaves the active priority set), so a higher-priority interrupt may preempt
-  it; the running priority keeps equal and lower ones out. Not with hand-offs.
+  which leaves the active priority set) and exits there (a GICD read), so a
+  higher-priority interrupt may preempt it; the running priority keeps equal and lower
+  ones out. Not with hand-offs. With a nested handler in the plan, vCPU0 injects the
+  lowest priority first (a later, higher one can then arrive during an earlier handler).
 * A guest GICD_ICACTIVER write to the interrupt it holds (after EOIR, EOImode 1), an
   exit, then its DIR: deactivating an inactive interrupt has no effect (an EOIcount
   bump at most). Only on a vCPU that takes this one edge interrupt (an SPI or a GICv3
@@ -205,9 +207,9 @@ def _handler(plan: _Plan, v: int) -> list[Any]:
         # Unmasked between IAR and EOIR: a higher priority may preempt this handler.
         # EOImode 1 deactivates first (the active priority stays set until EOIR).
         ops += [{"dir": "last"}] if plan.eoimode1[v] else []
-        ops.append({"unmask": None})
-        if plan.slow_handler[v]:
-            ops.append({"read": {"reg": "ISENABLER", "intid": 32}})
+        # An exit while unmasked: the re-entry's flush puts the higher-priority pending
+        # interrupts in the LRs, where they preempt this handler.
+        ops += [{"unmask": None}, {"read": {"reg": "ISENABLER", "intid": 32}}]
         return [*ops, {"mask": None}, {"eoir": "last"}]
     if plan.slow_handler[v]:
         # The selftest's handler checks the state with GICD reads: an exit mid-handler,
@@ -294,7 +296,11 @@ def _injections(plan: _Plan, v: int) -> list[Any]:
             if intid in {i.intid for i in plan.irqs if i.injector != "guest_ispendr"}:
                 ops += _toggle(intid)
     lpis = [i for i in plan.irqs if i.klass == "lpi"]
-    for irq in plan.irqs:
+    # With a nested handler somewhere, inject the lowest priority first: a later, higher
+    # one may then arrive while the handler of an earlier one runs unmasked.
+    order = (sorted(plan.irqs, key=lambda i: -i.priority) if any(plan.nested)
+             else plan.irqs)
+    for irq in order:
         if irq.klass == "spi" and irq.injector == "guest_ispendr" and v == 0:
             ops.append({"write": {"reg": "ISPENDR", "intid": irq.intid}})
         elif irq.klass == "sgi" and irq.sender == v:

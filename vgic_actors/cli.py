@@ -336,8 +336,11 @@ def main(
             from vgic_actors.logs.commands import run as run_logs
 
             return run_logs(args, out, err)
-        if args.command in ("soak", "shrink", "explore", "replay"):
+        if args.command in ("soak", "shrink", "explore", "replay", "promote"):
             from vgic_actors.soak import commands
+
+            if args.command == "promote":
+                return commands.run_promote(args, out)
 
             if args.command == "soak":
                 return commands.run_soak(args, out, err)

@@ -44,6 +44,21 @@ INVARIANTS: dict[str, Invariant] = {
                   "an interrupt is still Active after the guest deactivated it",
                   "every guest deactivation takes effect (kernel-vgic 7: TDIR, "
                   "vgic_v3_deactivate, EOIcount replay)"),
+        Invariant("ack-priority", "safety",
+                  "a guest acknowledged an interrupt while one of strictly higher priority, "
+                  "pending for its vCPU since before its last entry, was not taken "
+                  "(checks/ack_oracle.py)",
+                  "IAR returns the highest-priority pending interrupt; KVM puts the "
+                  "highest-priority pending ones in the LRs (vgic_flush_lr_state's sort)"),
+        Invariant("phantom-ack", "safety",
+                  "the guest acknowledged an edge interrupt more times than anyone made it "
+                  "pending (checks/delivery.py)",
+                  "a pending state is created by an edge and consumed by one acknowledge"),
+        Invariant("resample-lost", "liveness",
+                  "a resampling irqfd's resamplefd was signalled fewer times than the guest "
+                  "deactivated its level SPI (checks/resample.py)",
+                  "irqfd_resampler_ack once per deactivation (kvm_notify_acked_irq from "
+                  "the fold): VFIO INTx re-enables its line only on the resample"),
         Invariant("ap-list-consistency", "safety",
                   "irq->vcpu, ap_list membership and on_lr disagree, or an INTID is on "
                   "two ap_lists",

@@ -9,9 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-import msgspec
-
 from vgic_actors.checks.catalogue import INVARIANTS
+from vgic_actors.checks.delivery import delivery_violations
+from vgic_actors.checks.resample import resample_violations
+from vgic_actors.checks.violation import Violation, violation
+
+__all__ = ["Violation", "all_irqs", "ap_list_violations", "check_run", "context_violation",
+           "irq_name", "is_active", "stale_touch_violations", "undercount_violations",
+           "violation"]
 from vgic_actors.guest import GuestProgram
 from vgic_actors.guest.host import HostProgram
 from vgic_actors.guest.ledger import GuestLedger, irq_key
@@ -19,27 +24,6 @@ from vgic_actors.kvm.irq import VgicIrq, irq_is_pending
 from vgic_actors.kvm.vgic import vgic_model_needs_bcst_kick
 from vgic_actors.kvm.vm import Kvm
 from vgic_actors.runtime import ContextViolation, Outcome, RunResult
-
-
-class Violation(msgspec.Struct, frozen=True, kw_only=True):
-    """One invariant that did not hold (or a warning), explained in kernel terms.
-
-    A lost deactivation also says, as data, how the last deactivation was made (``how``:
-    EOIR, DIR-trapped, DIR-untrapped, ICACTIVER), the branch vgic_v3_deactivate took for a
-    trapped DIR (``outcome``, the DirEmulated outcome) and where the Active state stayed
-    (``where``: in-lr, on-ap-list, off-ap-list): the parts of a finding's signature."""
-
-    invariant: str
-    kind: str
-    message: str
-    how: str = ""
-    outcome: str = ""
-    where: str = ""
-
-
-def violation(name: str, message: str) -> Violation:
-    """A Violation of the catalogued invariant ``name``."""
-    return Violation(invariant=name, kind=INVARIANTS[name].kind, message=message)
 
 
 def irq_name(irq: VgicIrq) -> str:
@@ -97,6 +81,8 @@ def check_run(kvm: Kvm, guests: Sequence[GuestProgram], ledger: GuestLedger,
     out += [violation("guest-assertion", f) for g in guests for f in g.failures]
     if result.outcome is Outcome.QUIESCENT:  # a run cut short has deactivations in flight
         out += _deactivations(kvm, ledger)
+    out += resample_violations(kvm, ledger, settled=result.outcome is Outcome.QUIESCENT)
+    out += delivery_violations(kvm, guests, vmm, ledger)
     out += ap_list_violations(kvm)
     out += undercount_violations(kvm)
     out += _phys_deactivations(kvm)

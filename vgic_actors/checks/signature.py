@@ -32,10 +32,22 @@ CLASSES = ("ordering", "timing-window")
 """A finding's classes (`Signature.finding_class`)."""
 
 
+ROOT_CAUSES: dict[str, frozenset[str]] = {
+    "resample-lost": frozenset({"deadlock", "livelock", "expectation", "guest-assertion"}),
+}
+"""Root-cause invariants and the symptoms they explain: a dropped resample leaves the
+device waiting (deadlock), the line high (an interrupt storm: livelock) or the guest
+taking the interrupt again (expectation), one bug (F3) whatever the run then did."""
+
+
 def core_invariants(violations: Iterable[str]) -> set[str]:
     """The invariants that make a finding what it is (a scenario's own expectations and
-    guest checks follow from them, and shrinking may drop those checks)."""
+    guest checks follow from them, and shrinking may drop those checks; a root cause's
+    symptoms follow from it, `ROOT_CAUSES`)."""
     names = set(violations)
+    for cause, symptoms in ROOT_CAUSES.items():
+        if cause in names:
+            names -= symptoms
     core = names - {"expectation", "guest-assertion"}
     return core or names
 

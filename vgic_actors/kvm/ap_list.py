@@ -67,7 +67,7 @@ def vgic_irq_cmp(
         if a.active != b.active:
             return -1 if a.active else 1
     if a.priority != b.priority:
-        return -1 if a.priority < b.priority else 1
+        return -1 if (a.priority < b.priority) != sw.mutant_priority_inverted else 1
     if a.hw != b.hw:
         return -1 if a.hw else 1
     return 0

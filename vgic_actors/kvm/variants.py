@@ -91,6 +91,11 @@ class KernelSwitches:
     # (a TDIR decision computed before the counter is read).
     mutant_stale_tdir: bool = False
 
+    # --- planted for the acknowledge oracle (checks/ack_oracle.py) ---
+    # vgic_irq_cmp sorts a lower priority (higher value) first: on overflow the guest is
+    # shown a lower-priority interrupt while a higher one waits outside the LRs.
+    mutant_priority_inverted: bool = False
+
 
 @dataclass(frozen=True, slots=True)
 class Variant:

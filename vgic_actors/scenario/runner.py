@@ -20,6 +20,7 @@ from typing import BinaryIO
 import msgspec
 
 from vgic_actors.checks import Violation, check_run, irq_name, is_active
+from vgic_actors.checks.ack_oracle import AckOracle
 from vgic_actors.checks.final import violation
 from vgic_actors.checks.monitor import StepMonitor
 from vgic_actors.checks.signature import Signature
@@ -303,6 +304,8 @@ def run_once(scenario: Scenario, variant: str, seed: int, strategy: str | Strate
     vmm = [HostProgram("vmm", scenario.host)] if scenario.host else []
     box: list[Machine] = []
     step_monitor = StepMonitor()
+    ack_oracle = AckOracle([(g.ops, g.handler) for g in scenario.guests], scenario.irqs,
+                           scenario.host)
 
     def setup(sched: Scheduler) -> None:
         machine = start_vm(sched, config, guests, host=vmm)
@@ -317,12 +320,14 @@ def run_once(scenario: Scenario, variant: str, seed: int, strategy: str | Strate
     result = run(setup, strat, seed=seed, max_steps=max_steps or scenario.run.max_steps or 20_000,
                  log=log, variant=variant, scenario=scenario.name, digest=scenario.digest,
                  choices=choices,
-                 kernel_sinks=[ledger.kernel_event] + ([step_monitor] if monitor else []),
+                 kernel_sinks=[ledger.kernel_event, ack_oracle.event,
+                               *([step_monitor] if monitor else [])],
                  timing=timing)
     kvm = box[0].kvm
     found = check_run(kvm, guests, ledger, result, vmm)
     at_end = {v.invariant for v in found}
     found += [v for v in step_monitor.violations() if v.invariant not in at_end]
+    found += ack_oracle.violations()
     found += [violation("guest-assertion", f) for p in vmm for f in p.failures]
     if not scenario.expected_verdict(variant):
         found += check_expectations(scenario, kvm, ledger)

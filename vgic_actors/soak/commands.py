@@ -1,7 +1,9 @@
-"""``vgic-actors soak``, ``shrink``, ``explore`` and ``replay``: argparse and dispatch.
+"""``vgic-actors soak``, ``shrink``, ``explore``, ``replay`` and ``promote``: argparse and
+dispatch.
 
 Exit: soak 0 no finding, 1 findings; replay 0 the recorded finding came back (its full
-signature), 1 it did not; shrink 0 a smaller counterexample written; explore 0 clean
+signature), 1 it did not; shrink 0 a smaller counterexample written; promote 0 a
+scenario written whose verdicts hold (2 when the finding does not come back); explore 0 clean
 within the bound, 1 a counterexample or stopped at --max-runs (nothing proven); 2 bad
 input everywhere (and a soak whose --out is locked by another, or cannot be written);
 Ctrl-C exits 130 with one line saying what was kept (a soak's finished runs, flushed per
@@ -110,7 +112,20 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     replay.add_argument("finding", metavar="FINDING")
     replay.add_argument("--original", action="store_true", help="ignore shrunk.yaml")
     replay.add_argument("--log", metavar="FILE", help="event log (default FINDING/replay.jsonl)")
-    for p in (soak, shrink, explore, replay):
+    promote = sub.add_parser(
+        "promote", help="turn a finding into a library scenario with its verdicts",
+        description="Write FINDING's scenario (shrunk.yaml when present) as OUT/NAME.yaml "
+        "with a verdict per variant: the seeds of the finding's strategy that bring it back, "
+        "run on each variant; the file is re-run before it is kept (soak/promote.py).")
+    promote.add_argument("finding", metavar="FINDING")
+    promote.add_argument("--name", required=True, help="scenario name (and file name)")
+    promote.add_argument("--variants", default="merged,pre-series",
+                         help="comma-separated variants to give verdicts for, beside the "
+                         "finding's own (default merged,pre-series)")
+    promote.add_argument("--out", default="scenarios", help="folder (default scenarios)")
+    promote.add_argument("--max-seeds", type=int, default=200,
+                         help="seeds to try for the finding to come back (default 200)")
+    for p in (soak, shrink, explore, replay, promote):
         p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -389,4 +404,32 @@ def run_shrink(args: argparse.Namespace, stdout: TextIO) -> int:
         kept = "the smaller pair found so far is in shrunk.yaml and shrunk.choices.json" \
             if result.written else "nothing written"
         raise Interrupted(f"{kept}; shrink again from the original: {again(args.argv)}")
+    return EXIT_OK
+
+
+def run_promote(args: argparse.Namespace, stdout: TextIO) -> int:
+    """The promote subcommand."""
+    from vgic_actors.kvm.variants import get_variant
+    from vgic_actors.soak.promote import promote_finding
+
+    folder = _finding_dir(args.finding)
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", args.name):
+        raise UsageError(f"--name: expected a file name (letters, digits, _ . -), "
+                         f"got {args.name!r}")
+    if args.max_seeds < 1:
+        raise UsageError(f"--max-seeds: expected at least 1, got {args.max_seeds}")
+    variants = [v for v in args.variants.split(",") if v]
+    for v in variants:
+        get_variant(v)
+    done = promote_finding(folder, name=args.name, variants=variants, out_dir=Path(args.out),
+                           max_seeds=args.max_seeds,
+                           log=lambda m: print(m, file=sys.stderr))
+    if args.json:
+        print_json({"scenario": str(done.path), "seeds": done.seeds,
+                    "strategy": done.strategy, "verdicts": done.verdicts}, stdout)
+        return EXIT_OK
+    print(f"wrote {done.path} ({done.seeds} seeds of {done.strategy}): "
+          + ", ".join(f"{v}: {'+'.join(x) if isinstance(x, list) else x}"
+                      for v, x in done.verdicts.items()), file=stdout)
+    print(f"check: vgic-actors run {done.path}", file=stdout)
     return EXIT_OK

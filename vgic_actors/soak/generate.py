@@ -20,6 +20,37 @@ violation a run finds is a finding, not a generator artefact. The shape:
   too). Hand-offs only go from vCPU v to v+1, so waits never form a cycle, and only
   vCPUs that handle their DIRs themselves receive SGIs and PPIs (private interrupts).
 * A vCPU waits (``wfi_until``) for as many acknowledges as interrupts target it.
+
+The reach shapes (`_reach`, weights ``no_tdir_host``, ``reroute``, ``toggle_enable``,
+``nested``, ``icactiver_dir``), each drawn from its own random stream so that a profile
+that leaves them at 0 generates what it did before, and each guaranteed by the
+architecture:
+
+* A host without ICH_HCR_EL2.TDIR (or booted with kvm-arm.vgic_v3_common_trap): every
+  GICv3 DIR traps through TC and the hyp handles it (vgic-v3-sr.c:
+  __vgic_v3_perform_cpuif_access), GICv3 guests only. A host without TDIR has TDIR
+  forced (84792050e039); on a common-trap host most scenarios have no SPI at all
+  (`_privatize`), so the shadow TDIR stays clear and the hyp emulates the DIR itself.
+* A re-routed SPI: routed to vCPU A, injected, then vCPU0 writes GICD_IROUTER
+  (ITARGETSR) to B. A pending SPI may be taken by either target until the change has
+  propagated (KVM moves it only at A's next prune), so A keeps IRQs masked until B has
+  taken it (B stores ``doneB`` after its ``wfi_until``); neither hands its DIRs on and
+  A receives none, so nothing waits on A and no wait forms a cycle. The injection
+  (preferably the VMM's) may race with the write.
+* An SPI (preferably one the VMM injects, so the enable's queueing races with the
+  injection's) disabled and re-enabled twice (GICD_ICENABLER, ISENABLER) by vCPU0
+  after its injections, whatever state it is in: disabling keeps the pending state (and an
+  Active one stays Active), so it is still taken exactly once.
+* Nested preemption: the handler unmasks between IAR and EOIR (EOImode 1: DIR first,
+  which leaves the active priority set) and exits there (a GICD read), so a
+  higher-priority interrupt may preempt it; the running priority keeps equal and lower
+  ones out. Not with hand-offs. With a nested handler in the plan, vCPU0 injects the
+  lowest priority first (a later, higher one can then arrive during an earlier handler).
+* A guest GICD_ICACTIVER write to the interrupt it holds (after EOIR, EOImode 1), an
+  exit, then its DIR: deactivating an inactive interrupt has no effect (an EOIcount
+  bump at most). Only on a vCPU that takes this one edge interrupt (an SPI or a GICv3
+  SGI: KVM keeps a level interrupt's ISPENDR latch while it is Active, so an
+  ICACTIVER after a fold would make it pending again).
 """
 
 from __future__ import annotations
@@ -42,6 +73,7 @@ class _Irq:
     priority: int
     injector: str = ""
     sender: int = 0
+    first: int = -1  # a re-routed SPI: the vCPU it is routed to first (target: the second)
 
 
 @dataclass
@@ -53,6 +85,12 @@ class _Plan:
     late_unmask: list[bool]
     slow_handler: list[bool]
     irqs: list[_Irq] = field(default_factory=list)
+    no_tdir: str = ""  # "host_tdir" or "host_common_trap": the hyp handles trapped DIRs
+    reroute: _Irq | None = None
+    hold: dict[int, int] = field(default_factory=dict)  # vCPU A -> B: A masked until B done
+    toggle: list[int] = field(default_factory=list)  # SPIs disabled and re-enabled
+    nested: list[bool] = field(default_factory=list)
+    icactiver: dict[int, int] = field(default_factory=dict)  # vCPU -> its one INTID
 
 
 def _weighted(rng: random.Random, table: dict[str, int], allowed: tuple[str, ...]) -> str:
@@ -102,8 +140,77 @@ def _plan(profile: Profile, rng: random.Random, v2: bool) -> tuple[_Plan, int, i
     return plan, lrs, timeslice
 
 
+def _reach(plan: _Plan, profile: Profile, rng: random.Random) -> None:
+    """Add the reach shapes (module docstring) to ``plan``, from their own stream."""
+    n = plan.vcpus
+    plan.nested = [False] * n
+    if not plan.v2 and rng.random() < profile.no_tdir_host:
+        plan.no_tdir = rng.choice(("host_tdir", "host_common_trap"))
+        if plan.no_tdir == "host_common_trap" and rng.random() < 0.9:
+            _privatize(plan, rng)  # TDIR-capable: the shadow TDIR may stay clear
+    spis = [i for i in plan.irqs if i.klass == "spi"]
+    # No vCPU waits on a held vCPU: it neither hands DIRs on nor receives any.
+    free = [v for v in range(n) if not plan.defer[v]]
+    holdable = [v for v in free if not (v > 0 and plan.defer[v - 1])]
+    movable = [i for i in spis if i.injector != "level_irqfd" and i.target in holdable]
+    if len(free) >= 2 and movable and rng.random() < profile.reroute:
+        hosted = [i for i in movable if i.injector != "guest_ispendr"]
+        irq = rng.choice(hosted or movable)
+        irq.first = irq.target
+        irq.target = rng.choice([v for v in free if v != irq.first])
+        plan.reroute = irq
+        plan.hold[irq.first] = irq.target
+    if spis and rng.random() < profile.toggle_enable:
+        # Preferably one the VMM injects: its vgic_queue_irq_unlock may then race with the
+        # enable's (the retry when something changed behind its back).
+        hosted = [i for i in spis if i.injector not in ("guest_ispendr", "")]
+        plan.toggle.append(rng.choice(hosted or spis).intid)
+    for v in range(n):
+        mine = [i for i in plan.irqs if i.target == v]
+        if plan.defer[v]:
+            continue
+        if (plan.eoimode1[v] and len(mine) == 1 and mine[0].injector != "level_irqfd"
+                and mine[0].klass in ("spi", "sgi")
+                and not (plan.v2 and mine[0].klass == "sgi")
+                and rng.random() < profile.icactiver_dir):
+            plan.icactiver[v] = mine[0].intid
+        elif rng.random() < profile.nested:
+            plan.nested[v] = True
+
+
+def _privatize(plan: _Plan, rng: random.Random) -> None:
+    """Turn every SPI into an SGI (from a random sender) or, for a vCPU that hands its
+    DIRs on (no private interrupts there), an LPI: with no SPI, active_spis stays 0 and
+    TDIR clear, so the hyp's TC-trapped DIR emulation (__vgic_v3_write_dir) runs."""
+    sgis = sorted(set(range(16)) - {i.intid for i in plan.irqs if i.klass == "sgi"})
+    lpi = LPI_BASE + sum(i.klass == "lpi" for i in plan.irqs)
+    for irq in plan.irqs:
+        if irq.klass != "spi":
+            continue
+        irq.injector = ""
+        if sgis and not plan.defer[irq.target]:
+            irq.klass, irq.intid = "sgi", sgis.pop(rng.randrange(len(sgis)))
+            irq.sender = rng.randrange(plan.vcpus)
+        else:
+            irq.klass, irq.intid, lpi = "lpi", lpi, lpi + 1
+
+
 def _handler(plan: _Plan, v: int) -> list[Any]:
     ops: list[Any] = [{"iar": {"eret_if_spurious": True}}]
+    if v in plan.icactiver:
+        intid = plan.icactiver[v]
+        # EOIR (a priority drop), GICD_ICACTIVER, an exit (prune drops the inactive
+        # entry), then the DIR of an interrupt no longer active.
+        return [*ops, {"eoir": "last"}, {"write": {"reg": "ICACTIVER", "intid": intid}},
+                {"read": {"reg": "ISENABLER", "intid": 32}}, {"dir": intid}]
+    if plan.nested[v]:
+        # Unmasked between IAR and EOIR: a higher priority may preempt this handler.
+        # EOImode 1 deactivates first (the active priority stays set until EOIR).
+        ops += [{"dir": "last"}] if plan.eoimode1[v] else []
+        # An exit while unmasked: the re-entry's flush puts the higher-priority pending
+        # interrupts in the LRs, where they preempt this handler.
+        ops += [{"unmask": None}, {"read": {"reg": "ISENABLER", "intid": 32}}]
+        return [*ops, {"mask": None}, {"eoir": "last"}]
     if plan.slow_handler[v]:
         # The selftest's handler checks the state with GICD reads: an exit mid-handler,
         # after which KVM re-sorts the ap_list and may push the active one out of the LRs.
@@ -133,10 +240,13 @@ def _program(plan: _Plan, v: int) -> list[Any]:
         ops.append({"store": {"var": "configured", "value": 1}})
     else:
         ops.append({"wait": {"var": "configured", "value": 1}})
-    if not plan.late_unmask[v]:
+    held = v in plan.hold  # a re-routed SPI's first target: masked until its second is done
+    if not plan.late_unmask[v] and not held:
         ops.append({"unmask": None})
     ops += _injections(plan, v)
-    if plan.late_unmask[v]:
+    if held:
+        ops.append({"wait": {"var": f"done{plan.hold[v]}", "value": 1}})
+    if plan.late_unmask[v] or held:
         ops.append({"unmask": None})
     if v > 0 and plan.defer[v - 1]:
         served = sum(1 for i in plan.irqs if i.target == v - 1)
@@ -147,6 +257,8 @@ def _program(plan: _Plan, v: int) -> list[Any]:
                 {"store": {"var": var, "value": 0}}]}})
     if mine:
         ops.append({"wfi_until": len(mine)})
+    if v in plan.hold.values():
+        ops.append({"store": {"var": f"done{v}", "value": 1}})
     ops.append({"mask": None})
     return ops
 
@@ -157,9 +269,7 @@ def _configure_shared(plan: _Plan) -> list[Any]:
     for irq in plan.irqs:
         if irq.klass == "spi":
             ops += [{"write": {"reg": "IPRIORITYR", "intid": irq.intid, "value": irq.priority}},
-                    {"write": {"reg": "ITARGETSR", "intid": irq.intid, "value": 1 << irq.target}
-                     if plan.v2 else
-                     {"reg": "IROUTER", "intid": irq.intid, "value": irq.target}},
+                    _route(plan, irq.intid, irq.first if irq.first >= 0 else irq.target),
                     {"write": {"reg": "ISENABLER", "intid": irq.intid}}]
     if lpis:
         ops.append({"its": {"cmd": "MAPD", "device": 0, "size": 8}})
@@ -172,10 +282,25 @@ def _configure_shared(plan: _Plan) -> list[Any]:
     return ops
 
 
+def _route(plan: _Plan, intid: int, target: int) -> dict[str, Any]:
+    """GICD_IROUTER (GICv2: ITARGETSR) routing ``intid`` to vCPU ``target``."""
+    if plan.v2:
+        return {"write": {"reg": "ITARGETSR", "intid": intid, "value": 1 << target}}
+    return {"write": {"reg": "IROUTER", "intid": intid, "value": target}}
+
+
 def _injections(plan: _Plan, v: int) -> list[Any]:
     ops: list[Any] = []
+    if v == 0:  # first, to race with the VMM's injections right after "configured"
+        for intid in plan.toggle:
+            if intid in {i.intid for i in plan.irqs if i.injector != "guest_ispendr"}:
+                ops += _toggle(intid)
     lpis = [i for i in plan.irqs if i.klass == "lpi"]
-    for irq in plan.irqs:
+    # With a nested handler somewhere, inject the lowest priority first: a later, higher
+    # one may then arrive while the handler of an earlier one runs unmasked.
+    order = (sorted(plan.irqs, key=lambda i: -i.priority) if any(plan.nested)
+             else plan.irqs)
+    for irq in order:
         if irq.klass == "spi" and irq.injector == "guest_ispendr" and v == 0:
             ops.append({"write": {"reg": "ISPENDR", "intid": irq.intid}})
         elif irq.klass == "sgi" and irq.sender == v:
@@ -184,7 +309,19 @@ def _injections(plan: _Plan, v: int) -> list[Any]:
             ops.append({"write": {"reg": "ISPENDR", "intid": irq.intid}})
         elif irq.klass == "lpi" and v == 0:
             ops.append({"its": {"cmd": "INT", "device": 0, "event": lpis.index(irq)}})
+    if v == 0 and plan.reroute is not None:
+        ops.append(_route(plan, plan.reroute.intid, plan.reroute.target))
+    if v == 0:
+        for intid in plan.toggle:
+            if intid in {i.intid for i in plan.irqs if i.injector == "guest_ispendr"}:
+                ops += _toggle(intid)
     return ops
+
+
+def _toggle(intid: int) -> list[Any]:
+    """Disable and re-enable ``intid``, twice (GICD_ICENABLER, GICD_ISENABLER)."""
+    return [{"write": {"reg": "ICENABLER", "intid": intid}},
+            {"write": {"reg": "ISENABLER", "intid": intid}}] * 2
 
 
 def _host(plan: _Plan) -> list[Any]:
@@ -217,6 +354,7 @@ def generate(profile: Profile, seed: int) -> dict[str, Any]:
     # whatever the GICv2 weight.
     v2 = random.Random(f"gicv2-{seed}").random() < profile.gicv2_on_gicv3
     plan, lrs, timeslice = _plan(profile, rng, v2)
+    _reach(plan, profile, random.Random(f"reach-{seed}"))
     guests: dict[str, Any] = {}
     for v in range(plan.vcpus):
         guests[f"vcpu{v}"] = {"handler": _handler(plan, v), "ops": _program(plan, v)}
@@ -228,6 +366,8 @@ def generate(profile: Profile, seed: int) -> dict[str, Any]:
                        + ", ".join(f"{i.klass.upper()} {i.intid} -> vcpu{i.target}"
                                    for i in plan.irqs),
         "vm": {**({"gic": "v2", "host_gic": "v3"} if plan.v2 else {}),
+               **({"host_tdir": False} if plan.no_tdir == "host_tdir" else
+                  {"host_common_trap": True} if plan.no_tdir else {}),
                "vcpus": plan.vcpus, "lrs": lrs, "nr_spis": profile.nr_spis,
                "timeslice": timeslice, "ipi_latency": profile.ipi_latency},
         "guests": guests,

@@ -37,6 +37,13 @@ class Profile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=T
         default_factory=lambda: {"guest_ispendr": 1})
     late_handler_unmask: Prob = 0.3
     handler_exit: Prob = 0.4
+    # The reach shapes (generate.py, `_reach`): drawn from their own random stream, so a
+    # profile that leaves them at 0 generates what it generated before they existed.
+    no_tdir_host: Prob = 0.0
+    reroute: Prob = 0.0
+    toggle_enable: Prob = 0.0
+    nested: Prob = 0.0
+    icactiver_dir: Prob = 0.0
     strategy: str = "portfolio"
     max_steps: Annotated[int, Meta(ge=100, le=MAX_STEPS)] = 60_000
 

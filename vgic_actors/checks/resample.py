@@ -1,0 +1,61 @@
+"""The resample oracle: a resampling irqfd is signalled once per guest deactivation.
+
+A level SPI behind an irqfd with KVM_IRQFD_FLAG_RESAMPLE (VFIO INTx) is lowered and its
+resamplefd signalled by irqfd_resampler_ack (virt/kvm/eventfd.c), which KVM runs from
+kvm_notify_acked_irq when the fold sees the guest's deactivation (vgic-v3.c:
+vgic_v3_fold_lr at 1c3b3cadcd69; vgic-v2.c: vgic_v2_fold_lr on a GICv2 host). The device
+sees only its resamplefd, so the oracle counts what the device saw (`EventFd.signals`)
+against what the guest did (the ledger's deactivations): fewer signals than
+deactivations is `resample-lost`, whatever the run then did (the device waits for ever:
+a deadlock; the line never drops: an interrupt storm, a livelock; a later EOI that
+spans an exit notifies at last: an acknowledge too many). The violation names where the
+notification was dropped, the root cause in the finding's signature:
+
+- ``vgic_v3_fold_lr:no-notify`` (or vgic_v2_fold_lr): KVM called kvm_notify_acked_irq
+  fewer times than the guest deactivated (F3: a level SPI acknowledged and EOIed in one
+  guest run folds with KVM's copy never Active, so ``deactivated`` is false);
+- ``irqfd_resampler_ack:not-signalled``: KVM notified, the resamplefd was not signalled.
+"""
+
+from __future__ import annotations
+
+from vgic_actors.checks.catalogue import INVARIANTS
+from vgic_actors.checks.violation import Violation
+from vgic_actors.guest.ledger import GuestLedger, irq_key
+from vgic_actors.kvm.vm import Kvm
+
+SPI_BASE = 32
+
+
+def resample_violations(kvm: Kvm, ledger: GuestLedger, *, settled: bool) -> list[Violation]:
+    """`resample-lost` for each resampled SPI whose resamplefds were signalled fewer times
+    than the guest deactivated it. ``settled``: the run ended quiescent (every vCPU has
+    exited and folded); otherwise each vCPU may still hold one unfolded deactivation."""
+    routing = kvm.irq_routing
+    slack = 0 if settled else len(kvm.vcpus)
+    out = []
+    for resampler in routing.resamplers:
+        fds = [i.resamplefd for i in resampler.irqfds if i.resamplefd is not None]
+        if not fds:
+            continue
+        signals = min(fd.signals for fd in fds)
+        for pin in sorted(p for p, gsi in routing.chip.items() if gsi == resampler.gsi):
+            intid = pin + SPI_BASE
+            deactivations = ledger.deactivations[irq_key(0, intid)]
+            if signals >= deactivations - slack:
+                continue
+            notified = kvm.acked_notifications.count(intid)
+            if notified < deactivations - slack:
+                fold = "vgic_v2_fold_lr" if kvm.config.host_v2 else "vgic_v3_fold_lr"
+                how, outcome = fold, "no-notify"
+                why = f"KVM notified {notified} times (kvm_notify_acked_irq)"
+            else:
+                how, outcome = "irqfd_resampler_ack", "not-signalled"
+                why = f"KVM notified {notified} times, the resamplefd was not signalled"
+            out.append(Violation(
+                invariant="resample-lost", kind=INVARIANTS["resample-lost"].kind,
+                message=f"SPI {intid} was deactivated {deactivations} times by the guest "
+                f"(last: {ledger.last_deactivation.get(irq_key(0, intid), '?')}) but its "
+                f"resamplefd was signalled {signals} times; {why}",
+                how=how, outcome=outcome))
+    return out

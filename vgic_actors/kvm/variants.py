@@ -219,6 +219,14 @@ VARIANTS: dict[str, Variant] = {
             bug="fix",
         ),
         Variant(
+            "merged+fix-all",
+            "the four proposed fixes (F1-F4) together",
+            replace(_MERGED, fix_change_active_waits_for_lr=True,
+                    fix_deactivate_fold_locked=True, fix_notify_on_eoi=True,
+                    fix_inatomic_no_bcst=True),
+            bug="fix",
+        ),
+        Variant(
             "mutant-kick-only-target",
             "planted bug: the 0->1 transition of active_spis kicks only the target vCPU",
             replace(_MERGED, mutant_kick_only_target=True),
@@ -255,7 +263,9 @@ the catalogue is what-ifs (no-spi-tracking), planted mutants and proposed fixes.
 
 FIXES = {"F1": "merged+fix-halt-wait", "F2": "merged+fix-pseudo-lr-lock",
          "F3": "merged+fix-eoi-notify", "F4": "merged+fix-irqfd-bcst"}
-"""docs/findings.md entry -> the variant carrying its proposed fix."""
+"""docs/findings.md entry -> the variant carrying its proposed fix (``merged+fix-all``
+carries all four)."""
+FIX_ALL = "merged+fix-all"
 
 
 def get_variant(name: str) -> Variant:

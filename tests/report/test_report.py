@@ -1,0 +1,96 @@
+"""vgic-actors report: the interleaving table, the bisection and the rendered report."""
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from vgic_actors.cli import main
+from vgic_actors.kvm.variants import HISTORY, VARIANTS, Variant
+from vgic_actors.report import Options, bisect, build, load_case
+from vgic_actors.report.examples import Example, make_finding
+from vgic_actors.report.render import render_markdown, render_text
+from vgic_actors.report.table import MAX_ROWS
+
+ROOT = Path(__file__).resolve().parents[2]
+QUICK = Options(sweep=2, fix_sweep=2, bound=0)
+
+UNTRAPPED = "ordering/deactivation-lost/DIR-untrapped:no-broadcast/on-ap-list"
+
+
+@pytest.fixture
+def planted(tmp_path, monkeypatch):
+    """The lost deactivation no-spi-tracking plants in asym_dir: vCPU1's DIR untrapped
+    (written as ./planted, so the report's paths are short as in docs/reports)."""
+    monkeypatch.chdir(tmp_path)
+    return make_finding(Example("planted", str(ROOT / "scenarios/asym_dir.yaml"),
+                                "no-spi-tracking", UNTRAPPED), Path("planted"))
+
+
+def test_report_of_a_planted_finding_marks_the_untrapped_dir_on_the_deactivating_cpu(planted):
+    """The loss row is vCPU1's ICV_DIR_EL1 on CPU1; the table has CPU0 and CPU1 columns."""
+    rep = build(load_case(str(planted)), QUICK)
+    assert rep.table.lanes == ["pcpu0", "pcpu1"]
+    assert rep.table.loss is not None and rep.table.loss.lane == "pcpu1"
+    assert "ICV_DIR_EL1 32, NOT trapped" in rep.table.loss.text
+    assert any(r.lane == "pcpu0" and "ICV_IAR1_EL1 -> 32" in r.text for r in rep.table.rows)
+    text = render_text(rep)
+    assert f">>{rep.table.loss.step} " in text and "CPU0" in text and "CPU1" in text
+    assert all(len(line) <= 80 for line in text.splitlines())
+    assert "**" in render_markdown(rep)
+
+
+def test_a_finding_merged_does_not_show_is_fixed_in_the_first_clean_version(planted):
+    """The planted bug shows before the series and not after it: "fixed in" names the
+    first clean version, and no merged+fix variant is claimed for it."""
+    rep = build(load_case(str(planted)), QUICK)
+    assert rep.bisection.first is not None and rep.bisection.first.variant == "pre-series"
+    assert rep.bisection.fixed_in == "v1-posted"
+    assert rep.fix is None
+    assert "fixed in v1-posted" in render_text(rep)
+
+
+def test_every_table_row_names_a_kernel_function_or_the_guest_register(planted):
+    """Each row starts with a kernel function (name_with_underscores) or `guest vcpuN:`."""
+    rep = build(load_case(str(planted)), QUICK)
+    assert 0 < len(rep.table.rows) <= MAX_ROWS
+    for row in rep.table.rows:
+        head = row.text.split()[0]
+        assert "_" in head or row.text.startswith("guest vcpu"), row.text
+
+
+def test_bisection_of_a_finding_only_v4_applied_has_names_v4_applied(planted, monkeypatch):
+    """Plant the bug in v4-applied alone (merged's switches + the kick-only-target mutant):
+    every other version is clean on it, so the first to show it is v4-applied."""
+    case = load_case(str(planted))
+    # the mutant loses the DIR the same way: trapped never, the broadcast never sent
+    planted_v4 = Variant("v4-applied", "planted for the test", replace(
+        VARIANTS["no-spi-tracking"].switches), bug="K1")
+    monkeypatch.setitem(VARIANTS, "v4-applied", planted_v4)
+    monkeypatch.setitem(VARIANTS, "pre-series", replace(VARIANTS["merged"], name="pre-series"))
+    monkeypatch.setitem(VARIANTS, "v1-posted", replace(VARIANTS["merged"], name="v1-posted"))
+    result = bisect(case, sweep=2, history=HISTORY)
+    assert [v.shows for v in result.versions] == [False, False, False, True, False]
+    assert result.first is not None and result.first.variant == "v4-applied"
+    assert result.introduced_by.startswith("v4-applied: planted for the test")
+
+
+def test_bisection_of_the_k1_overflow_finding_starts_at_the_head_walk(tmp_path, monkeypatch):
+    """late_mi_overflow (K1: the EOIcount walk from the ap_list head) shows on v2-posted and
+    v4-applied, not before the series nor on merged: the first is v2-posted."""
+    monkeypatch.chdir(ROOT)
+    folder = make_finding(Example("K1", "scenarios/late_mi_overflow.yaml", "v4-applied",
+                                  "ordering/deactivation-lost/EOIR/on-ap-list"),
+                          tmp_path / "k1", seeds=40)
+    result = bisect(load_case(str(folder)), sweep=3)
+    verdicts = {v.variant: v.shows for v in result.versions}
+    assert verdicts["v2-posted"] and verdicts["v4-applied"] and not verdicts["merged"]
+    assert not verdicts["pre-series"]
+    assert result.first is not None and result.first.variant == "v2-posted"
+
+
+def test_report_needs_a_finding_folder_or_log(tmp_path, capsys):
+    """Bad input is one `error:` line naming the file and what was expected, exit 2."""
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "finding.json" in err[0] and str(tmp_path) in err[0]

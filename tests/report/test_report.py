@@ -94,3 +94,21 @@ def test_report_needs_a_finding_folder_or_log(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "finding.json" in err[0] and str(tmp_path) in err[0]
+
+
+def test_report_from_a_run_log_needs_its_scenario_and_renders_html(tmp_path, monkeypatch, capsys):
+    """A `run --log` log: without --scenario one error line (exit 2); with it the same
+    report, and --format html is the logs html page with the report and table inside."""
+    monkeypatch.chdir(tmp_path)
+    scenario = str(ROOT / "scenarios/asym_dir.yaml")
+    assert main(["run", scenario, "--variant", "no-spi-tracking", "--seed", "3", "--runs",
+                 "1", "--log", "run.jsonl"]) == 0  # the verdict (lost) held
+    capsys.readouterr()
+    assert main(["report", "run.jsonl"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--scenario" in err[0] and "run.jsonl" in err[0]
+    assert main(["report", "run.jsonl", "--scenario", scenario, "--sweep", "1", "--bound",
+                 "0", "--format", "html", "-o", "r.html"]) == 0
+    page = Path("r.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "ICV_DIR_EL1 not trapped" in page
+    assert "<h2>Interleaving</h2><table>" in page and "<svg" in page

@@ -30,8 +30,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="text (80 columns, default), markdown or html")
     p.add_argument("--scenario", metavar="FILE", help="the scenario a run log ran")
     p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
-    p.add_argument("--sweep", type=int, default=12,
-                   help="seeds per strategy where a version's schedule diverged (12)")
+    p.add_argument("--sweep", type=int,
+                   help="seeds per strategy (random, pct:2, pct:3) of the bisection's "
+                   "sweep where a version's schedule diverged (12) and of the fix check (40)")
     p.add_argument("--bound", type=int, default=1, help="explore's deviation bound (1)")
     p.add_argument("--examples", metavar="DIR",
                    help="regenerate report.txt and report.md under DIR (docs/reports)")
@@ -43,11 +44,12 @@ def run(args: argparse.Namespace, stdout: TextIO) -> int:
     from vgic_actors.report.finding import load_case
     from vgic_actors.report.render import RENDERERS, Options, build
 
-    if not 0 <= args.sweep <= 1000:
+    if args.sweep is not None and not 0 <= args.sweep <= 1000:
         raise UsageError(f"--sweep: expected 0..1000, got {args.sweep}")
     if not 0 <= args.bound <= 3:
         raise UsageError(f"--bound: expected 0..3, got {args.bound}")
-    options = Options(sweep=args.sweep, fix_sweep=args.sweep, bound=args.bound)
+    options = Options(bound=args.bound) if args.sweep is None else Options(
+        sweep=args.sweep, fix_sweep=args.sweep, bound=args.bound)
 
     def render(folder: Path | str, fmt: str) -> str:
         return RENDERERS[fmt](build(load_case(str(folder), args.scenario), options))

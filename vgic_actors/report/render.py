@@ -44,7 +44,7 @@ from vgic_actors.runtime import timing_model
 from vgic_actors.scenario.runner import run_once
 
 WIDTH = 80
-KERNEL = "torvalds/linux 1c3b3cadcd69 (Linux 6.19 + 6da5e537f5af as the merged variant)"
+KERNEL = "the model follows torvalds/linux at 1c3b3cadcd69 (kernel-vgic.md)"
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class Options:
     """How much to compute: bisection sweep seeds, fix sweep seeds, explore's bound."""
 
     sweep: int = 12
-    fix_sweep: int = 12
+    fix_sweep: int = 40
     bound: int = 1
     max_schedules: int = 5_000
 
@@ -202,7 +202,8 @@ def render_text(rep: Report) -> str:
     for name in sig.invariants:
         out += _wrap(f"{name}: {INVARIANTS[name].meaning}", " " * 13, "Invariant:   ")
     out += _wrap(sig.key, " " * 13, "Signature:   ")
-    out += _wrap(f"{case.variant}, model of {KERNEL}", " " * 13, "Kernel:      ")
+    out += _wrap(f"{case.variant} ({VARIANTS[case.variant].story}); {KERNEL}", " " * 13,
+                 "Kernel:      ")
     out += ["", "What the guest (or the kernel's own checks) observes:"]
     for text in rep.violations:
         out += _wrap(text, "    ", "  ")
@@ -272,7 +273,7 @@ def render_markdown(rep: Report) -> str:
            f"- **Class**: {_class_line(case)}",
            *[f"- **Invariant**: `{n}`: {INVARIANTS[n].meaning}" for n in sig.invariants],
            f"- **Signature**: `{sig.key}`",
-           f"- **Kernel**: {case.variant}, model of {KERNEL}", "",
+           f"- **Kernel**: {case.variant} ({VARIANTS[case.variant].story}); {KERNEL}", "",
            "## What the guest (or the kernel's own checks) observes", "",
            *[f"- {v}" for v in rep.violations], "",
            "## Configuration exposed", "", rep.config, "",

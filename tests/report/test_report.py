@@ -112,3 +112,47 @@ def test_report_from_a_run_log_needs_its_scenario_and_renders_html(tmp_path, mon
     page = Path("r.html").read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>") and "ICV_DIR_EL1 not trapped" in page
     assert "<h2>Interleaving</h2><table>" in page and "<svg" in page
+
+
+def _table(folder: str):
+    from vgic_actors.report.render import replay
+    from vgic_actors.report.table import interleaving, studied_intid
+
+    case = load_case(folder)
+    first, events, _ = replay(case)
+    intid = studied_intid([v.message for v in first.violations], events)
+    return interleaving(events, intid, case.wanted.invariants)
+
+
+def test_the_resampler_finding_marks_the_fold_of_the_eoied_lr(monkeypatch):
+    """F3: the loss is the fold of SPI 35's EOIed LR with deactivated=0, on CPU0, after
+    the guest's EOIR; the injection comes from the VMM's column."""
+    monkeypatch.chdir(ROOT)
+    table = _table("docs/reports/F3")
+    assert table.intid == 35 and table.lanes == ["pcpu0", "vmm"]
+    assert table.loss is not None and table.loss.lane == "pcpu0"
+    assert "kvm_notify_acked_irq not called" in table.loss.mark
+    assert table.loss.text.startswith("vgic_v3_fold_lr vcpu0: LR INVALID")
+    before = [r for r in table.rows if r.step < table.loss.step]
+    assert any("ICV_EOIR1_EL1 35" in r.text for r in before)
+
+
+def test_the_atomic_broadcast_finding_marks_the_queueing_in_the_device_column(monkeypatch):
+    """F4: the loss row is vgic_queue_irq_unlock's 0 -> 1 broadcast, run by the VMM/device
+    actor (irqfd_wakeup under the eventfd lock)."""
+    monkeypatch.chdir(ROOT)
+    table = _table("docs/reports/F4")
+    assert table.loss is not None and table.loss.lane == "vmm"
+    assert "IRQs disabled" in table.loss.mark
+    assert "kvm_make_all_cpus_request" in table.loss.text
+
+
+def test_exposure_follows_the_host_gic_not_the_guest_model(monkeypatch):
+    """F3 shows with a GICv3 or a GICv2 guest on a GICv3 host (vgic_v3_fold_lr's
+    condition) and never on a GICv2 host (vgic_v2_fold_lr notifies on the EOI alone)."""
+    from vgic_actors.report.exposure import exposure
+
+    monkeypatch.chdir(ROOT)
+    got = {(e.guest, e.host): e for e in exposure(load_case("docs/reports/F3"), seeds=1)}
+    assert got["v3", "v3"].hits and got["v2", "v3"].hits
+    assert got["v2", "v2"].runs == 3 and not got["v2", "v2"].hits

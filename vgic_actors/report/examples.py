@@ -17,6 +17,7 @@ from pathlib import Path
 import msgspec
 
 from vgic_actors.errors import InputError
+from vgic_actors.runtime import timing_model
 from vgic_actors.scenario import load_scenario
 from vgic_actors.scenario.runner import RecordedRun, encode_recorded, run_once, with_horizon
 
@@ -32,6 +33,7 @@ class Example:
     scenario: str
     variant: str
     signature: str
+    timing: str = "realistic"  # the timing model it is found under (docs/soak.md)
 
 
 EXAMPLES = (
@@ -53,7 +55,8 @@ def make_finding(example: Example, out: Path, *, seeds: int = 200) -> Path:
     for seed in range(seeds):
         for i, strategy in enumerate(STRATEGIES):
             spec = with_horizon(strategy, scenario)
-            report = run_once(scenario, example.variant, seed, spec)
+            report = run_once(scenario, example.variant, seed, spec,
+                              timing=timing_model(example.timing))
             if report.signature.key != example.signature:
                 continue
             out.mkdir(parents=True, exist_ok=True)

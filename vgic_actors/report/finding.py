@@ -38,6 +38,7 @@ class Case:
     wanted: Signature
     detail: str
     shrunk: bool
+    needs: str = ""  # a timing-window finding: what had to be stretched (finding.json)
 
     @property
     def variant(self) -> str:
@@ -75,7 +76,7 @@ def load_case(path: str, scenario_file: str | None = None) -> Case:
         scen = target / ("shrunk.yaml" if shrunk else "scenario.yaml")
         choices = target / ("shrunk.choices.json" if shrunk else "choices.json")
         return _case(target, scen, choices, Signature.from_key(finding.signature),
-                     finding.detail, shrunk)
+                     finding.detail, shrunk, finding.needs)
     if not target.is_file():
         raise InputError(str(target), "$", "a soak finding folder or a run log (.jsonl)",
                          "no such file or folder")
@@ -95,14 +96,14 @@ def load_case(path: str, scenario_file: str | None = None) -> Case:
         raise InputError(str(target), "$", "the log of a run with a finding", "a clean run")
     return Case(target.parent, scenario, scen, choices, recorded,
                 msgspec.structs.replace(first.signature, merged_too=False),
-                first.violations[0].message, shrunk=False)
+                first.violations[0].message, shrunk=False, needs=first.finding_class[1])
 
 
 def _case(folder: Path, scen: Path, choices: Path, wanted: Signature, detail: str,
-          shrunk: bool) -> Case:
+          shrunk: bool, needs: str) -> Case:
     for file in (scen, choices):
         if not file.exists():
             raise InputError(str(folder), file.name, "a replayable finding (scenario.yaml "
                              "and choices.json)", f"no {file.name}")
     return Case(folder, load_scenario(scen), scen, choices, load_recorded(choices),
-                msgspec.structs.replace(wanted, merged_too=False), detail, shrunk)
+                msgspec.structs.replace(wanted, merged_too=False), detail, shrunk, needs)

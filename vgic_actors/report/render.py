@@ -27,6 +27,7 @@ from vgic_actors.guest.program import SetEoiMode
 from vgic_actors.kvm.variants import VARIANTS
 from vgic_actors.logs.reader import LogReader
 from vgic_actors.report.bisect import Bisection, FixCheck, bisect, check_fix, fix_for
+from vgic_actors.report.exposure import Exposure, exposure
 from vgic_actors.report.finding import Case
 from vgic_actors.report.table import (
     Table,
@@ -41,7 +42,7 @@ from vgic_actors.report.table import (
     render_text as table_text,
 )
 from vgic_actors.runtime import timing_model
-from vgic_actors.scenario.runner import run_once
+from vgic_actors.scenario.runner import RunReport, run_once
 
 WIDTH = 80
 KERNEL = "the model follows torvalds/linux at 1c3b3cadcd69 (kernel-vgic.md)"
@@ -55,6 +56,7 @@ class Options:
     fix_sweep: int = 40
     bound: int = 1
     max_schedules: int = 5_000
+    exposure_seeds: int = 8
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ class Report:
     fix: FixCheck | None
     soak: dict[str, object] | None
     baseline: dict[str, object] | None
+    exposed: list[Exposure]
 
 
 def _title(case: Case, table: Table) -> str:
@@ -92,21 +95,36 @@ def _title(case: Case, table: Table) -> str:
     return f"{'+'.join(sig.invariants)} on {what}"
 
 
-def _config(case: Case, events: Sequence[AnyEvent]) -> str:
+def _config(case: Case, events: Sequence[AnyEvent], seeds: int) -> str:
     vm = case.scenario.vm
     modes = sorted({int(op.eoimode) for g in case.scenario.guests for op in g.ops
                     if isinstance(op, SetEoiMode)})
     eoi = "/".join(str(m) for m in modes) if modes else "0"
     lanes = sorted({lane_title(e.actor.split(".")[0]) for e in events
                     if isinstance(e, IrqQueued) and e.intid >= 0})
-    return (f"GICv{vm.gic_model.value} guest on a GICv{vm.host_gic.value} host, EOImode "
-            f"{eoi}, {vm.nr_vcpus} vCPUs, {vm.nr_lr} LRs; interrupts queued from "
-            f"{', '.join(lanes) or 'nowhere'}; as run (other configurations: run the "
-            "scenario with another vm: section)")
+    return (f"as run: GICv{vm.gic_model.value} guest on a GICv{vm.host_gic.value} host, "
+            f"EOImode {eoi}, {vm.nr_vcpus} vCPUs, {vm.nr_lr} LRs, interrupts queued from "
+            f"{', '.join(lanes) or 'nowhere'}. The same scenario on the {case.variant} "
+            f"variant under each guest/host GIC pair (seeds 0-{seeds - 1} x random, pct:2, pct:3; "
+            "EOImode and the injection path are the scenario's own):")
 
 
-def build(case: Case, options: Options = Options()) -> Report:
-    """Replay the finding, cut its trace, bisect it, check its fix."""
+_CONTROL = ("the configuration the finding ran in did not show it in this sweep either: "
+            "too few runs to judge the others (a rare interleaving)")
+
+
+def _control_missed(rep: Report) -> bool:
+    """The sweep missed the finding in its own configuration."""
+    vm = rep.case.scenario.vm
+    own = f"v{vm.gic_model.value}", f"v{vm.host_gic.value}"
+    return any((e.guest, e.host) == own and not e.error and not e.hits for e in rep.exposed)
+
+
+def replay(case: Case, page: bool = False) -> tuple[RunReport, list[AnyEvent], str]:
+    """Replay the finding with its event log: the run, its events and, with ``page``, the
+    ``logs html`` page of the log (logs/report.py)."""
+    from vgic_actors.logs.report import build as html_page
+
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "replay.jsonl"
         with log.open("wb") as out:
@@ -114,6 +132,12 @@ def build(case: Case, options: Options = Options()) -> Report:
                              f"replay:{case.choices_file}", log=out,
                              timing=timing_model(case.recorded.timing))
         events = [e for _, _, e in LogReader(log).events()]
+        return first, events, html_page(LogReader(log)) if page else ""
+
+
+def build(case: Case, options: Options = Options()) -> Report:
+    """Replay the finding, cut its trace, bisect it, check its fix."""
+    first, events, _ = replay(case)
     messages = [v.message for v in first.violations]
     table = interleaving(events, studied_intid(messages, events), case.wanted.invariants)
     bis = bisect(case, sweep=options.sweep)
@@ -122,9 +146,10 @@ def build(case: Case, options: Options = Options()) -> Report:
                     max_schedules=options.max_schedules) if fix_name else None
     return Report(case, _title(case, table), [f"{v.invariant}: {v.message}"
                                               for v in first.violations],
-                  table, first.steps, _config(case, events), bis, fix,
+                  table, first.steps, _config(case, events, options.exposure_seeds), bis, fix,
                   _json(case.folder / "fix-soak.json"),
-                  _json(case.folder.parent / "merged-soak.json"))
+                  _json(case.folder.parent / "merged-soak.json"),
+                  exposure(case, seeds=options.exposure_seeds))
 
 
 def _json(path: Path) -> dict[str, object] | None:
@@ -155,7 +180,8 @@ def _command(cmd: str) -> list[str]:
 
 def _class_line(case: Case) -> str:
     if case.wanted.finding_class == "timing-window":
-        return "timing-window (needs something stretched past the realistic bounds)"
+        return ("timing-window: it needs something stretched past the realistic bounds: "
+                + (case.needs or "see the finding's timing"))
     return ("ordering (reachable under realistic timing: atomic regions and IPIs "
             "bounded, no stall event)")
 
@@ -208,6 +234,10 @@ def render_text(rep: Report) -> str:
     for text in rep.violations:
         out += _wrap(text, "    ", "  ")
     out += ["", "Configuration exposed:", *_wrap(rep.config)]
+    for e in rep.exposed:
+        out += _wrap(e.describe(), "      ", "    ")
+    if _control_missed(rep):
+        out += _wrap(_CONTROL, "      ", "    ")
     source = "shrunk finding" if case.shrunk else "finding"
     out += ["", f"Interleaving ({source}, seed {case.seed}, {len(rep.table.rows)} of "
             f"{rep.steps} steps):", ""]
@@ -277,6 +307,8 @@ def render_markdown(rep: Report) -> str:
            "## What the guest (or the kernel's own checks) observes", "",
            *[f"- {v}" for v in rep.violations], "",
            "## Configuration exposed", "", rep.config, "",
+           *[f"- {e.describe()}" for e in rep.exposed],
+           *([f"- {_CONTROL}"] if _control_missed(rep) else []), "",
            f"## Interleaving ({'shrunk ' if case.shrunk else ''}finding, seed {case.seed})",
            "", *table_markdown(rep.table), ""]
     if rep.table.loss is not None:
@@ -296,15 +328,7 @@ def render_markdown(rep: Report) -> str:
 
 def render_html(rep: Report) -> str:
     """The ``logs html`` page of the replay, with the report above it."""
-    from vgic_actors.logs.report import build as page
-
-    case = rep.case
-    with tempfile.TemporaryDirectory() as tmp:
-        log = Path(tmp) / "replay.jsonl"
-        with log.open("wb") as out:
-            run_once(case.scenario, case.variant, case.seed, f"replay:{case.choices_file}",
-                     log=out, timing=timing_model(case.recorded.timing))
-        body = page(LogReader(log))
+    body = replay(rep.case, page=True)[2]
     rows = "".join(
         "<tr><td>{}</td>{}</tr>".format(
             f"<b>{r.step}</b>" if r.mark else r.step,

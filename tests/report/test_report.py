@@ -156,3 +156,18 @@ def test_exposure_follows_the_host_gic_not_the_guest_model(monkeypatch):
     got = {(e.guest, e.host): e for e in exposure(load_case("docs/reports/F3"), seeds=1)}
     assert got["v3", "v3"].hits and got["v2", "v3"].hits
     assert got["v2", "v2"].runs == 3 and not got["v2", "v2"].hits
+
+
+def test_a_timing_window_report_says_what_was_stretched_and_shows_the_ipi_in_flight(
+        monkeypatch):
+    """A (docs/reports/A, adversarial timing): the class names the IPI delay; the table
+    runs from the broadcast through the IPI to CPU1 in flight to CPU1's untrapped DIR."""
+    monkeypatch.chdir(ROOT)
+    rep = build(load_case("docs/reports/A"), QUICK)
+    text = render_text(rep)
+    assert "Class:       timing-window" in text and "ipi-delay" in text
+    assert rep.table.loss is not None and rep.table.loss.lane == "pcpu1"
+    before = [r.text for r in rep.table.rows if r.step < rep.table.loss.step]
+    assert any("IPI to cpu1 in flight" in t for t in before)
+    assert before[0].startswith("vgic_queue_irq_unlock") and "0->1" in before[0]
+    assert all(len(line) <= 80 for line in text.splitlines())

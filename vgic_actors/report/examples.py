@@ -1,5 +1,6 @@
 """The committed example reports (docs/reports/): one findings folder per docs/findings.md
-kernel bug, made from a library scenario, and the reports generated from it.
+kernel bug (F1-F4) and one timing window (A), made from a library scenario, and the
+reports generated from it.
 
 `make_finding` runs a scenario over seeds until a run has the wanted signature and writes
 that run as a soak findings folder (finding.json, scenario.yaml, choices.json), which
@@ -44,6 +45,9 @@ EXAMPLES = (
     Example("F3", "scenarios/irqfd_resample.yaml", "merged", "ordering/deadlock"),
     Example("F4", "scenarios/irqfd_broadcast_atomic.yaml", "merged",
             "ordering/smp-call-in-atomic"),
+    Example("A", "scenarios/asym_dir.yaml", "merged",
+            "timing-window/deactivation-lost/DIR-untrapped:request-set/on-ap-list",
+            timing="adversarial"),
 )
 
 
@@ -70,7 +74,8 @@ def make_finding(example: Example, out: Path, *, seeds: int = 200) -> Path:
                 signature=report.signature.key, violations=sorted(report.broken),
                 detail=report.violations[0].message, index=seed * len(STRATEGIES) + i,
                 scenario_seed=seed, strategy=spec, variant=example.variant,
-                steps=report.steps, timing=report.timing.mode)
+                steps=report.steps, timing=report.timing.mode,
+                needs=report.finding_class[1])
             (out / "finding.json").write_bytes(
                 msgspec.json.format(msgspec.json.encode(finding)) + b"\n")
             return out

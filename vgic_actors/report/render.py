@@ -227,7 +227,8 @@ def render_text(rep: Report) -> str:
     out += _wrap(_class_line(case), " " * 13, "Class:       ")
     for name in sig.invariants:
         out += _wrap(f"{name}: {INVARIANTS[name].meaning}", " " * 13, "Invariant:   ")
-    out += _wrap(sig.key, " " * 13, "Signature:   ")
+    out += (_wrap(sig.key, " " * 13, "Signature:   ") if len(sig.key) <= WIDTH - 13
+            else ["Signature:", f"  {sig.key}"])
     out += _wrap(f"{case.variant} ({VARIANTS[case.variant].story}); {KERNEL}", " " * 13,
                  "Kernel:      ")
     out += ["", "What the guest (or the kernel's own checks) observes:"]

@@ -34,6 +34,8 @@ from vgic_actors.events import (
     IrqQueued,
     KickSent,
     LrFolded,
+    MessageDelivered,
+    MessageSent,
     ModeChanged,
     RequestMade,
 )
@@ -98,6 +100,14 @@ def _context(event: AnyEvent) -> bool:
     return isinstance(event, (KickSent, ModeChanged, EntryAborted, GuestEntered, GuestExited))
 
 
+def _broadcast_context(event: AnyEvent) -> bool:
+    """For an untrapped DIR: every vCPU's flush (its TDIR), the requests and the IPIs in
+    flight between the broadcast and the DIR."""
+    if isinstance(event, (MessageSent, MessageDelivered)):
+        return event.kind == "ipi"
+    return isinstance(event, (HcrConfigured, RequestMade))
+
+
 def cell(event: AnyEvent, intid: int) -> str:
     """The step in kernel terms: function, then the state it reads or writes."""
     match event:
@@ -105,9 +115,13 @@ def cell(event: AnyEvent, intid: int) -> str:
             return (f"vgic_queue_irq_unlock: {intid} on vcpu{v} ap_list"
                     + ("; active_spis 0->1, so kvm_make_all_cpus_request "
                        "KVM_REQ_IRQ_PENDING" if b else ""))
-        case HcrConfigured(vcpu=v, tdir=t, active_spis=n):
-            return (f"vgic_flush_lr_state vcpu{v}: {intid} into an LR, on_lr=1; "
-                    f"TDIR={int(t)} (active_spis={n})")
+        case HcrConfigured(vcpu=v, tdir=t, active_spis=n, lrs=lrs):
+            placed = f"{intid} into an LR, on_lr=1" if intid in lrs else f"{intid} not in its LRs"
+            return f"vgic_flush_lr_state vcpu{v}: {placed}; TDIR={int(t)} (active_spis={n})"
+        case MessageSent(dst=d):
+            return f"smp_send_reschedule: IPI to {d.split('.')[0]} in flight"
+        case MessageDelivered(dst=d):
+            return f"IPI delivered to {d.split('.')[0]} (taken once IRQs are on)"
         case LrFolded(vcpu=v, state=st, deactivated=d, pseudo=p):
             active = "ACTIVE" in st
             what = "pseudo-LR" if p else "LR"
@@ -138,7 +152,7 @@ def cell(event: AnyEvent, intid: int) -> str:
         case KickSent(vcpu=v, how=h, req=r):
             fn = "kvm_arm_halt_guest" if r >= 0 and r & KVM_REQUEST_MASK == (
                 KVM_REQ_SLEEP & KVM_REQUEST_MASK) else "kvm_vcpu_kick"
-            how = {"none": "no IPI, no wait", "ipi": "IPI", "wake": "wake"}.get(h, h)
+            how = {"none": "no IPI", "ipi": "IPI", "wake": "wake"}.get(h, h)
             return f"{fn}: vcpu{v} {request_name(r) if r >= 0 else ''} {how}".replace("  ", " ")
         case RequestMade(vcpu=v, req=r):
             return f"kvm_make_request vcpu{v}: {request_name(r)}"
@@ -213,6 +227,10 @@ def interleaving(events: Sequence[AnyEvent], intid: int, invariants: Sequence[st
     start = next((i for i, e in enumerate(events)
                   if isinstance(e, (GuestDeactivated, DirEmulated)) and e.intid == intid),
                  loss)
+    untrapped = 0 <= loss < len(events) and isinstance(events[loss], GuestDeactivated)
+    if untrapped:  # the window opens at the broadcast that should have set TDIR
+        start = next((i for i, e in enumerate(events)
+                      if isinstance(e, IrqQueued) and e.intid == intid and e.bcst), start)
     end = loss if loss >= 0 else len(events) - 1
     keep: list[int] = []
     after = 0
@@ -222,7 +240,8 @@ def interleaving(events: Sequence[AnyEvent], intid: int, invariants: Sequence[st
                 keep.append(i)
                 after += 1
             continue
-        if _touches(e, intid) or (start >= 0 and start <= i <= end and _context(e)):
+        if _touches(e, intid) or (start >= 0 and start <= i <= end and _context(e)) or (
+                untrapped and start <= i <= end and _broadcast_context(e)):
             keep.append(i)
     cut = 0
     if len(keep) > max_rows:

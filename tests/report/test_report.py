@@ -171,3 +171,20 @@ def test_a_timing_window_report_says_what_was_stretched_and_shows_the_ipi_in_fli
     assert any("IPI to cpu1 in flight" in t for t in before)
     assert before[0].startswith("vgic_queue_irq_unlock") and "0->1" in before[0]
     assert all(len(line) <= 80 for line in text.splitlines())
+
+
+def test_the_schedule_applies_where_the_points_match_and_diverges_where_a_fix_adds_one(
+        monkeypatch):
+    """F1's schedule replays exactly on merged and v4-applied (the same interleaving
+    points) and diverges on merged+fix-halt-wait, whose wait loop adds a point: there
+    the verdict comes from the sweep."""
+    from vgic_actors.report.bisect import judge, reference
+
+    monkeypatch.chdir(ROOT)
+    case = load_case("docs/reports/F1")
+    schedule = reference(case)
+    for variant in ("merged", "v4-applied"):
+        got = judge(case, variant, sweep=0, schedule=schedule)
+        assert (got.how, got.shows) == ("replay", True), variant
+    fixed = judge(case, "merged+fix-halt-wait", sweep=1, schedule=schedule)
+    assert fixed.how == "sweep" and fixed.runs == 3 and not fixed.shows

@@ -188,3 +188,15 @@ def test_the_schedule_applies_where_the_points_match_and_diverges_where_a_fix_ad
         assert (got.how, got.shows) == ("replay", True), variant
     fixed = judge(case, "merged+fix-halt-wait", sweep=1, schedule=schedule)
     assert fixed.how == "sweep" and fixed.runs == 3 and not fixed.shows
+
+
+def test_the_atomic_broadcast_table_shows_the_eventfd_lock_held_around_it(monkeypatch):
+    """F4: the rows run from eventfd_write's spin_lock_irqsave of the wait-queue lock to its
+    release, and the broadcast with its kicks lies in between."""
+    monkeypatch.chdir(ROOT)
+    table = _table("docs/reports/F4")
+    texts = [r.text for r in table.rows]
+    assert texts[0].startswith("spin_lock_irqsave:") and "(IRQs off)" in texts[0]
+    assert texts[-1].startswith("spin_unlock_irqrestore:")
+    assert table.loss is not None and table.loss in table.rows[1:-1]
+    assert any(t.startswith("kvm_vcpu_kick") for t in texts[texts.index(table.loss.text):])

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from vgic_actors.events import (
     ActiveChanged,
     AnyEvent,
+    CellAccessed,
     DirEmulated,
     EntryAborted,
     EoicountReplayed,
@@ -33,6 +34,8 @@ from vgic_actors.events import (
     IrqPruned,
     IrqQueued,
     KickSent,
+    LockAcquired,
+    LockReleased,
     LrFolded,
     MessageDelivered,
     MessageSent,
@@ -100,6 +103,54 @@ def _context(event: AnyEvent) -> bool:
     return isinstance(event, (KickSent, ModeChanged, EntryAborted, GuestEntered, GuestExited))
 
 
+def _atomic_region(events: Sequence[AnyEvent], loss: int) -> tuple[int, int] | None:
+    """For a broadcast in atomic context: from the acquisition of the oldest lock the
+    broadcasting actor holds at the loss step to that lock's release."""
+    if loss < 0:
+        return None
+    actor = events[loss].actor
+    held: dict[str, int] = {}
+    for i in range(loss):
+        e = events[i]
+        if e.actor != actor:
+            continue
+        if isinstance(e, LockAcquired):
+            held.setdefault(e.lock, i)
+        elif isinstance(e, LockReleased):
+            held.pop(e.lock, None)
+    if not held:
+        return None
+    lock, start = min(held.items(), key=lambda kv: kv[1])
+    for i in range(loss, len(events)):
+        e = events[i]
+        if e.actor == actor and isinstance(e, LockReleased) and e.lock == lock:
+            return start, i
+    return start, len(events) - 1
+
+
+def _atomic_context(event: AnyEvent) -> bool:
+    """What the broadcasting actor does inside its atomic region."""
+    if isinstance(event, MessageSent):
+        return event.kind == "ipi"
+    if isinstance(event, CellAccessed):
+        return event.cell.endswith("active_spis")
+    return isinstance(event, (LockAcquired, LockReleased, KickSent, RequestMade, IrqQueued))
+
+
+def _lock_text(lock: str, taken: bool) -> str:
+    """A model lock under the kernel's primitive and name."""
+    if lock.startswith("eventfd."):
+        fn = "spin_lock_irqsave" if taken else "spin_unlock_irqrestore"
+        return f"{fn}: {lock[8:].removesuffix('.wqh')} eventfd ctx->wqh.lock" + (
+            " (IRQs off)" if taken else "")
+    fn = "raw_spin_lock" if taken else "raw_spin_unlock"
+    if lock.endswith("ap_list_lock"):
+        return f"{fn}: {lock.split('.')[0]} ap_list_lock"
+    if lock.startswith("irq"):
+        return f"{fn}: INTID {lock[3:]} irq_lock"
+    return f"{'lock' if taken else 'unlock'} {lock}"
+
+
 def _broadcast_context(event: AnyEvent) -> bool:
     """For an untrapped DIR: every vCPU's flush (its TDIR), the requests and the IPIs in
     flight between the broadcast and the DIR."""
@@ -118,6 +169,12 @@ def cell(event: AnyEvent, intid: int) -> str:
         case HcrConfigured(vcpu=v, tdir=t, active_spis=n, lrs=lrs):
             placed = f"{intid} into an LR, on_lr=1" if intid in lrs else f"{intid} not in its LRs"
             return f"vgic_flush_lr_state vcpu{v}: {placed}; TDIR={int(t)} (active_spis={n})"
+        case LockAcquired(lock=lk):
+            return _lock_text(lk, True)
+        case LockReleased(lock=lk):
+            return _lock_text(lk, False)
+        case CellAccessed(old=a, new=b):
+            return f"atomic_fetch_inc: active_spis {a} -> {b}"
         case MessageSent(dst=d):
             return f"smp_send_reschedule: IPI to {d.split('.')[0]} in flight"
         case MessageDelivered(dst=d):
@@ -228,6 +285,7 @@ def interleaving(events: Sequence[AnyEvent], intid: int, invariants: Sequence[st
                   if isinstance(e, (GuestDeactivated, DirEmulated)) and e.intid == intid),
                  loss)
     untrapped = 0 <= loss < len(events) and isinstance(events[loss], GuestDeactivated)
+    atomic = _atomic_region(events, loss) if "smp-call-in-atomic" in invariants else None
     if untrapped:  # the window opens at the broadcast that should have set TDIR
         start = next((i for i, e in enumerate(events)
                       if isinstance(e, IrqQueued) and e.intid == intid and e.bcst), start)
@@ -235,10 +293,14 @@ def interleaving(events: Sequence[AnyEvent], intid: int, invariants: Sequence[st
     keep: list[int] = []
     after = 0
     for i, e in enumerate(events):
-        if loss >= 0 and i > loss:
+        if loss >= 0 and i > loss and not (atomic is not None and i <= atomic[1]):
             if _touches(e, intid) and after < 2:  # what follows from the loss, briefly
                 keep.append(i)
                 after += 1
+            continue
+        if atomic is not None and atomic[0] <= i <= atomic[1] and \
+                e.actor == events[loss].actor and _atomic_context(e):
+            keep.append(i)
             continue
         if _touches(e, intid) or (start >= 0 and start <= i <= end and _context(e)) or (
                 untrapped and start <= i <= end and _broadcast_context(e)):

@@ -130,10 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--markdown", metavar="FILE",
                        help="with --all: also write the figures as a Markdown report")
     from vgic_actors.logs.commands import add_parser as add_logs_parser
+    from vgic_actors.report.commands import add_parser as add_report_parser
     from vgic_actors.soak.commands import add_parsers as add_soak_parsers
 
     add_logs_parser(sub)
     add_soak_parsers(sub)
+    add_report_parser(sub)
     _with_exit_codes(parser)
     return parser
 
@@ -336,6 +338,10 @@ def main(
             from vgic_actors.logs.commands import run as run_logs
 
             return run_logs(args, out, err)
+        if args.command == "report":
+            from vgic_actors.report.commands import run as run_report
+
+            return run_report(args, out)
         if args.command in ("soak", "shrink", "explore", "replay", "promote"):
             from vgic_actors.soak import commands
 

@@ -99,6 +99,7 @@ class FoldResult:
 
     deactivated: bool
     notify_and_dec: bool
+    notify_only: bool = False  # fix F3: an EOI KVM did not see as a deactivation
 
 
 def fold_lr_locked(
@@ -149,7 +150,11 @@ def fold_lr_locked(
         notify = deactivated and eoi_mi
     else:
         notify = eoi_mi
-    return FoldResult(deactivated, notify)
+    # Fix F3 (fix_notify_on_eoi): the resampler hears every EOI of a level SPI, also one
+    # acknowledged and EOIed within one guest run (KVM's copy never active).
+    notify_only = (sw.fix_notify_on_eoi and eoi_mi and not notify
+                   and not sw.mutant_dec_on_every_fold)
+    return FoldResult(deactivated, notify, notify_only)
 
 
 def _handle_resampling(

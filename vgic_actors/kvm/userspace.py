@@ -39,7 +39,11 @@ from vgic_actors.kvm.irq_routing import (
     RoutingEntry,
 )
 from vgic_actors.kvm.its import vgic_its_inject_msi
-from vgic_actors.kvm.vgic import kvm_vgic_inject_irq, vgic_queue_irq_unlock
+from vgic_actors.kvm.vgic import (
+    kvm_vgic_inject_irq,
+    vgic_model_needs_bcst_kick,
+    vgic_queue_irq_unlock,
+)
 from vgic_actors.kvm.vm import Kvm
 from vgic_actors.runtime import current_actor, hardirq, point
 
@@ -431,7 +435,9 @@ async def irqfd_wakeup(kvm: Kvm, irqfd: Irqfd) -> None:
     """
     await point(f"irqfd_wakeup.{irqfd.eventfd.name}")  # srcu read of the irq entry
     entries = _routes(kvm.irq_routing, kvm).get(irqfd.gsi, [])
-    if (kvm.sw.irqfd_spi_inatomic and len(entries) == 1
+    # Fix F4 (fix_inatomic_no_bcst): -EWOULDBLOCK when the injection may broadcast.
+    defer = kvm.sw.fix_inatomic_no_bcst and vgic_model_needs_bcst_kick(kvm)
+    if (kvm.sw.irqfd_spi_inatomic and not defer and len(entries) == 1
             and entries[0].type == "irqchip"):
         await vgic_irqfd_set_irq(kvm, entries[0], True)
         return

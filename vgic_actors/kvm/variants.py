@@ -80,6 +80,24 @@ class KernelSwitches:
     # kvm_vgic_flush_hwstate returns early on an empty ap_list (removed by v4 19/49).
     flush_skips_empty_ap_list: bool = False
 
+    # --- proposed fixes (merged+fix-*: docs/findings.md F1..F4; all off in real variants) ---
+    # F1: vgic_mmio_change_active (vgic-mmio.c) waits, dropping irq_lock, while the irq
+    # is on_lr in another vCPU's LRs, until that vCPU has folded it: the 4.x
+    # "irq->vcpu->cpu != -1" loop restated with on_lr, which the halt cannot skip for a
+    # vCPU between flush and IN_GUEST_MODE or between OUTSIDE_GUEST_MODE and sync.
+    fix_change_active_waits_for_lr: bool = False
+    # F2: vgic_v3_deactivate (vgic-v3.c) folds its pseudo-LR under the irq_lock it built
+    # it under, so the owner cannot repopulate the LR in between (notify/dec after).
+    fix_deactivate_fold_locked: bool = False
+    # F3: vgic_v3_fold_lr notifies the irqfd resampler on the EOI condition alone
+    # (lr_signals_eoi_mi on a valid SPI, as before v2 30/45); active_spis is still
+    # decremented only for a deactivation KVM saw.
+    fix_notify_on_eoi: bool = False
+    # F4: kvm_arch_set_irq_inatomic (vgic-irqfd.c) leaves an irqchip route to the
+    # irqfd_inject work when the VM needs the active_spis broadcast
+    # (vgic_model_needs_bcst_kick), so the broadcast never runs with IRQs off.
+    fix_inatomic_no_bcst: bool = False
+
     # --- synthetic mutants (bugs planted for the soak to find; all off in real variants) ---
     # vgic_queue_irq_unlock kicks only the target on the 0->1 transition.
     mutant_kick_only_target: bool = False
@@ -104,12 +122,17 @@ class Variant:
     name: str
     story: str
     switches: KernelSwitches
-    bug: str = ""  # known-bug id of kernel-vgic.md 11.1 ("K1"...) or "mutant"; "" if none
+    bug: str = ""  # kernel-vgic.md 11.1 id ("K1"...), "mutant", "fix" (a proposed fix); "" if none
 
     @property
     def is_mutant(self) -> bool:
         """A synthetic bug, not a kernel version."""
         return self.bug == "mutant"
+
+    @property
+    def is_fix(self) -> bool:
+        """A proposed fix on top of merged (``merged+fix-NAME``), not a kernel version."""
+        return self.bug == "fix"
 
 
 _MERGED = KernelSwitches()
@@ -173,6 +196,42 @@ VARIANTS: dict[str, Variant] = {
             bug="overflow",
         ),
         Variant(
+            "merged+fix-halt-wait",
+            "proposed fix for F1: vgic_mmio_change_active waits for the vCPU holding the "
+            "irq in an LR to fold it before changing the active state",
+            replace(_MERGED, fix_change_active_waits_for_lr=True),
+            bug="fix",
+        ),
+        Variant(
+            "merged+fix-pseudo-lr-lock",
+            "proposed fix for F2: vgic_v3_deactivate folds the pseudo-LR without dropping "
+            "irq_lock after building it",
+            replace(_MERGED, fix_deactivate_fold_locked=True),
+            bug="fix",
+        ),
+        Variant(
+            "merged+fix-eoi-notify",
+            "proposed fix for F3: vgic_v3_fold_lr calls kvm_notify_acked_irq on the EOI "
+            "condition alone, not only for a deactivation KVM saw",
+            replace(_MERGED, fix_notify_on_eoi=True),
+            bug="fix",
+        ),
+        Variant(
+            "merged+fix-irqfd-bcst",
+            "proposed fix for F4: kvm_arch_set_irq_inatomic returns -EWOULDBLOCK for an SPI "
+            "when the VM needs the active_spis broadcast, so irqfd_inject runs it in a kworker",
+            replace(_MERGED, fix_inatomic_no_bcst=True),
+            bug="fix",
+        ),
+        Variant(
+            "merged+fix-all",
+            "the four proposed fixes (F1-F4) together",
+            replace(_MERGED, fix_change_active_waits_for_lr=True,
+                    fix_deactivate_fold_locked=True, fix_notify_on_eoi=True,
+                    fix_inatomic_no_bcst=True),
+            bug="fix",
+        ),
+        Variant(
             "mutant-kick-only-target",
             "planted bug: the 0->1 transition of active_spis kicks only the target vCPU",
             replace(_MERGED, mutant_kick_only_target=True),
@@ -202,6 +261,16 @@ VARIANTS: dict[str, Variant] = {
 }
 
 DEFAULT_VARIANT = "merged"
+
+HISTORY = ("pre-series", "v1-posted", "v2-posted", "v4-applied", "merged")
+"""The kernel versions in the order they were written (bisection walks them); the rest of
+the catalogue is what-ifs (no-spi-tracking), planted mutants and proposed fixes."""
+
+FIXES = {"F1": "merged+fix-halt-wait", "F2": "merged+fix-pseudo-lr-lock",
+         "F3": "merged+fix-eoi-notify", "F4": "merged+fix-irqfd-bcst"}
+"""docs/findings.md entry -> the variant carrying its proposed fix (``merged+fix-all``
+carries all four)."""
+FIX_ALL = "merged+fix-all"
 
 
 def get_variant(name: str) -> Variant:

@@ -32,6 +32,7 @@ from vgic_actors.kvm.hcr import hardware_hcr, vgic_configure_hcr
 from vgic_actors.kvm.irq import IrqConfig, VgicIrq, irq_is_pending, vgic_valid_spi
 from vgic_actors.kvm.irq_routing import kvm_notify_acked_irq
 from vgic_actors.kvm.lr import (
+    FoldResult,
     compute_lr,
     fold_lr_locked,
     lr_signals_eoi_mi,
@@ -51,6 +52,7 @@ from vgic_actors.runtime import (
     kvm_vcpu_kick,
     local_irq_save,
     point,
+    spin_yield,
 )
 
 
@@ -337,9 +339,7 @@ async def vgic_fold_lr(kvm: Kvm, vcpu: KvmVcpu, lr_val: ListRegister,
     pre-series vgic_v3_fold_lr_state) it comes *first*, before the lookup and the lock.
     """
     cfg, sw = kvm.config, kvm.sw
-    early = ((cfg.host_v2 or not sw.notify_requires_deactivated)
-             and not sw.mutant_dec_on_every_fold and lr_signals_eoi_mi(lr_val)
-             and vgic_valid_spi(lr_val.vintid, kvm.dist.nr_spis))
+    early = _early_notify(kvm, lr_val)
     if early:  # "Notify fds when the guest EOI'ed a level-triggered SPI"
         kvm.acked_notifications.append(lr_val.vintid)
         await kvm_notify_acked_irq(kvm.irq_routing, 0, lr_val.vintid - SPI_MIN)
@@ -349,6 +349,24 @@ async def vgic_fold_lr(kvm: Kvm, vcpu: KvmVcpu, lr_val: ListRegister,
     async with irq.lock:
         res = fold_lr_locked(irq, lr_val, sw, cfg.v2_model, kvm.dist.nr_spis,
                              kvm.phys, host_v2=cfg.host_v2)
+    await _fold_lr_unlocked(kvm, vcpu, irq, lr_val, res, pseudo, early)
+
+
+def _early_notify(kvm: Kvm, lr_val: ListRegister) -> bool:
+    """Whether the fold notifies on the EOI condition alone, before the lock (GICv2
+    host, pre-series): see vgic_fold_lr."""
+    cfg, sw = kvm.config, kvm.sw
+    return ((cfg.host_v2 or not sw.notify_requires_deactivated)
+            and not sw.mutant_dec_on_every_fold and lr_signals_eoi_mi(lr_val)
+            and vgic_valid_spi(lr_val.vintid, kvm.dist.nr_spis))
+
+
+async def _fold_lr_unlocked(kvm: Kvm, vcpu: KvmVcpu, irq: VgicIrq, lr_val: ListRegister,
+                            res: FoldResult, pseudo: bool, early: bool) -> None:
+    """vgic_v3_fold_lr after its scoped_guard: kvm_notify_acked_irq and
+    atomic_dec_if_positive(active_spis) when due (irq_lock dropped).
+    Fix F3 (``fix_notify_on_eoi``): ``res.notify_only`` notifies without the decrement."""
+    cfg = kvm.config
     cov = kvm.coverage
     cov["fold.deactivated"] += res.deactivated
     cov["fold.pending-kept"] += lr_val.state.pending
@@ -356,11 +374,11 @@ async def vgic_fold_lr(kvm: Kvm, vcpu: KvmVcpu, lr_val: ListRegister,
     if _logging():
         _log(LrFolded, vcpu=vcpu.vcpu_id, intid=irq.intid, state=lr_val.state.name,
              deactivated=res.deactivated, pseudo=pseudo)
-    if res.notify_and_dec and not early:
+    if (res.notify_and_dec or res.notify_only) and not early:
         cov["fold.eoi-notify"] += 1
         kvm.acked_notifications.append(irq.intid)
         await kvm_notify_acked_irq(kvm.irq_routing, 0, irq.intid - SPI_MIN)
-        if kvm.sw.active_spis_accounting and not cfg.host_v2:
+        if res.notify_and_dec and kvm.sw.active_spis_accounting and not cfg.host_v2:
             cov["active_spis.dec"] += await kvm.dist.active_spis.dec_if_positive() >= 0
 
 
@@ -503,6 +521,8 @@ async def vgic_mmio_change_active(kvm: Kvm, requester: KvmVcpu | None, intid: in
         if halt:
             await kvm_arm_halt_guest(kvm)
         await irq.lock.acquire()
+        if kvm.sw.fix_change_active_waits_for_lr:
+            await _wait_for_lr_owner(requester, irq)
         irq.active = active
         if irq.hw:  # vgic_hw_irq_change_active: the physical active state follows
             kvm.phys.set_active(irq.hwintid, active)
@@ -514,6 +534,25 @@ async def vgic_mmio_change_active(kvm: Kvm, requester: KvmVcpu | None, intid: in
             irq.lock.release()
         if halt:
             await kvm_arm_resume_guest(kvm)
+
+
+async def _wait_for_lr_owner(requester: KvmVcpu | None, irq: VgicIrq) -> None:
+    """Proposed fix for F1 (switch ``fix_change_active_waits_for_lr``; irq_lock held on
+    entry and on return): while ``irq`` sits in another vCPU's LRs (``on_lr``), drop
+    irq_lock and let that vCPU fold it (cond_resched_lock). The halt has set ``pause``,
+    so once folded the owner cannot repopulate it.
+
+    The 4.x vgic_mmio_change_active loop (``while (irq->vcpu && irq->vcpu != requester
+    && irq->vcpu->cpu != -1) cond_resched_lock(&irq->irq_lock)``), restated with on_lr:
+    kvm_arm_halt_guest neither IPIs nor waits for a vCPU OUTSIDE_GUEST_MODE whose LRs
+    are loaded (after flush, before smp_store_mb(IN_GUEST_MODE); after the exit's mode
+    store, before sync), which is F1 and its mirror."""
+    me = requester.vcpu_id if requester is not None else None
+    while irq.on_lr and irq.vcpu is not None and irq.vcpu != me:
+        irq.lock.release()
+        spin_yield()
+        await point("vgic_mmio_change_active.cond_resched_lock")
+        await irq.lock.acquire()
 
 
 async def vgic_mmio_read_active(kvm: Kvm, requester: KvmVcpu | None, intid: int) -> bool:
@@ -559,6 +598,8 @@ async def vgic_v3_deactivate(kvm: Kvm, vcpu: KvmVcpu, val: int) -> None:
     between dropping irq_lock and the fold re-taking it is bounded by the stall
     budget, F2's window). Then, IRQs restored, the ICACTIVER big hammer and
     KVM_REQ_VGIC_PROCESS_UPDATE to the owner, without a kick.
+    Fix F2 (``fix_deactivate_fold_locked``): the pseudo-LR is folded under the irq_lock
+    it was built under; the notify and the active_spis decrement follow unlocked.
     Variant v1-posted: owner from the oracle, and nothing if KVM's copy is not active.
     On a GICv2 host this is vgic-v2.c: vgic_v2_deactivate (vgic-mmio-v2.c:
     vgic_mmio_write_dir picks by host), the same structure, its fold vgic_v2_fold_lr.
@@ -576,6 +617,7 @@ async def vgic_v3_deactivate(kvm: Kvm, vcpu: KvmVcpu, val: int) -> None:
         return
     mmio = False
     lr = None
+    folded: FoldResult | None = None
     owner = None
     with local_irq_save("vgic_v3_deactivate"):  # "the same context as LR handling"
         irq = kvm.vgic_get_irq(vcpu, intid)
@@ -598,6 +640,9 @@ async def vgic_v3_deactivate(kvm: Kvm, vcpu: KvmVcpu, val: int) -> None:
         else:
             lr = pseudo_lr(irq, cfg.v2_model)
             outcome = "pseudo-lr"
+            if sw.fix_deactivate_fold_locked:  # fix F2: fold before dropping irq_lock
+                folded = fold_lr_locked(irq, lr, sw, cfg.v2_model, kvm.dist.nr_spis,
+                                        kvm.phys, host_v2=cfg.host_v2)
         irq.lock.release()
         kvm.coverage[f"deactivate.{outcome}"] += 1
         if _logging():
@@ -606,7 +651,14 @@ async def vgic_v3_deactivate(kvm: Kvm, vcpu: KvmVcpu, val: int) -> None:
         if lr is not None:
             if lr.hw:  # vgic_v3_deactivate_phys
                 kvm.phys.deactivate(lr.pintid)
-            await vgic_fold_lr(kvm, vcpu, lr, pseudo=True)
+            if folded is None:
+                await vgic_fold_lr(kvm, vcpu, lr, pseudo=True)
+            else:  # fix F2: the fold's unlocked tail (its GICv2-host notify comes last)
+                early = _early_notify(kvm, lr)
+                if early:
+                    kvm.acked_notifications.append(lr.vintid)
+                    await kvm_notify_acked_irq(kvm.irq_routing, 0, lr.vintid - SPI_MIN)
+                await _fold_lr_unlocked(kvm, vcpu, irq, lr, folded, True, early)
     if mmio:
         await vgic_mmio_change_active(kvm, vcpu, icactiver_target(kvm, intid), False)
     if owner is not None:

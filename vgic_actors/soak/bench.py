@@ -165,7 +165,8 @@ def bench_soak(*, runs: int = 300, campaigns: int = 5, cap: float = 60.0,
     then time to first finding."""
     costs = [profile_cost(name, runs) for name in profiles()] if throughput_too else []
     tput, scaling = interleaved_throughput(runs) if throughput_too else ([], 0.0)
-    mutants = [v for v in VARIANTS if v != "merged"] if findings else []
+    mutants = [v for v, var in VARIANTS.items() if v != "merged" and not var.is_fix] \
+        if findings else []  # proposed fixes carry merged's bugs: not find-rate subjects
     rates = [find_rate(v, s, rate_runs) for v in mutants for s in FINDING_STRATEGIES]
     firsts = [first_finding(v, s, campaigns, cap) for v in mutants for s in FINDING_STRATEGIES]
     return SoakBench(costs, tput, scaling, rates, firsts)

@@ -1,0 +1,54 @@
+"""The merged+fix-* variants: each removes its finding from its scenario on every seed and
+strategy where merged shows it, and changes nothing while its switch is off."""
+
+from dataclasses import fields
+
+import pytest
+
+from vgic_actors.kvm.variants import FIXES, HISTORY, VARIANTS, differences
+from vgic_actors.scenario import load_scenario
+from vgic_actors.scenario.runner import run_once, with_horizon
+
+# finding -> (scenario, signature merged shows there)
+CASES = {
+    "F1": ("scenarios/pseudo_lr_window.yaml",
+           "ordering/deactivation-lost/DIR-trapped:icactiver/on-ap-list"),
+    "F2": ("scenarios/pseudo_lr_window.yaml",
+           "ordering/deactivation-lost/DIR-trapped:pseudo-lr/on-ap-list"),
+    "F3": ("scenarios/irqfd_resample.yaml", "ordering/deadlock"),
+    "F4": ("scenarios/irqfd_broadcast_atomic.yaml", "ordering/smp-call-in-atomic"),
+}
+SEEDS = {"F1": 40, "F2": 40, "F3": 4, "F4": 8}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_fix_variant_is_clean_of_its_finding_where_merged_shows_it(name):
+    """Same scenario, seeds and strategies: merged shows the finding at least once; the
+    fix never does, and on its own scenario finds nothing else of its finding's kind."""
+    path, wanted = CASES[name]
+    scenario = load_scenario(path)
+    merged_hits = 0
+    for seed in range(SEEDS[name]):
+        for strategy in ("random", "pct:2", "pct:3"):
+            spec = with_horizon(strategy, scenario)
+            base = run_once(scenario, "merged", seed, spec).signature.key
+            fixed = run_once(scenario, FIXES[name], seed, spec).signature.key
+            merged_hits += base == wanted
+            assert fixed != wanted, (name, seed, strategy)
+    assert merged_hits > 0, f"{name}: merged no longer shows {wanted} on {path}"
+
+
+def test_each_fix_is_one_switch_on_merged_described_as_a_proposed_fix():
+    """`variants -v` shows each fix as one switch flipped on merged; its story names the
+    finding; no kernel version or mutant has a fix switch on."""
+    fix_switches = {f.name for f in fields(VARIANTS["merged"].switches)
+                    if f.name.startswith("fix_")}
+    assert len(fix_switches) == len(FIXES)
+    for name, variant in FIXES.items():
+        diff = differences(VARIANTS[variant])
+        assert list(diff) and set(diff) <= fix_switches and len(diff) == 1, variant
+        assert VARIANTS[variant].is_fix and name in VARIANTS[variant].story
+    for name, v in VARIANTS.items():
+        if not v.is_fix:
+            assert not any(getattr(v.switches, s) for s in fix_switches), name
+    assert set(HISTORY) <= set(VARIANTS)

@@ -66,12 +66,15 @@ def test_a_cut_short_run_allows_one_unfolded_deactivation_per_vcpu():
     judges it only beyond that, so a storm is caught and a late fold is not."""
     from vgic_actors.checks.resample import resample_violations
     from vgic_actors.guest.ledger import GuestLedger
+    from vgic_actors.kvm.irq import IrqConfig, VgicIrq
     from vgic_actors.kvm.irq_routing import EventFd, Irqfd, IrqfdResampler, KvmIrqRouting
 
     class _Kvm:
         def __init__(self) -> None:
             self.config = type("C", (), {"host_v2": False})()
             self.vcpus = [object()]
+            spi = VgicIrq(intid=35, config=IrqConfig.LEVEL)
+            self.dist = type("D", (), {"spis": [VgicIrq(intid=32 + i) for i in range(3)] + [spi]})()
             self.acked_notifications: list[int] = []
             self.irq_routing = KvmIrqRouting()
             self.irq_routing.chip[3] = 7
@@ -81,10 +84,56 @@ def test_a_cut_short_run_allows_one_unfolded_deactivation_per_vcpu():
             self.irq_routing.resamplers.append(resampler)
 
     ledger = GuestLedger()
+    ledger.acked(0, 35)
     ledger.deactivated(0, 35, "EOIR", "EOIR")
     kvm = _Kvm()
     assert resample_violations(kvm, ledger, settled=False) == []  # type: ignore[arg-type]
     assert len(resample_violations(kvm, ledger, settled=True)) == 1  # type: ignore[arg-type]
     for _ in range(3):
+        ledger.acked(0, 35)
         ledger.deactivated(0, 35, "EOIR", "EOIR")
     assert len(resample_violations(kvm, ledger, settled=False)) == 1  # type: ignore[arg-type]
+
+
+def test_an_eoir_of_an_interrupt_never_acknowledged_is_no_deactivation():
+    """A guest EOIR of an SPI it never acknowledged (a shrunk scenario's leftover) changes
+    no state, so no resample is owed for it."""
+    from vgic_actors.guest.ledger import GuestLedger, irq_key
+
+    ledger = GuestLedger()
+    ledger.deactivated(0, 35, "EOIR", "EOIR")
+    key = irq_key(0, 35)
+    assert ledger.deactivations[key] == 1 and ledger.completed[key] == 0
+    ledger.acked(0, 35)
+    ledger.deactivated(0, 35, "EOIR", "EOIR")
+    assert ledger.completed[key] == 1
+
+
+def test_an_edge_spi_behind_a_resampling_irqfd_is_not_judged():
+    """No version notifies an edge SPI's EOI, so a VMM that leaves the SPI edge gets no
+    resample anywhere: the oracle judges only level SPIs (what KVM_IRQFD_FLAG_RESAMPLE is
+    for)."""
+    from types import SimpleNamespace
+
+    from vgic_actors.checks.resample import resample_violations
+    from vgic_actors.guest.ledger import GuestLedger
+    from vgic_actors.kvm.irq import IrqConfig, VgicIrq
+    from vgic_actors.kvm.irq_routing import EventFd, Irqfd, IrqfdResampler, KvmIrqRouting
+
+    def kvm_with(config):
+        routing = KvmIrqRouting()
+        routing.chip[3] = 7
+        resampler = IrqfdResampler(gsi=7)
+        resampler.irqfds.append(Irqfd(gsi=7, eventfd=EventFd("d"),
+                                      resamplefd=EventFd("d.r")))
+        routing.resamplers.append(resampler)
+        spis = [VgicIrq(intid=32 + i) for i in range(3)] + [VgicIrq(intid=35, config=config)]
+        return SimpleNamespace(config=SimpleNamespace(host_v2=False), vcpus=[object()],
+                               acked_notifications=[], irq_routing=routing,
+                               dist=SimpleNamespace(spis=spis))
+
+    ledger = GuestLedger()
+    ledger.acked(0, 35)
+    ledger.deactivated(0, 35, "EOIR", "EOIR")
+    assert resample_violations(kvm_with(IrqConfig.EDGE), ledger, settled=True) == []
+    assert len(resample_violations(kvm_with(IrqConfig.LEVEL), ledger, settled=True)) == 1

@@ -15,10 +15,10 @@ CASES = {
            "ordering/deactivation-lost/DIR-trapped:icactiver/on-ap-list"),
     "F2": ("scenarios/pseudo_lr_window.yaml",
            "ordering/deactivation-lost/DIR-trapped:pseudo-lr/on-ap-list"),
-    "F3": ("scenarios/irqfd_resample.yaml", "ordering/deadlock"),
+    "F3": ("scenarios/irqfd_resample.yaml", "ordering/resample-lost/vgic_v3_fold_lr:no-notify"),
     "F4": ("scenarios/irqfd_broadcast_atomic.yaml", "ordering/smp-call-in-atomic"),
 }
-SEEDS = {"F1": 40, "F2": 40, "F3": 4, "F4": 8}
+SEEDS = {"F1": 80, "F2": 40, "F3": 4, "F4": 8}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -5,7 +5,8 @@ resamplefd signalled by irqfd_resampler_ack (virt/kvm/eventfd.c), which KVM runs
 kvm_notify_acked_irq when the fold sees the guest's deactivation (vgic-v3.c:
 vgic_v3_fold_lr at 1c3b3cadcd69; vgic-v2.c: vgic_v2_fold_lr on a GICv2 host). The device
 sees only its resamplefd, so the oracle counts what the device saw (`EventFd.signals`)
-against what the guest did (the ledger's deactivations): fewer signals than
+against what the guest did (the ledger's completed deactivations, of interrupts it had
+acknowledged: an EOIR of one it never took is no deactivation): fewer signals than
 deactivations is `resample-lost`, whatever the run then did (the device waits for ever:
 a deadlock; the line never drops: an interrupt storm, a livelock; a later EOI that
 spans an exit notifies at last: an acknowledge too many). The violation names where the
@@ -22,6 +23,7 @@ from __future__ import annotations
 from vgic_actors.checks.catalogue import INVARIANTS
 from vgic_actors.checks.violation import Violation
 from vgic_actors.guest.ledger import GuestLedger, irq_key
+from vgic_actors.kvm.irq import IrqConfig
 from vgic_actors.kvm.vm import Kvm
 
 SPI_BASE = 32
@@ -41,7 +43,10 @@ def resample_violations(kvm: Kvm, ledger: GuestLedger, *, settled: bool) -> list
         signals = min(fd.signals for fd in fds)
         for pin in sorted(p for p, gsi in routing.chip.items() if gsi == resampler.gsi):
             intid = pin + SPI_BASE
-            deactivations = ledger.deactivations[irq_key(0, intid)]
+            spi = kvm.dist.spis[pin] if pin < len(kvm.dist.spis) else None
+            if spi is None or spi.config is not IrqConfig.LEVEL:
+                continue  # an edge SPI has no EOI notification on any version: no resample owed
+            deactivations = ledger.completed[irq_key(0, intid)]
             if signals >= deactivations - slack:
                 continue
             notified = kvm.acked_notifications.count(intid)

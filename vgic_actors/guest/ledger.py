@@ -38,6 +38,9 @@ class GuestLedger:
 
     acks: Counter[IrqKey] = field(default_factory=Counter)
     deactivations: Counter[IrqKey] = field(default_factory=Counter)
+    # deactivations of an interrupt the guest held (acknowledged, not yet deactivated):
+    # an EOIR or DIR of an interrupt it never acknowledged changes no state
+    completed: Counter[IrqKey] = field(default_factory=Counter)
     held: Counter[IrqKey] = field(default_factory=Counter)
     last_deactivation: dict[IrqKey, str] = field(default_factory=dict)
     last_kind: dict[IrqKey, str] = field(default_factory=dict)
@@ -57,6 +60,7 @@ class GuestLedger:
         self.deactivations[key] += 1
         if self.held[key] > 0:
             self.held[key] -= 1
+            self.completed[key] += 1
         self.last_deactivation[key] = f"vcpu{vcpu} {how}"
         self.last_kind[key] = kind
         self.last_outcome.pop(key, None)

@@ -320,11 +320,17 @@ def to_markdown(b: AllBench) -> str:
               f"{p.runs_per_s} |" for p in s.profiles]
     lines += ["", "## Soak runs/s, default profile, 1 and 2 workers in alternating rounds "
               "(goal: 2 workers >= 1.9x one)", "",
-              "| workers | runs | seconds | runs/s |", "|---|---|---|---|"]
-    lines += [f"| {t.workers} | {t.runs} | {t.seconds} | {t.runs_per_s} |" for t in s.throughput]
+              "CPU ms/run: CPU time per run in the processes running the runs; parent: in the "
+              "soak's own process beside its workers (records, IPC); cores: all that CPU time "
+              "over the wall time (below the worker count: the campaign did not get the "
+              "cores).", "",
+              "| workers | runs | seconds | runs/s | CPU ms/run | parent ms/run | cores |",
+              "|---|---|---|---|---|---|---|"]
+    lines += [f"| {t.workers} | {t.runs} | {t.seconds} | {t.runs_per_s} | {t.cpu_ms_per_run} | "
+              f"{t.parent_ms_per_run} | {t.cores} |" for t in s.throughput]
     lines += ["", f"Scaling on 2 workers (median of the rounds' ratios): {s.scaling_2_workers}x.",
               "", "## Find rate per run (default profile, the same scenario seeds for every "
-              "strategy; a finding merged shares does not count)", "",
+              "strategy; a finding merged also shows does not count)", "",
               "| variant | " + " | ".join(_strategies(s.find_rates)) + " |",
               "|---|" + "---|" * len(_strategies(s.find_rates))]
     for variant in dict.fromkeys(r.variant for r in s.find_rates):
@@ -332,12 +338,14 @@ def to_markdown(b: AllBench) -> str:
         lines.append(f"| {variant} | " + " | ".join(
             f"{row[k].found}/{row[k].runs}" for k in _strategies(s.find_rates)) + " |")
     lines += ["", "## Time to the first finding (default profile, one core; median over "
-              "campaigns; a finding merged shares on the same seed does not count)", "",
-              "| variant | strategy | found | median s | median runs |", "|---|---|---|---|---|"]
+              "campaigns; a finding merged also shows does not count: soak/bench.py "
+              "MergedJudge)", "",
+              "| variant | strategy | found | median s | median runs | signature |",
+              "|---|---|---|---|---|---|"]
     for f in s.first_findings:
         lines.append(f"| {f.variant} | {f.strategy} | {f.found}/{f.campaigns} | {f.median_s}"
                      f"{'' if f.found == f.campaigns else f' (cap {f.cap_s:g})'} | "
-                     f"{f.median_runs:g} |")
+                     f"{f.median_runs:g} | {f.signature and f'`{f.signature}`'} |")
     return "\n".join(lines) + "\n"
 
 

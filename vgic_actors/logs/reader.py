@@ -197,11 +197,17 @@ class LogReader:
         self._actors.add(event.actor)
         return event
 
-    def lines(self, keep: RawFilter | None = None) -> Iterator[tuple[int, bytes, bool]]:
+    def lines(self, keep: RawFilter | None = None, *, anchor: re.Pattern[bytes] | None = None
+              ) -> Iterator[tuple[int, bytes, bool]]:
         """``(line number, raw line without its newline, complete)`` for each non-blank
         line (the first always; the others only if ``keep`` accepts them); ``complete`` is
         False only for a last line with no newline. Reads 1 MiB blocks: memory is one
-        block plus the longest line, at most `MAX_LINE` (a longer one is reported)."""
+        block plus the longest line, at most `MAX_LINE` (a longer one is reported).
+
+        ``anchor``: a pattern every kept line other than the first contains (a necessary
+        condition, like ``keep``): each block is searched for it and only the lines it
+        hits are looked at, so a selective filter costs a scan in C per block instead of
+        Python work per line."""
         try:
             fh = self.path.open("rb")
         except OSError as exc:
@@ -218,6 +224,22 @@ class LogReader:
                     if end < 0:
                         continue
                     block, skipping, number = block[end + 1:], False, number + 1
+                if anchor is not None and not first:
+                    data = rest + block if rest else block
+                    cut = data.rfind(b"\n")
+                    if cut < 0:
+                        rest = data
+                    else:
+                        rest = data[cut + 1:]
+                        for at, line in self._anchored(anchor, data, cut, number, keep):
+                            yield at, line, True
+                        number += data.count(b"\n", 0, cut) + 1
+                    if len(rest) > MAX_LINE:
+                        self.report(Problem(self.file, number + 1, "$",
+                                            f"a line of at most {MAX_LINE} bytes",
+                                            "a longer one"))
+                        rest, skipping = b"", True
+                    continue
                 parts = (rest + block).split(b"\n") if rest else block.split(b"\n")
                 rest = parts.pop()
                 if len(rest) > MAX_LINE:
@@ -232,9 +254,32 @@ class LogReader:
                         if line and not line.isspace() and self._utf8(number, line):
                             first = False
                             yield number, line, True
-            if rest and not rest.isspace() and (first or keep is None or keep(rest)) \
+            if rest and not rest.isspace() and (first or (
+                    (anchor is None or anchor.search(rest)) and (keep is None or keep(rest)))) \
                     and self._utf8(number + 1, rest):
                 yield number + 1, rest, False
+
+    def _anchored(self, anchor: re.Pattern[bytes], data: bytes, cut: int, number: int,
+                  keep: RawFilter | None) -> Iterator[tuple[int, bytes]]:
+        """The lines of ``data[:cut]`` (which follow line ``number``) that contain a hit
+        of ``anchor`` and pass ``keep``, with their numbers."""
+        pos = 0  # start of the line ``number + 1``
+        done = -1  # end of the last line looked at (one hit per line)
+        for m in anchor.finditer(data, 0, cut):
+            hit = m.start()
+            if hit < done:
+                continue
+            start = data.rfind(b"\n", 0, hit) + 1
+            end = data.find(b"\n", hit, cut + 1)
+            done = end
+            number += data.count(b"\n", pos, start)
+            pos = start
+            line = data[start:end]
+            if line[-1:] == b"\r":
+                line = line[:-1]
+            if (keep is None or keep(line)) and line and not line.isspace() \
+                    and self._utf8(number + 1, line):
+                yield number + 1, line
 
     def _utf8(self, number: int, line: bytes) -> bool:
         """True if ``line`` is UTF-8 text; else its first bad byte is reported."""
@@ -248,16 +293,17 @@ class LogReader:
             return False
         return True
 
-    def events(self, keep: RawFilter | None = None
+    def events(self, keep: RawFilter | None = None, *, anchor: re.Pattern[bytes] | None = None
                ) -> Iterator[tuple[int, bytes, AnyEvent]]:
-        """``(line number, raw line, event)`` for each line that decodes and passes ``keep``.
+        """``(line number, raw line, event)`` for each line that decodes and passes ``keep``
+        (and contains ``anchor``: see `lines`).
 
         The header is always decoded and checked, whatever ``keep`` says, and is
         yielded only if ``keep`` accepts it. A final line without its newline is a
         truncated write (a run killed mid-line) unless it still decodes.
         """
         first = True
-        for number, line, complete in self.lines(keep):
+        for number, line, complete in self.lines(keep, anchor=anchor):
             if first:
                 first = False
                 header = self._header(number, line, complete)

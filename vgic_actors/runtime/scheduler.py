@@ -316,6 +316,7 @@ class Scheduler:
     ) -> None:
         self.strategy = strategy
         self.timing = timing if timing is not None else TimingModel()
+        self._enforced = self.timing.enforced  # read at every decision
         self.max_steps = max_steps
         self.em = emitter if emitter is not None else Emitter()
         self._history = history
@@ -478,16 +479,23 @@ class Scheduler:
             cands.clear()
             if self._bounded and self._deliver_overdue():
                 continue
-            if regions and self.timing.enforced and self._forced(cands):
+            if regions and self._enforced and self._forced(cands):
                 n = len(cands)
             else:
                 step, vt = self.step, self.vt
                 cur = self.current
-                if cur is not None and cur.state is _READY and cur.ctx.held_until <= step:
-                    cands.append(cur)
-                for a in actors:
-                    if a.state is _READY and a is not cur and a.ctx.held_until <= step:
-                        cands.append(a)
+                if not self._holding:  # no actor is held off (_release_holds cleared all)
+                    if cur is not None and cur.state is _READY:
+                        cands.append(cur)
+                    for a in actors:
+                        if a.state is _READY and a is not cur:
+                            cands.append(a)
+                else:
+                    if cur is not None and cur.state is _READY and cur.ctx.held_until <= step:
+                        cands.append(cur)
+                    for a in actors:
+                        if a.state is _READY and a is not cur and a.ctx.held_until <= step:
+                            cands.append(a)
                 in_flight = self.in_flight
                 if in_flight:
                     if self._holding:

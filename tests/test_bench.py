@@ -102,6 +102,7 @@ def test_first_finding_stops_at_the_variants_own_bug():
     """no-spi-tracking's own bug within a short cap, and its signature is named."""
     f = soak_bench.first_finding("no-spi-tracking", "random", 1, 60.0)
     assert f.found == 1 and f.median_runs >= 1 and "deactivation-lost" in f.signature
+    assert 0 < f.median_cpu_s < 60.0
 
 
 def test_throughput_reports_cpu_time_per_run_in_the_workers_and_the_parent():

@@ -343,12 +343,15 @@ def to_markdown(b: AllBench) -> str:
     lines += ["", "## Time to the first finding (default profile, one core; median over "
               "campaigns; a finding merged also shows does not count: soak/bench.py "
               "MergedJudge)", "",
-              "| variant | strategy | found | median s | median runs | signature |",
-              "|---|---|---|---|---|---|"]
+              "CPU s: this process's CPU time to the finding (the one-core figure on a shared "
+              "machine; a campaign that finds nothing counts as the cap).", "",
+              "| variant | strategy | found | median s | median CPU s | median runs | "
+              "signature |", "|---|---|---|---|---|---|---|"]
     for f in s.first_findings:
         lines.append(f"| {f.variant} | {f.strategy} | {f.found}/{f.campaigns} | {f.median_s}"
                      f"{'' if f.found == f.campaigns else f' (cap {f.cap_s:g})'} | "
-                     f"{f.median_runs:g} | {f.signature and f'`{f.signature}`'} |")
+                     f"{f.median_cpu_s} | {f.median_runs:g} | "
+                     f"{f.signature and f'`{f.signature}`'} |")
     return "\n".join(lines) + "\n"
 
 

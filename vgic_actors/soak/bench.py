@@ -129,6 +129,9 @@ class FirstFinding(msgspec.Struct, frozen=True):
     median_runs: float
     cap_s: float
     signature: str = ""  # the own signature found first most often
+    median_cpu_s: float = 0.0
+    """CPU seconds this process spent to the finding (the cap's wall time if none): the
+    one-core figure when the machine is shared."""
 
 
 class SoakBench(msgspec.Struct, frozen=True):
@@ -222,6 +225,7 @@ def first_finding(variant: str, strategy: str, campaigns: int, cap: float,
     source = ScenarioSource(profile=profile)
     judge = judge if judge is not None else MergedJudge()
     times: list[float] = []
+    cpus: list[float] = []
     runs: list[float] = []
     sigs: list[str] = []
     with tempfile.TemporaryDirectory(prefix="vgic-bench-") as tmp:
@@ -229,28 +233,30 @@ def first_finding(variant: str, strategy: str, campaigns: int, cap: float,
             spec = CampaignSpec(profile="default", variant=variant, seed=FIRST_SEEDS + k,
                                 strategy=strategy)
             campaign = Campaign.open(Path(tmp) / f"c{k}", spec, resume=False)
-            t0 = time.perf_counter()
-            judged = 0.0
+            t0, c0 = time.perf_counter(), time.process_time()
+            judged = judged_cpu = 0.0
             index, found = 0, ""
             while time.perf_counter() - t0 - judged < cap:
                 rec = run_index(source, variant, spec.seed, strategy, index)
                 campaign.record(rec)
                 index += 1
                 if rec.signature:
-                    j0 = time.perf_counter()
+                    j0, jc = time.perf_counter(), time.process_time()
                     own = judge.own(source, rec)
                     judged += time.perf_counter() - j0
+                    judged_cpu += time.process_time() - jc
                     if own:
                         found = rec.signature
                         break
             campaign.close()
             times.append(min(time.perf_counter() - t0 - judged, cap) if found else cap)
+            cpus.append(time.process_time() - c0 - judged_cpu if found else cap)
             runs.append(float(index))
             if found:
                 sigs.append(found)
     return FirstFinding(variant, strategy, campaigns, len(sigs),
                         round(statistics.median(times), 2), statistics.median(runs), cap,
-                        _most_common(sigs))
+                        _most_common(sigs), round(statistics.median(cpus), 2))
 
 
 def bench_soak(*, runs: int = 300, campaigns: int = 5, cap: float = 60.0,

@@ -58,3 +58,57 @@ def test_the_markdown_report_has_every_section():
                   "first finding"):
         assert title in text, title
     assert "| default | 3 |" in text and "| no-spi-tracking | " in text
+
+
+def _no_spi_tracking_runs(n):
+    from vgic_actors.soak.profile import load_profile
+    from vgic_actors.soak.worker import ScenarioSource, run_index
+
+    source = ScenarioSource(profile=load_profile(None)[0])
+    return source, [run_index(source, "no-spi-tracking", 1, "random", i) for i in range(n)]
+
+
+def test_the_judge_keeps_the_variants_own_bug_and_drops_merged_ones():
+    """A lost deactivation with no broadcast (merged always broadcasts) is the variant's
+    own; a finding the soak marked merged-too, or one merged shows on a re-run, is not."""
+    import msgspec
+
+    source, recs = _no_spi_tracking_runs(24)
+    judge = soak_bench.MergedJudge()
+    verdicts = {r.index: judge.own(source, r) for r in recs}
+    no_broadcast = [r.index for r in recs if "no-broadcast" in r.signature]
+    assert no_broadcast and all(verdicts[i] for i in no_broadcast)
+    assert not any(verdicts[r.index] for r in recs if r.signature.endswith("@merged-too"))
+    assert not any(verdicts[r.index] for r in recs if not r.signature)
+    for sig in judge.merged:  # merged's now: judged without a re-run (no scenario -1)
+        rec = next(r for r in recs if r.signature)
+        assert not judge.own(source, msgspec.structs.replace(rec, signature=sig,
+                                                             scenario_seed=-1))
+
+
+def test_the_judge_learns_merged_signatures_from_merged_campaigns():
+    """Every signature of merged's reference runs is merged's."""
+    from vgic_actors.soak.profile import load_profile
+    from vgic_actors.soak.worker import ScenarioSource, run_index
+
+    source = ScenarioSource(profile=load_profile(None)[0])
+    judge = soak_bench.MergedJudge()
+    judge.learn(source, range(1, 2), 20)
+    sigs = {run_index(source, "merged", 1, "portfolio", i).signature for i in range(20)}
+    assert judge.merged == sigs - {""}
+
+
+def test_first_finding_stops_at_the_variants_own_bug():
+    """no-spi-tracking's own bug within a short cap, and its signature is named."""
+    f = soak_bench.first_finding("no-spi-tracking", "random", 1, 60.0)
+    assert f.found == 1 and f.median_runs >= 1 and "deactivation-lost" in f.signature
+    assert 0 < f.median_cpu_s < 60.0
+
+
+def test_throughput_reports_cpu_time_per_run_in_the_workers_and_the_parent():
+    """One worker: all CPU in this process; two: the workers' CPU comes back over the pipes
+    and the parent's is apart."""
+    one, two = soak_bench.throughput(1, 3), soak_bench.throughput(2, 4)
+    assert (one.runs, two.runs) == (3, 4)
+    assert one.cpu_ms_per_run > 0 and one.parent_ms_per_run == 0 and one.cores > 0
+    assert two.cpu_ms_per_run > 0 and two.parent_ms_per_run > 0 and two.cores > 0

@@ -308,11 +308,14 @@ def to_markdown(b: AllBench) -> str:
     lines += [f"| {r.scenario} | {r.variant} | {r.strategy} | {r.found}/{r.runs} | {r.rate} |"
               for r in b.race]
     i = b.inspector
-    lines += ["", f"## Log inspector on {i.events:,} events (goal {i.goal_events_per_s:,}/s)", "",
-              "| command | events/s |", "|---|---|",
-              f"| `logs filter --kind` | {i.filter_kind_events_per_s:,.0f} |",
-              f"| `logs filter --vcpu` | {i.filter_vcpu_events_per_s:,.0f} |",
-              f"| `logs stats` | {i.stats_events_per_s:,.0f} |"]
+    lines += ["", f"## Log inspector on {i.events:,} events (goals: {i.goal_events_per_s:,}/s; "
+              "`stats` and `filter --vcpu` >= 0.5x a decode-only loop over the same file)", "",
+              "| command | events/s | over decode-only |", "|---|---|---|",
+              f"| decode-only loop (the baseline) | {i.decode_only_events_per_s:,.0f} | 1 |",
+              f"| `logs filter --kind` | {i.filter_kind_events_per_s:,.0f} | |",
+              f"| `logs filter --vcpu` | {i.filter_vcpu_events_per_s:,.0f} | "
+              f"{i.filter_vcpu_ratio} |",
+              f"| `logs stats` | {i.stats_events_per_s:,.0f} | {i.stats_ratio} |"]
     s = b.soak
     lines += ["", "## Soak cost per profile (one process, portfolio on merged, every check)",
               "", "| profile | runs | steps/run | us/step | runs/s |", "|---|---|---|---|---|"]
@@ -320,11 +323,17 @@ def to_markdown(b: AllBench) -> str:
               f"{p.runs_per_s} |" for p in s.profiles]
     lines += ["", "## Soak runs/s, default profile, 1 and 2 workers in alternating rounds "
               "(goal: 2 workers >= 1.9x one)", "",
-              "| workers | runs | seconds | runs/s |", "|---|---|---|---|"]
-    lines += [f"| {t.workers} | {t.runs} | {t.seconds} | {t.runs_per_s} |" for t in s.throughput]
+              "CPU ms/run: CPU time per run in the processes running the runs; parent: in the "
+              "soak's own process beside its workers (records, IPC); cores: all that CPU time "
+              "over the wall time (below the worker count: the campaign did not get the "
+              "cores).", "",
+              "| workers | runs | seconds | runs/s | CPU ms/run | parent ms/run | cores |",
+              "|---|---|---|---|---|---|---|"]
+    lines += [f"| {t.workers} | {t.runs} | {t.seconds} | {t.runs_per_s} | {t.cpu_ms_per_run} | "
+              f"{t.parent_ms_per_run} | {t.cores} |" for t in s.throughput]
     lines += ["", f"Scaling on 2 workers (median of the rounds' ratios): {s.scaling_2_workers}x.",
               "", "## Find rate per run (default profile, the same scenario seeds for every "
-              "strategy; a finding merged shares does not count)", "",
+              "strategy; a finding merged also shows does not count)", "",
               "| variant | " + " | ".join(_strategies(s.find_rates)) + " |",
               "|---|" + "---|" * len(_strategies(s.find_rates))]
     for variant in dict.fromkeys(r.variant for r in s.find_rates):
@@ -332,12 +341,17 @@ def to_markdown(b: AllBench) -> str:
         lines.append(f"| {variant} | " + " | ".join(
             f"{row[k].found}/{row[k].runs}" for k in _strategies(s.find_rates)) + " |")
     lines += ["", "## Time to the first finding (default profile, one core; median over "
-              "campaigns; a finding merged shares on the same seed does not count)", "",
-              "| variant | strategy | found | median s | median runs |", "|---|---|---|---|---|"]
+              "campaigns; a finding merged also shows does not count: soak/bench.py "
+              "MergedJudge)", "",
+              "CPU s: this process's CPU time to the finding (the one-core figure on a shared "
+              "machine; a campaign that finds nothing counts as the cap).", "",
+              "| variant | strategy | found | median s | median CPU s | median runs | "
+              "signature |", "|---|---|---|---|---|---|---|"]
     for f in s.first_findings:
         lines.append(f"| {f.variant} | {f.strategy} | {f.found}/{f.campaigns} | {f.median_s}"
                      f"{'' if f.found == f.campaigns else f' (cap {f.cap_s:g})'} | "
-                     f"{f.median_runs:g} |")
+                     f"{f.median_cpu_s} | {f.median_runs:g} | "
+                     f"{f.signature and f'`{f.signature}`'} |")
     return "\n".join(lines) + "\n"
 
 

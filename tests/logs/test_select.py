@@ -72,3 +72,32 @@ def test_bad_options_are_usage_errors(passing_log: Path) -> None:
     assert parse_predicate("vt>=10").value == 10
     assert parse_predicate("tdir=true").value is True
     assert parse_predicate("how=ipi").value == "ipi"
+
+
+@pytest.mark.parametrize("chunk", [64, 997, 1 << 20])
+def test_the_anchored_block_scan_reads_exactly_what_the_line_by_line_path_reads(
+        passing_log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+    """Lines, numbers and reported problems are the same with and without the anchor, on
+    a log with CRLF and blank lines, a bad line and a non-UTF-8 line that hold the
+    needle, and a truncated last line, read in blocks of several sizes."""
+    from vgic_actors.logs import reader as reader_mod
+    from vgic_actors.logs.reader import LogReader
+    from vgic_actors.logs.select import Selector
+
+    lines = passing_log.read_bytes().splitlines()
+    mixed = [lines[0]] + [ln + b"\r" if i % 7 == 0 else ln for i, ln in enumerate(lines[1:])]
+    mixed[5:5] = [b"", b"   ", b'{"ev":"Nope","vcpu":1,"intid":32,"actor":"pcpu0"}',
+                  b'{"ev":"GuestExited","vcpu":1,"intid":32,"actor":"pcpu0\xff"}']
+    log = tmp_path / "mixed.jsonl"
+    log.write_bytes(b"\n".join(mixed) + b"\n" + lines[-1][:40])
+    monkeypatch.setattr(reader_mod, "CHUNK", chunk)
+    for sel in (Selector(vcpu=1), Selector(intid=32), Selector(pcpu=0, kinds=frozenset(
+            {"GuestExited", "GuestEntered"}))):
+        assert sel.anchor is not None
+        seen: list[list[object]] = [[], []]
+        got = []
+        for k, anchor in enumerate((None, sel.anchor)):
+            r = LogReader(log, on_problem=seen[k].append)
+            got.append([(n, ln) for n, ln, _ in r.events(sel.raw, anchor=anchor)])
+        assert got[0] == got[1] and len(got[0]) > 2
+        assert seen[0] == seen[1] and len(seen[0]) >= 1

@@ -154,3 +154,53 @@ def test_waiting_on_an_uncontrolled_trio_primitive_is_a_model_error_not_a_hang()
 
     with pytest.raises(RuntimeModelError, match="stuck blocked on a Trio primitive"):
         run(setup, RandomWalk(0))
+
+
+def test_an_ended_run_tears_down_parked_actors_and_runs_their_finally_blocks():
+    """A deadlocked run ends with actors parked; each one's finally block runs, and a point
+    taken there does not resume the run (no further step, no hang)."""
+    from vgic_actors.runtime import RandomWalk, current_actor, run
+
+    cleaned = []
+
+    def setup(sched):
+        async def waiter(name):
+            try:
+                await point(f"{name}:before")
+                await sched.block(current_actor(), "never woken")
+            finally:
+                cleaned.append(name)
+                await point(f"{name}:in-finally")  # raises: the run has ended
+
+        for name in ("a", "b"):
+            sched.spawn(name, lambda name=name: waiter(name))
+
+    result = run(setup, RandomWalk(3))
+    assert result.outcome.value == "deadlock"
+    assert sorted(cleaned) == ["a", "b"]
+    assert result.steps == result.finding.step  # nothing ran after the end
+
+
+def test_an_actor_spawned_during_the_run_starts_when_first_chosen():
+    """A child spawned from inside the run takes its points and finishes like the others."""
+    from vgic_actors.runtime import RandomWalk, run
+
+    order = []
+
+    def setup(sched):
+        async def child():
+            await point("child")
+            order.append("child")
+
+        async def parent():
+            await point("parent")
+            sched.spawn("child", child)
+            await point("parent:after")
+            order.append("parent")
+
+        sched.spawn("parent", parent)
+
+    for seed in range(6):
+        order.clear()
+        result = run(setup, RandomWalk(seed))
+        assert result.outcome.value == "quiescent" and sorted(order) == ["child", "parent"]

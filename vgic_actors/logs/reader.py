@@ -18,7 +18,7 @@ a value it cannot handle.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +37,16 @@ MAX_LINE = 16 << 20
 
 INT_MAX = (1 << 63) - 1
 _LONG_NUMBER = re.compile(rb"[0-9]{19}")
+_DIGIT_MAP = bytes(48 if 48 <= c <= 57 else 32 for c in range(256))
+_LONG_RUN = b"0" * 19
+
+
+def has_long_number(data: bytes) -> bool:
+    """``data`` holds a run of 19 or more digits (an integer that may not fit 64 bits):
+    digits mapped to ``0``, the rest to spaces, then one substring search, far cheaper
+    than the regular expression on a whole block."""
+    return _LONG_RUN in data.translate(_DIGIT_MAP)
+
 _ACTOR_NAME = re.compile(r"(?:vcpu[0-9]{1,6}|(?:p?cpu[0-9]{1,6}|(?!p?cpu|vcpu)[A-Za-z_]"
                          r"[A-Za-z0-9_-]*)(?:\.[A-Za-z0-9_-]+)*)\Z")
 """What the views assume of an actor: ``vcpuN``; ``pcpuN`` or ``cpuN`` and its mailboxes
@@ -180,15 +190,17 @@ class LogReader:
             self._reported.add(problem.line)
             self.on_problem(problem)
 
-    def decode(self, number: int, line: bytes, complete: bool) -> AnyEvent | None:
-        """The event on ``line``, or None after reporting why it cannot be used."""
+    def decode(self, number: int, line: bytes, complete: bool, *, short: bool = False
+               ) -> AnyEvent | None:
+        """The event on ``line``, or None after reporting why it cannot be used
+        (``short``: the caller checked that the line has no 19-digit run)."""
         try:
             event: AnyEvent = DECODER.decode(line)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             self.report(problem_of(self.file, number, line, exc, not complete))
             return None
         if event.actor in self._actors and 0 <= event.step <= INT_MAX \
-                and 0 <= event.vt <= INT_MAX and not _LONG_NUMBER.search(line):
+                and 0 <= event.vt <= INT_MAX and (short or not has_long_number(line)):
             return event
         problem = event_problem(self.file, number, line, event)
         if problem is not None:
@@ -197,11 +209,57 @@ class LogReader:
         self._actors.add(event.actor)
         return event
 
-    def lines(self, keep: RawFilter | None = None) -> Iterator[tuple[int, bytes, bool]]:
+    def try_decode(self, line: bytes) -> AnyEvent | None:
+        """The event on ``line`` when it decodes and passes the cheap checks (an actor
+        already seen, step and vt in range; the caller checked that no 19-digit run is
+        there); else None, reporting nothing: then `decode` it for the verdict."""
+        try:
+            event: AnyEvent = DECODER.decode(line)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None
+        if event.actor in self._actors and 0 <= event.step <= INT_MAX \
+                and 0 <= event.vt <= INT_MAX:
+            return event
+        return None
+
+    def lines(self, keep: RawFilter | None = None, *, anchor: re.Pattern[bytes] | None = None
+              ) -> Iterator[tuple[int, bytes, bool]]:
         """``(line number, raw line without its newline, complete)`` for each non-blank
         line (the first always; the others only if ``keep`` accepts them); ``complete`` is
-        False only for a last line with no newline. Reads 1 MiB blocks: memory is one
-        block plus the longest line, at most `MAX_LINE` (a longer one is reported)."""
+        False only for a last line with no newline. Reads 1 MiB blocks (`blocks`).
+
+        ``anchor``: a pattern every kept line other than the first contains (a necessary
+        condition, like ``keep``): each block is searched for it and only the lines it
+        hits are looked at, so a selective filter costs a scan in C per block instead of
+        Python work per line."""
+        first = True
+        for number, body, complete in self.blocks():
+            if not complete:
+                if not body.isspace() and (first or (
+                        (anchor is None or anchor.search(body))
+                        and (keep is None or keep(body)))) and self._utf8(number + 1, body):
+                    yield number + 1, body, False
+            elif anchor is not None:
+                if first:  # the header line by line, then the rest of its block anchored
+                    cut = body.find(b"\n")
+                    first = yield from self.split(number, body if cut < 0 else body[:cut],
+                                                  keep, first)
+                    if cut < 0:
+                        continue
+                    number, body = number + 1, body[cut + 1:]
+                    if first:  # a blank first line: the header is still to come
+                        first = yield from self.split(number, body, keep, first)
+                        continue
+                for at, line in self._anchored(anchor, body, len(body), number, keep):
+                    yield at, line, True
+            else:
+                first = yield from self.split(number, body, keep, first)
+
+    def blocks(self) -> Iterator[tuple[int, bytes, bool]]:
+        """``(lines before it, body, complete)``: the file in blocks of about `CHUNK`
+        bytes, each body a run of whole lines without its last newline (``complete``), and
+        at the end a last line with no newline (not complete). Memory is one block plus
+        the longest line, at most `MAX_LINE` (a longer one is reported and skipped)."""
         try:
             fh = self.path.open("rb")
         except OSError as exc:
@@ -210,7 +268,6 @@ class LogReader:
         with fh:
             number = 0
             rest = b""
-            first = True
             skipping = False  # inside a line longer than MAX_LINE, already reported
             for block in iter(lambda: fh.read(CHUNK), b""):
                 if skipping:
@@ -218,23 +275,60 @@ class LogReader:
                     if end < 0:
                         continue
                     block, skipping, number = block[end + 1:], False, number + 1
-                parts = (rest + block).split(b"\n") if rest else block.split(b"\n")
-                rest = parts.pop()
+                data = rest + block if rest else block
+                cut = data.rfind(b"\n")
+                if cut < 0:
+                    rest = data
+                else:
+                    rest = data[cut + 1:]
+                    body = data[:cut]
+                    yield number, body, True
+                    number += body.count(b"\n") + 1
                 if len(rest) > MAX_LINE:
-                    self.report(Problem(self.file, number + len(parts) + 1, "$",
+                    self.report(Problem(self.file, number + 1, "$",
                                         f"a line of at most {MAX_LINE} bytes", "a longer one"))
                     rest, skipping = b"", True
-                for line in parts:
-                    number += 1
-                    if first or keep is None or keep(line):
-                        if line[-1:] == b"\r":
-                            line = line[:-1]
-                        if line and not line.isspace() and self._utf8(number, line):
-                            first = False
-                            yield number, line, True
-            if rest and not rest.isspace() and (first or keep is None or keep(rest)) \
-                    and self._utf8(number + 1, rest):
-                yield number + 1, rest, False
+            if rest:
+                yield number, rest, False
+
+    def split(self, number: int, body: bytes, keep: RawFilter | None = None,
+              first: bool = False) -> Generator[tuple[int, bytes, bool], None, bool]:
+        """The non-blank UTF-8 lines of a `blocks` body that follows line ``number`` and
+        pass ``keep`` (the first non-blank one whatever ``keep`` says, if ``first``); a
+        trailing CR is dropped. Returns whether ``first`` still holds."""
+        for line in body.split(b"\n"):
+            number += 1
+            if first or keep is None or keep(line):
+                if line[-1:] == b"\r":
+                    line = line[:-1]
+                if line and not line.isspace() and self._utf8(number, line):
+                    first = False
+                    yield number, line, True
+        return first
+
+    def _anchored(self, anchor: re.Pattern[bytes], data: bytes, cut: int, number: int,
+                  keep: RawFilter | None) -> Iterator[tuple[int, bytes]]:
+        """The lines of ``data[:cut]`` (whole lines that follow line ``number``) that
+        contain a hit of ``anchor`` and pass ``keep``, with their numbers."""
+        pos = 0  # start of the line ``number + 1``
+        done = -1  # end of the last line looked at (one hit per line)
+        for m in anchor.finditer(data, 0, cut):
+            hit = m.start()
+            if hit < done:
+                continue
+            start = data.rfind(b"\n", 0, hit) + 1
+            end = data.find(b"\n", hit, cut)
+            if end < 0:
+                end = cut
+            done = end
+            number += data.count(b"\n", pos, start)
+            pos = start
+            line = data[start:end]
+            if line[-1:] == b"\r":
+                line = line[:-1]
+            if (keep is None or keep(line)) and line and not line.isspace() \
+                    and self._utf8(number + 1, line):
+                yield number + 1, line
 
     def _utf8(self, number: int, line: bytes) -> bool:
         """True if ``line`` is UTF-8 text; else its first bad byte is reported."""
@@ -248,16 +342,17 @@ class LogReader:
             return False
         return True
 
-    def events(self, keep: RawFilter | None = None
+    def events(self, keep: RawFilter | None = None, *, anchor: re.Pattern[bytes] | None = None
                ) -> Iterator[tuple[int, bytes, AnyEvent]]:
-        """``(line number, raw line, event)`` for each line that decodes and passes ``keep``.
+        """``(line number, raw line, event)`` for each line that decodes and passes ``keep``
+        (and contains ``anchor``: see `lines`).
 
         The header is always decoded and checked, whatever ``keep`` says, and is
         yielded only if ``keep`` accepts it. A final line without its newline is a
         truncated write (a run killed mid-line) unless it still decodes.
         """
         first = True
-        for number, line, complete in self.lines(keep):
+        for number, line, complete in self.lines(keep, anchor=anchor):
             if first:
                 first = False
                 header = self._header(number, line, complete)

@@ -3,7 +3,9 @@
 A `Selector` is built once from the options (vCPU, pCPU, INTID, kinds, step and
 virtual-time ranges, ``FIELD OP VALUE`` predicates) and is then two functions:
 `Selector.raw`, a necessary condition on the raw line (substring tests, no
-decoding), and `Selector.match`, the exact test on the decoded event. Kept lines
+decoding), and `Selector.match`, the exact test on the decoded event. A vCPU, pCPU or
+INTID criterion also gives `Selector.anchor`, the substring as a pattern the reader
+searches whole blocks for, so only the lines holding it are looked at in Python. Kept lines
 are written back byte for byte, so the output is a valid log for ``jq`` or any
 other subcommand.
 """
@@ -11,6 +13,7 @@ other subcommand.
 from __future__ import annotations
 
 import operator
+import re
 import typing
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -115,6 +118,8 @@ class Selector:
     where: tuple[Predicate, ...] = ()
     _needles: tuple[tuple[bytes, ...], ...] = field(init=False, default=())
     _kinds: frozenset[bytes] = field(init=False, default=frozenset())
+    anchor: re.Pattern[bytes] | None = field(init=False, default=None)
+    """The first substring criterion as a pattern (`LogReader.lines`), if any."""
 
     def __post_init__(self) -> None:
         needles: list[tuple[bytes, ...]] = []
@@ -126,6 +131,9 @@ class Selector:
             needles.append((b"cpu%d" % self.pcpu,))
         object.__setattr__(self, "_needles", tuple(needles))
         object.__setattr__(self, "_kinds", frozenset(k.encode() for k in self.kinds))
+        if needles:
+            object.__setattr__(self, "anchor", re.compile(
+                b"|".join(re.escape(n) for n in needles[0])))
 
     @property
     def everything(self) -> bool:
@@ -181,7 +189,7 @@ def select(reader: LogReader, selector: Selector, *, keep_header: bool = False
             return line.startswith(_HEADER) or raw(line)
     else:
         keep = raw
-    for number, line, event in reader.events(keep):
+    for number, line, event in reader.events(keep, anchor=selector.anchor):
         if match(event) or (keep_header and isinstance(event, RunStarted)):
             yield number, line, event
 

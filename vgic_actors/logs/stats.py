@@ -10,8 +10,10 @@ bytes and decodes only the few kinds whose fields it needs.
 
 from __future__ import annotations
 
+import re
 import typing
 from collections import Counter
+from collections.abc import Callable
 
 import msgspec
 
@@ -24,16 +26,19 @@ from vgic_actors.events import (
     HcrConfigured,
     IrqQueued,
     KickSent,
-    LockAcquired,
     MessageSent,
     RunEnded,
 )
 from vgic_actors.logs.describe import lane_of, lane_order
-from vgic_actors.logs.reader import LogReader
+from vgic_actors.logs.reader import LogReader, has_long_number
 
 _DECODE = frozenset({b"GuestExited", b"GuestEntered", b"HcrConfigured", b"IrqQueued",
-                     b"KickSent", b"LockAcquired", b"MessageSent", b"RunEnded",
-                     b"DirEmulated", b"GuestDeactivated"})
+                     b"KickSent", b"MessageSent", b"RunEnded", b"DirEmulated",
+                     b"GuestDeactivated"})
+"""The kinds whose fields are needed. A lock acquisition is only counted, contended or
+not, from its raw bytes (`_CONTENDED`): the most frequent of them is never decoded."""
+_LOCK = b"LockAcquired"
+_CONTENDED_FIELD = b'"contended":true'
 
 
 _KNOWN = frozenset(t.__name__.encode() for t in typing.get_args(AnyEvent))
@@ -92,10 +97,11 @@ def collect(reader: LogReader) -> Stats:
     times: dict[int, VcpuTime] = {}
     st = Stats(file=reader.file)
     last_vt = last_step = 0
-    pairs: dict[tuple[bytes, bytes], int] = {}  # (kind, actor) -> count: the hot path
-    get = pairs.get
+    pairs: Counter[tuple[bytes, bytes]] = Counter()  # (kind, actor) -> count: the hot path
     first = True
-    for number, line, complete in reader.lines():
+
+    def one(number: int, line: bytes, complete: bool) -> None:
+        nonlocal first, last_vt, last_step
         end = line.find(b'"', 7)
         kind = line[7:end] if line.startswith(b'{"ev":"') else b""
         if kind in _DECODE or kind not in _KNOWN or first or not complete:
@@ -105,19 +111,44 @@ def collect(reader: LogReader) -> Stats:
             else:
                 decoded = reader.decode(number, line, complete)
             if decoded is None:
-                continue
+                return
             event: AnyEvent = decoded
             kind = type(event).__name__.encode()
-            _feed(event, st, exits, exits_by, dirs, deacts, kicks, msgs, tdir_now, entered,
-                  times)
-            last_vt, last_step = event.vt, event.step
+            feed(event)
+        elif kind == _LOCK and _CONTENDED_FIELD in line:
+            st.contended_locks += 1
         at = line.rfind(b'"actor":"')
-        key = (kind, line[at + 9:line.find(b'"', at + 9)] if at >= 0 else b"")
-        pairs[key] = get(key, 0) + 1
+        pairs[kind, line[at + 9:line.find(b'"', at + 9)] if at >= 0 else b""] += 1
+
+    def feed(event: AnyEvent) -> None:
+        nonlocal last_vt, last_step
+        _feed(event, st, exits, exits_by, dirs, deacts, kicks, msgs, tdir_now, entered, times)
+        last_vt, last_step = event.vt, event.step
+
+    bulk = _Bulk()
+    for number, body, complete in reader.blocks():
+        if not complete:
+            if not body.isspace() and reader._utf8(number + 1, body):
+                one(number + 1, body, False)
+        else:
+            if first and body.startswith(_START):  # the header alone, then its block's rest
+                cut = body.find(b"\n")
+                for at, line, _ in reader.split(number, body if cut < 0 else body[:cut]):
+                    one(at, line, True)
+                if cut < 0:
+                    continue
+                number, body = number + 1, body[cut + 1:]
+            if first or not _bulk(reader, number, body, bulk, feed):
+                for at, line, _ in reader.split(number, body):
+                    one(at, line, True)
     actors: Counter[str] = Counter()
     for (kind, raw_actor), n in pairs.items():
         kinds[kind] += n
         actors[raw_actor.decode()] += n
+    kinds.update(bulk.kinds)
+    for raw_actor, n in bulk.actors.items():
+        actors[raw_actor.decode()] += n
+    st.contended_locks += bulk.contended
     for vid, (since, tdir) in entered.items():  # still in the guest when the log ends
         _leave(times, vid, since, tdir, last_vt)
     for actor, n in actors.items():
@@ -139,6 +170,65 @@ def collect(reader: LogReader) -> Stats:
     st.vcpus = {f"vcpu{v}": t for v, t in sorted(times.items())}
     st.problems = reader.problems
     return st
+
+
+_START = b'{"ev":"'
+_KIND = re.compile(rb'\{"ev":"([A-Za-z]+)"')
+_ACTOR_LAST = re.compile(rb'"actor":"([^"\n]*)"\}$', re.M)
+"""A well-formed line's actor: the last field, as `collect` finds it from the end. No
+``^`` in `_KIND`: a literal start lets the regex engine jump from one hit to the next;
+`_bulk` trusts the two only on a block whose every line starts with `_START` and gives
+each exactly one hit (a second kind in a line would make one more)."""
+_DECODE_LINE = re.compile(rb'\{"ev":"(?:' + b"|".join(sorted(_DECODE)) + rb')"[^\n]*')
+_CONTENDED = re.compile(rb'\{"ev":"LockAcquired"[^\n]*"contended":true')
+
+
+class _Bulk:
+    """What the block path adds up: kinds and actors apart (`collect` only needs each
+    one's totals), and the contended lock acquisitions."""
+
+    def __init__(self) -> None:
+        self.kinds: Counter[bytes] = Counter()
+        self.actors: Counter[bytes] = Counter()
+        self.contended = 0
+
+
+def _bulk(reader: LogReader, number: int, body: bytes, bulk: _Bulk,
+          feed: Callable[[AnyEvent], None]) -> bool:
+    """Count a `LogReader.blocks` body that follows line ``number`` in C (kinds and actors
+    by a pattern each) and decode only its lines of the
+    `_DECODE` kinds; False, having done nothing, unless every line is a well-formed ASCII
+    line of a known kind (then the caller takes the block line by line)."""
+    lines = body.count(b"\n") + 1
+    if not body.isascii() or b"\r" in body or not body.startswith(_START) \
+            or body.count(b"\n" + _START) != lines - 1:
+        return False
+    found = _KIND.findall(body)
+    actors = _ACTOR_LAST.findall(body)
+    if len(found) != lines or len(actors) != lines:
+        return False
+    kinds = Counter(found)
+    if not kinds.keys() <= _KNOWN:
+        return False
+    counts = Counter(actors)
+    short = not has_long_number(body)
+    for m in _DECODE_LINE.finditer(body):
+        line = m.group()
+        event = reader.try_decode(line) if short else None
+        if event is None:
+            event = reader.decode(number + body.count(b"\n", 0, m.start()) + 1, line, True)
+        if event is None:  # reported: not counted, as on the line-by-line path
+            kind = line[7:line.find(b'"', 7)]
+            at = line.rfind(b'"actor":"')
+            kinds[kind] -= 1
+            counts[line[at + 9:line.find(b'"', at + 9)]] -= 1
+            continue
+        feed(event)
+    bulk.kinds.update(kinds)
+    bulk.actors.update(counts)
+    if _CONTENDED_FIELD in body:
+        bulk.contended += len(_CONTENDED.findall(body))
+    return True
 
 
 def _leave(times: dict[int, VcpuTime], vid: int, since: int, tdir: bool, vt: int) -> None:
@@ -177,8 +267,6 @@ def _feed(event: AnyEvent, st: Stats, exits: Counter[str], exits_by: dict[int, C
         case MessageSent(kind=k):
             msgs[k] += 1
             st.maintenance_interrupts += k == "maintenance"
-        case LockAcquired(contended=True):
-            st.contended_locks += 1
         case DirEmulated(outcome=o):
             dirs[o] += 1
         case GuestDeactivated(how=h, trapped=t):

@@ -1,6 +1,6 @@
 """The controlled scheduler: one actor runs model code at a time; a strategy picks the next.
 
-Each actor is a Trio task. It runs until its next interleaving point (`point`), a
+Each actor is a coroutine. It runs until its next interleaving point (`point`), a
 blocking wait (`Scheduler.block`) or its end; there the actor itself asks the
 strategy for the next event among the enabled set, in canonical order:
 
@@ -8,11 +8,14 @@ strategy for the next event among the enabled set, in canonical order:
     + [messages in flight, oldest first] + [due timers, earliest first]
 
 A message or timer event runs inline (delivery, timer callback) and the loop asks
-again; an actor event hands the CPU over with ``trio.lowlevel.reschedule`` and parks
-the asking task. Trio never has two model tasks runnable at once, so Trio's own
-scheduler decides nothing. A decision with one enabled event is not a choice and is
-not recorded. Virtual time `vt` advances by one per step and jumps to the next timer
-when nothing else is enabled.
+again; an actor event hands the CPU over directly: the asking actor's coroutine yields
+to the scheduler's driver loop (`Scheduler.run`), which resumes the chosen actor's
+coroutine with ``send``. Every actor runs inside the one Trio task that called `run`,
+so no Trio run-loop pass (epoll poll, run-queue shuffle) is paid per switch and Trio's
+own scheduler decides nothing; a model coroutine that awaits a Trio primitive the
+scheduler does not control is a model error. A decision with one enabled event is
+not a choice and is not recorded. Virtual time `vt` advances by one per step and
+jumps to the next timer when nothing else is enabled.
 
 A run ends quiescent when nothing is enabled and no work is pending; with work
 pending (an actor blocked on something other than new work, a one-shot timer armed,
@@ -25,8 +28,10 @@ from __future__ import annotations
 import bisect
 import contextvars
 import enum
+import inspect
+import types
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, Protocol
 
 import trio
@@ -88,6 +93,7 @@ class Actor(Schedulable):
         "steps",
         "task",
     )
+    # task: the actor's coroutine once it has started (Scheduler.run drives it)
 
     def __init__(
         self,
@@ -104,7 +110,7 @@ class Actor(Schedulable):
         self.blocked_on = ""
         self.idle = False
         self.label = "start"
-        self.task: Any = None
+        self.task: Coroutine[Any, Any, None] | None = None
         self.held: list[Any] = []  # model locks held, innermost last (see locks.SpinLock)
         self.history: deque[str] = deque(maxlen=history)
         self.steps = 0
@@ -230,19 +236,23 @@ def _timer_key(t: Timer) -> tuple[int, int]:
     return (t.deadline, t.seq)
 
 
-UNCONTROLLED_WAIT_GUARD = 1e9
-"""Virtual seconds after which a run whose tasks all wait outside the scheduler's control
-is a model error (needs an autojumping clock, as `run` uses)."""
+_CURRENT: contextvars.ContextVar[Actor | None] = contextvars.ContextVar("vgic_actors_actor")
 
-_CURRENT: contextvars.ContextVar[Actor] = contextvars.ContextVar("vgic_actors_actor")
-
-
-def _abort_ok(_: Any) -> trio.lowlevel.Abort:
-    return trio.lowlevel.Abort.SUCCEEDED
+_PARKED = object()
+"""What a parking actor's coroutine yields to the driver loop (anything else it yields
+comes from a Trio primitive the scheduler does not control)."""
 
 
-async def _park() -> None:
-    await trio.lowlevel.wait_task_rescheduled(_abort_ok)
+class _Teardown(BaseException):
+    """Thrown into every unfinished actor coroutine when the run has ended (as Trio's
+    Cancelled was): finally blocks run, and a point or block inside one raises it again."""
+
+
+@types.coroutine
+def _park() -> Generator[object, None, None]:
+    """Hand the CPU back to the driver loop, which resumes the actor left in
+    `Scheduler._next`."""
+    yield _PARKED
 
 
 def current_actor() -> Actor:
@@ -281,15 +291,14 @@ async def point(label: str) -> Actor:
         raise OutsideActorError(f"point({label!r}) outside an actor")
     sched = actor.sched
     if sched.ended:
-        await trio.lowlevel.checkpoint()  # raises Cancelled: the run is being torn down
-        raise RuntimeModelError(f"point({label!r}) after the run ended")
+        raise _Teardown  # the run is being torn down (a point in a finally block)
     actor.history.append(label)
     actor.label = label
     actor.state = _READY
     nxt = sched._next_actor()
     if nxt is actor:
         return actor
-    sched._switch(nxt)
+    sched._next = nxt
     await _park()
     return actor
 
@@ -308,6 +317,7 @@ class Scheduler:
     ) -> None:
         self.strategy = strategy
         self.timing = timing if timing is not None else TimingModel()
+        self._enforced = self.timing.enforced  # read at every decision
         self.max_steps = max_steps
         self.em = emitter if emitter is not None else Emitter()
         self._history = history
@@ -345,9 +355,7 @@ class Scheduler:
         if self.timing.events:
             strategy.register(self._ipi_delay)
         self._seq = 0
-        self._main_task: Any = None
-        self._main_parked = False
-        self._nursery: trio.Nursery | None = None
+        self._next: Actor | None = None  # the actor the driver loop resumes next
 
     # --- building a run ---------------------------------------------------------------
 
@@ -361,8 +369,6 @@ class Scheduler:
         if self.timing.events:
             self._stall_options[actor] = option = StallOption(actor)
             self.strategy.register(option)
-        if self._nursery is not None:
-            self._nursery.start_soon(self._actor_main, actor, name=name)
         return actor
 
     def call_at(
@@ -427,8 +433,7 @@ class Scheduler:
     async def block(self, actor: Actor, on: str, *, idle: bool = False) -> None:
         """Park `actor` (the caller) until `wake`; idle: it only waits for new work."""
         if self.ended:
-            await trio.lowlevel.checkpoint()
-            raise RuntimeModelError(f"block({on!r}) after the run ended")
+            raise _Teardown  # the run is being torn down (a block in a finally block)
         actor.state = _BLOCKED
         actor.blocked_on = on
         actor.idle = idle
@@ -436,7 +441,7 @@ class Scheduler:
             self.em.emit(
                 ActorBlocked(step=self.step, vt=self.vt, actor=actor.name, on=on, idle=idle)
             )
-        self._switch(self._next_actor())
+        self._next = self._next_actor()
         await _park()
 
     def wake(self, actor: Actor) -> bool:
@@ -478,16 +483,23 @@ class Scheduler:
                 continue
             if self._entry_holds:
                 self._settle_entry_holds()
-            if regions and self.timing.enforced and self._forced(cands):
+            if regions and self._enforced and self._forced(cands):
                 n = len(cands)
             else:
                 step, vt = self.step, self.vt
                 cur = self.current
-                if cur is not None and cur.state is _READY and cur.ctx.held_until <= step:
-                    cands.append(cur)
-                for a in actors:
-                    if a.state is _READY and a is not cur and a.ctx.held_until <= step:
-                        cands.append(a)
+                if not self._holding:  # no actor is held off (_release_holds cleared all)
+                    if cur is not None and cur.state is _READY:
+                        cands.append(cur)
+                    for a in actors:
+                        if a.state is _READY and a is not cur:
+                            cands.append(a)
+                else:
+                    if cur is not None and cur.state is _READY and cur.ctx.held_until <= step:
+                        cands.append(cur)
+                    for a in actors:
+                        if a.state is _READY and a is not cur and a.ctx.held_until <= step:
+                            cands.append(a)
                 in_flight = self.in_flight
                 if in_flight:
                     if self._holding:
@@ -676,15 +688,6 @@ class Scheduler:
             unbounded_ipi_latency=self.unbounded_ipi_latency, events=list(self.stall_events),
         )
 
-    def _switch(self, nxt: Actor | None) -> None:
-        if nxt is None:
-            if self._main_parked:
-                self._main_parked = False
-                trio.lowlevel.reschedule(self._main_task)
-        elif nxt.task is not None:
-            trio.lowlevel.reschedule(nxt.task)
-        # else: nxt has not started yet; its task sees RUNNING and goes straight on
-
     def _end(self, outcome: Outcome) -> None:
         self.ended = True
         self.outcome = outcome
@@ -723,10 +726,6 @@ class Scheduler:
     # --- actor tasks and the run ------------------------------------------------------
 
     async def _actor_main(self, actor: Actor) -> None:
-        _CURRENT.set(actor)
-        actor.task = trio.lowlevel.current_task()
-        if actor.state is not _RUNNING:
-            await _park()
         await actor.fn()
         if actor.held:
             raise LockOrderError(
@@ -736,41 +735,56 @@ class Scheduler:
         actor.state = ActorState.DONE
         if self.em.on:
             self.em.emit(ActorFinished(step=self.step, vt=self.vt, actor=actor.name))
-        self._switch(self._next_actor())
+        self._next = self._next_actor()
 
     async def run(self) -> Outcome:
         """Run every spawned actor under control until quiescence, a finding or the budget.
 
-        An exception raised by model code (a model bug) propagates; a lone exception is
-        unwrapped from Trio's ExceptionGroup.
+        The driver loop: resume the chosen actor's coroutine until it parks (having set
+        the next actor) or finishes, until no actor is chosen (the run ended). Then the
+        unfinished coroutines are torn down. An exception raised by model code (a model
+        bug) propagates as it is.
         """
-        self._main_task = trio.lowlevel.current_task()
+        await trio.lowlevel.checkpoint()
+        token = _CURRENT.set(None)
         try:
-            async with trio.open_nursery() as nursery:
-                self._nursery = nursery
-                for actor in self.actors:
-                    nursery.start_soon(self._actor_main, actor, name=actor.name)
-                nxt = self._next_actor()
-                if nxt is not None:
-                    self._main_parked = True
-                    with trio.move_on_after(UNCONTROLLED_WAIT_GUARD) as guard:
-                        await _park()
-                    if guard.cancelled_caught:
-                        running = self.current.name if self.current is not None else "?"
-                        raise RuntimeModelError(
-                            f"{running} blocked on a Trio primitive the scheduler does not "
-                            "control (use point, block, Mailbox or sleep from the runtime)"
-                        )
-                nursery.cancel_scope.cancel()
-        except BaseExceptionGroup as group:
-            leaves = _leaves(group)
-            if len(leaves) == 1:
-                raise leaves[0] from None
-            raise
+            nxt = self._next_actor()
+            while nxt is not None:
+                coro = nxt.task
+                if coro is None:
+                    coro = nxt.task = self._actor_main(nxt)
+                self._next = None
+                _CURRENT.set(nxt)
+                try:
+                    parked = coro.send(None)
+                except StopIteration:
+                    parked = _PARKED
+                if parked is not _PARKED:
+                    raise RuntimeModelError(
+                        f"{nxt.name} blocked on a Trio primitive the scheduler does not "
+                        "control (use point, block, Mailbox or sleep from the runtime)"
+                    )
+                nxt = self._next
         finally:
-            self._nursery = None
+            self._teardown()
+            _CURRENT.reset(token)
         assert self.outcome is not None
         return self.outcome
+
+    def _teardown(self) -> None:
+        """End every started, unfinished actor coroutine (its finally blocks run)."""
+        self.ended = True
+        for actor in self.actors:
+            coro = actor.task
+            if coro is None or inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED:
+                continue
+            _CURRENT.set(actor)
+            try:
+                coro.throw(_Teardown())
+            except (_Teardown, StopIteration):
+                pass
+            finally:
+                coro.close()  # drops one that awaited again; a no-op on a finished one
 
     # --- reporting --------------------------------------------------------------------
 
@@ -800,13 +814,3 @@ class Scheduler:
             timers_fired=self.timers_fired,
             in_flight_at_end=len(self.in_flight),
         )
-
-
-def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
-    out: list[BaseException] = []
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            out.extend(_leaves(exc))
-        else:
-            out.append(exc)
-    return out

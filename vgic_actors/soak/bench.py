@@ -16,14 +16,64 @@ from pathlib import Path
 import msgspec
 
 from vgic_actors.kvm.variants import VARIANTS
+from vgic_actors.runtime import timing_model
 from vgic_actors.scenario.loader import config_dir
-from vgic_actors.soak.campaign import Campaign, CampaignSpec, run_local
+from vgic_actors.scenario.runner import run_once, with_horizon
+from vgic_actors.soak.campaign import Campaign, CampaignSpec
+from vgic_actors.soak.pool import WorkerPool
 from vgic_actors.soak.profile import load_profile
-from vgic_actors.soak.worker import ScenarioSource, run_index
+from vgic_actors.soak.worker import RunRecord, ScenarioSource, run_index
 
 FINDING_STRATEGIES = ("portfolio", "random", "pct:3", "trio")
 ROUNDS = 3
 """Alternating 1-worker / 2-worker rounds behind the scaling figure."""
+MERGED_SCHEDULES = tuple((s, k) for s in ("random", "pct:3", "trio") for k in range(4))
+"""The schedules (strategy, seed offset) on which merged re-runs a candidate finding's
+scenario before the bench calls the finding the variant's own (`MergedJudge`)."""
+REFERENCE_RUNS = 300
+"""Runs of merged's own campaign per campaign seed whose signatures are merged's
+(`MergedJudge.learn`)."""
+
+
+class MergedJudge:
+    """Which findings are a variant's own bug and which are merged's (for find rates and
+    first findings).
+
+    The soak's differential check re-runs one schedule on merged: a merged bug (F2, F4
+    of docs/findings.md) found on a schedule merged does not repeat passes as the
+    variant's. Here a signature is merged's if merged showed it in its own reference
+    campaigns (`learn`) or, re-running the candidate's scenario, under any of
+    `MERGED_SCHEDULES`; the verdicts are cached by signature. A merged bug too rare
+    for both can still pass (the tables name the signature found)."""
+
+    def __init__(self) -> None:
+        self.merged: set[str] = set()
+        self.checked: dict[tuple[int, str], bool] = {}
+
+    def learn(self, source: ScenarioSource, seeds: range, runs: int) -> None:
+        """Every signature of ``runs`` portfolio runs of merged per campaign seed."""
+        for seed in seeds:
+            for i in range(runs):
+                sig = run_index(source, "merged", seed, "portfolio", i).signature
+                if sig:
+                    self.merged.add(sig)
+
+    def own(self, source: ScenarioSource, rec: RunRecord) -> bool:
+        """``rec`` found something merged does not show (see the class doc)."""
+        sig = rec.signature
+        if not sig or sig.endswith("@merged-too") or sig in self.merged:
+            return False
+        key = (rec.scenario_seed, sig)
+        if key not in self.checked:
+            scenario = source.build(rec.scenario_seed)
+            timing = timing_model(source.timing)
+            self.checked[key] = not any(
+                run_once(scenario, "merged", rec.scenario_seed + k, with_horizon(s, scenario),
+                         max_steps=source.max_steps, timing=timing).signature.key == sig
+                for s, k in MERGED_SCHEDULES)
+            if not self.checked[key]:
+                self.merged.add(sig)
+        return self.checked[key]
 
 
 class ProfileCost(msgspec.Struct, frozen=True):
@@ -38,27 +88,38 @@ class ProfileCost(msgspec.Struct, frozen=True):
 
 class FindRate(msgspec.Struct, frozen=True):
     """Share of ``runs`` runs (the same scenario seeds for every strategy) that find
-    ``variant``'s own bug (a finding merged shares on that run does not count)."""
+    ``variant``'s own bug (a finding `MergedJudge` calls merged's does not count)."""
 
     variant: str
     strategy: str
     runs: int
     found: int
     rate: float
+    signature: str = ""  # the own signature found most often
 
 
 class Throughput(msgspec.Struct, frozen=True):
-    """Soak runs per second of the default profile on ``workers`` processes."""
+    """Soak runs per second of the default profile on ``workers`` processes, with the CPU
+    time they took: ``cpu_ms_per_run`` in the processes running the runs (the campaign's
+    own process with one worker, the worker processes with two), ``parent_ms_per_run``
+    in the soak's own process beside them (records, IPC; 0 with one worker, where it is
+    inside the first figure), and ``cores`` = all that CPU time over the wall time (how
+    much of the machine the campaign got: below ``workers`` means contention)."""
 
     workers: int
     runs: int
     seconds: float
     runs_per_s: float
+    cpu_ms_per_run: float = 0.0
+    parent_ms_per_run: float = 0.0
+    cores: float = 0.0
 
 
 class FirstFinding(msgspec.Struct, frozen=True):
-    """Time and runs to the first finding of ``variant`` (not also on merged), median over
-    ``campaigns`` campaigns (a campaign that finds nothing within ``cap_s`` counts as cap)."""
+    """Time and runs to the first finding of ``variant``'s own bug (`MergedJudge`), median
+    over ``campaigns`` campaigns (one that finds nothing within ``cap_s`` counts as cap).
+    The time is the campaign's (runs, result file, saved findings) without the judge's
+    re-runs on merged, which a soak does not make."""
 
     variant: str
     strategy: str
@@ -67,6 +128,10 @@ class FirstFinding(msgspec.Struct, frozen=True):
     median_s: float
     median_runs: float
     cap_s: float
+    signature: str = ""  # the own signature found first most often
+    median_cpu_s: float = 0.0
+    """CPU seconds this process spent to the finding (the cap's wall time if none): the
+    one-core figure when the machine is shared."""
 
 
 class SoakBench(msgspec.Struct, frozen=True):
@@ -79,24 +144,27 @@ class SoakBench(msgspec.Struct, frozen=True):
     first_findings: list[FirstFinding]
 
 
-def _campaign(folder: Path, variant: str, strategy: str, seed: int, *, runs: int | None,
-              deadline: float | None, workers: int, stop: bool) -> Campaign:
-    spec = CampaignSpec(profile="default", variant=variant, seed=seed, strategy=strategy)
-    campaign = Campaign.open(folder, spec, resume=False)
-    run_local(campaign, runs=runs, deadline=deadline, workers=workers,
-              on_progress=lambda: None, stop_on_finding=stop)
-    campaign.close()
-    return campaign
-
-
 def throughput(workers: int, runs: int) -> Throughput:
-    """Runs/s of a merged campaign of ``runs`` runs on ``workers`` processes."""
+    """Runs/s and CPU cost of a merged campaign of ``runs`` runs on ``workers`` processes
+    (one: in this process, as `run_local` does; more: a `WorkerPool`)."""
+    spec = CampaignSpec(profile="default", variant="merged", seed=1, strategy="portfolio")
     with tempfile.TemporaryDirectory(prefix="vgic-bench-") as tmp:
-        t0 = time.perf_counter()
-        _campaign(Path(tmp) / "c", "merged", "portfolio", 1, runs=runs, deadline=None,
-                  workers=workers, stop=False)
+        campaign = Campaign.open(Path(tmp) / "c", spec, resume=False)
+        t0, c0 = time.perf_counter(), time.process_time()
+        if workers == 1:
+            for i in campaign.pending(runs):
+                campaign.record(run_index(campaign.source, "merged", 1, "portfolio", i))
+            work = time.process_time() - c0
+        else:
+            pool = WorkerPool(workers, campaign.source, "merged", 1, "portfolio")
+            pool.run(campaign.pending(runs), campaign.record, lambda: False)
+            work = pool.cpu_seconds
+        campaign.close()
         seconds = time.perf_counter() - t0
-    return Throughput(workers, runs, round(seconds, 2), round(runs / seconds, 1))
+        parent = time.process_time() - c0 if workers > 1 else 0.0
+    return Throughput(workers, runs, round(seconds, 2), round(runs / seconds, 1),
+                      round(work / runs * 1e3, 2), round(parent / runs * 1e3, 2),
+                      round((work + parent) / seconds, 2))
 
 
 def interleaved_throughput(runs: int, rounds: int = ROUNDS) -> tuple[list[Throughput], float]:
@@ -125,37 +193,70 @@ def profiles() -> list[str]:
     return sorted(p.stem.removeprefix("soak-") for p in config_dir().glob("soak-*.yaml"))
 
 
-def find_rate(variant: str, strategy: str, runs: int) -> FindRate:
-    """How many of runs 0..runs-1 (campaign seed 1, default profile) find ``variant``."""
+def find_rate(variant: str, strategy: str, runs: int,
+              judge: MergedJudge | None = None) -> FindRate:
+    """How many of runs 0..runs-1 (campaign seed 1, default profile) find ``variant``'s
+    own bug."""
     profile, _ = load_profile(None)
     source = ScenarioSource(profile=profile)
-    found = 0
+    judge = judge if judge is not None else MergedJudge()
+    sigs = []
     for i in range(runs):
-        sig = run_index(source, variant, 1, strategy, i).signature
-        found += bool(sig) and not sig.endswith("@merged-too")
-    return FindRate(variant, strategy, runs, found, round(found / runs, 3))
+        rec = run_index(source, variant, 1, strategy, i)
+        if judge.own(source, rec):
+            sigs.append(rec.signature)
+    return FindRate(variant, strategy, runs, len(sigs), round(len(sigs) / runs, 3),
+                    _most_common(sigs))
 
 
-def first_finding(variant: str, strategy: str, campaigns: int, cap: float) -> FirstFinding:
-    """Median wall time and runs to a finding that merged does not share."""
+def _most_common(sigs: list[str]) -> str:
+    return max(sorted(set(sigs)), key=sigs.count) if sigs else ""
+
+
+FIRST_SEEDS = 100
+"""Campaign k of a first-finding measurement uses campaign seed FIRST_SEEDS + k."""
+
+
+def first_finding(variant: str, strategy: str, campaigns: int, cap: float,
+                  judge: MergedJudge | None = None) -> FirstFinding:
+    """Median wall time and runs to the variant's own bug, one campaign at a time on one
+    core, each recording its runs as a soak does."""
+    profile, _ = load_profile(None)
+    source = ScenarioSource(profile=profile)
+    judge = judge if judge is not None else MergedJudge()
     times: list[float] = []
+    cpus: list[float] = []
     runs: list[float] = []
-    found = 0
+    sigs: list[str] = []
     with tempfile.TemporaryDirectory(prefix="vgic-bench-") as tmp:
         for k in range(campaigns):
-            t0 = time.perf_counter()
-            c = _campaign(Path(tmp) / f"c{k}", variant, strategy, 100 + k, runs=None,
-                          deadline=time.monotonic() + cap, workers=1, stop=True)
-            own = [s for s in c.progress.findings if not s.endswith("@merged-too")]
-            if own:
-                found += 1
-                times.append(time.perf_counter() - t0)
-                runs.append(float(c.progress.runs))
-            else:
-                times.append(cap)
-                runs.append(float(c.progress.runs))
-    return FirstFinding(variant, strategy, campaigns, found,
-                        round(statistics.median(times), 2), statistics.median(runs), cap)
+            spec = CampaignSpec(profile="default", variant=variant, seed=FIRST_SEEDS + k,
+                                strategy=strategy)
+            campaign = Campaign.open(Path(tmp) / f"c{k}", spec, resume=False)
+            t0, c0 = time.perf_counter(), time.process_time()
+            judged = judged_cpu = 0.0
+            index, found = 0, ""
+            while time.perf_counter() - t0 - judged < cap:
+                rec = run_index(source, variant, spec.seed, strategy, index)
+                campaign.record(rec)
+                index += 1
+                if rec.signature:
+                    j0, jc = time.perf_counter(), time.process_time()
+                    own = judge.own(source, rec)
+                    judged += time.perf_counter() - j0
+                    judged_cpu += time.process_time() - jc
+                    if own:
+                        found = rec.signature
+                        break
+            campaign.close()
+            times.append(min(time.perf_counter() - t0 - judged, cap) if found else cap)
+            cpus.append(time.process_time() - c0 - judged_cpu if found else cap)
+            runs.append(float(index))
+            if found:
+                sigs.append(found)
+    return FirstFinding(variant, strategy, campaigns, len(sigs),
+                        round(statistics.median(times), 2), statistics.median(runs), cap,
+                        _most_common(sigs), round(statistics.median(cpus), 2))
 
 
 def bench_soak(*, runs: int = 300, campaigns: int = 5, cap: float = 60.0,
@@ -167,6 +268,12 @@ def bench_soak(*, runs: int = 300, campaigns: int = 5, cap: float = 60.0,
     tput, scaling = interleaved_throughput(runs) if throughput_too else ([], 0.0)
     mutants = [v for v, var in VARIANTS.items() if v != "merged" and not var.is_fix] \
         if findings else []  # proposed fixes carry merged's bugs: not find-rate subjects
-    rates = [find_rate(v, s, rate_runs) for v in mutants for s in FINDING_STRATEGIES]
-    firsts = [first_finding(v, s, campaigns, cap) for v in mutants for s in FINDING_STRATEGIES]
+    judge = MergedJudge()
+    if mutants:
+        profile, _ = load_profile(None)
+        judge.learn(ScenarioSource(profile=profile),
+                    range(FIRST_SEEDS, FIRST_SEEDS + campaigns), REFERENCE_RUNS)
+    rates = [find_rate(v, s, rate_runs, judge) for v in mutants for s in FINDING_STRATEGIES]
+    firsts = [first_finding(v, s, campaigns, cap, judge) for v in mutants
+              for s in FINDING_STRATEGIES]
     return SoakBench(costs, tput, scaling, rates, firsts)

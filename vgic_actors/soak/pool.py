@@ -1,14 +1,19 @@
 """Soak worker processes that survive each other: a dead worker is a recorded run, not a lost
 campaign.
 
-Each worker is a forked process serving one run index at a time over its own pipe, so
-the parent always knows which run a worker was on. A worker that dies (kill -9, the OOM
-killer, a segfault) is noticed by its process sentinel: its run becomes a ``crash``
-record (`died_record`: the run index, its scenario seed and strategy, how the process
-ended) and a fresh worker takes its place. Workers ignore SIGINT (Ctrl-C is the
-parent's to handle, so they print no traceback of their own) and ask the kernel to
-SIGKILL them when the parent dies (PR_SET_PDEATHSIG), so a killed soak leaves no
-orphans still running.
+Each worker is a forked process serving run indices over its own pipe, in order, with
+up to `DEPTH` of them queued (so it starts its next run while the parent is still
+writing the last one's record: an fsynced finding would otherwise leave it idle); the
+parent always knows which run a worker is on (the oldest it has not answered). A worker
+that dies (kill -9, the OOM killer, a segfault) is noticed by its process sentinel: its
+current run becomes a ``crash`` record (`died_record`: the run index, its scenario seed
+and strategy, how the process ended), the runs queued behind it go to the other
+workers, and a fresh worker takes its place. Each answer carries the CPU time the run
+took in the worker (``time.process_time``), summed in `WorkerPool.cpu_seconds`, so a
+benchmark can tell per-run cost from contention for the machine's cores. Workers ignore
+SIGINT (Ctrl-C is the parent's to handle, so they print no traceback of their own) and
+ask the kernel to SIGKILL them when the parent dies (PR_SET_PDEATHSIG), so a killed
+soak leaves no orphans still running.
 """
 
 from __future__ import annotations
@@ -19,8 +24,10 @@ import multiprocessing.connection
 import os
 import signal
 import sys
+import time
+from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -31,6 +38,8 @@ Runner = Callable[[Any, str, int, str, int], RunRecord]
 """``run_index``'s signature: (source, variant, campaign seed, strategy, index)."""
 
 _PR_SET_PDEATHSIG = 1
+DEPTH = 2
+"""Run indices queued per worker (the one it runs and the next)."""
 
 
 def died_record(variant: str, campaign_seed: int, strategy: str, index: int,
@@ -59,7 +68,8 @@ def _die_with_parent(parent: int) -> None:
 
 def _serve(conn: Connection, runner: Runner, args: tuple[Any, str, int, str],
            parent: int) -> None:
-    """A worker's loop: receive an index, send back its record; None or EOF ends it."""
+    """A worker's loop: receive an index, send back its record and the CPU seconds it
+    took; None or EOF ends it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent(parent)
     while True:
@@ -69,14 +79,21 @@ def _serve(conn: Connection, runner: Runner, args: tuple[Any, str, int, str],
             return
         if index is None:
             return
-        conn.send(runner(*args, index))
+        cpu = time.process_time()
+        rec = runner(*args, index)
+        conn.send((rec, time.process_time() - cpu))
 
 
 @dataclass
 class _Worker:
     process: BaseProcess
     conn: Connection
-    index: int | None = None
+    queued: deque[int] = field(default_factory=deque)  # sent, not answered; [0] runs
+
+    @property
+    def index(self) -> int | None:
+        """The run the worker is on, if any."""
+        return self.queued[0] if self.queued else None
 
 
 class WorkerPool:
@@ -89,6 +106,7 @@ class WorkerPool:
         self.runner = runner or run_index
         self.context = multiprocessing.get_context("fork")
         self.workers: list[_Worker] = []
+        self.cpu_seconds = 0.0  # CPU time of the answered runs, in the workers
 
     def _spawn(self) -> _Worker:
         ours, theirs = self.context.Pipe()
@@ -104,19 +122,25 @@ class WorkerPool:
             stop: Callable[[], bool]) -> None:
         """Run ``indices`` until they end or ``stop()``; ``record`` gets each record
         (a dead worker's run as `died_record`) as it arrives."""
+        orphans: deque[int] = deque()  # queued behind a run whose worker died
+
+        def next_index() -> int | None:
+            return orphans.popleft() if orphans else next(indices, None)
+
         try:
             for _ in range(self.size):
                 self._spawn()
-            idle = list(self.workers)
+            exhausted = False
             while True:
-                while idle and not stop():
-                    index = next(indices, None)
-                    if index is None:
-                        break
-                    worker = idle.pop()
-                    worker.index = index
-                    worker.conn.send(index)
-                busy = [w for w in self.workers if w.index is not None]
+                for worker in self.workers:
+                    while not exhausted and len(worker.queued) < DEPTH and not stop():
+                        index = next_index()
+                        if index is None:
+                            exhausted = True
+                            break
+                        worker.queued.append(index)
+                        worker.conn.send(index)
+                busy = [w for w in self.workers if w.queued]
                 if not busy:
                     return
                 ready = multiprocessing.connection.wait(
@@ -126,27 +150,31 @@ class WorkerPool:
                     if rec is None:
                         continue
                     record(rec)
-                    if worker.process.is_alive():
-                        idle.append(worker)
-                    else:
+                    if not worker.process.is_alive():
+                        orphans.extend(worker.queued)
+                        worker.queued.clear()
+                        exhausted = exhausted and not orphans
                         self._retire(worker)
-                        idle.append(self._spawn())
+                        self._spawn()
         finally:
             self.close()
 
     def _collect(self, worker: _Worker, ready: list[Any]) -> RunRecord | None:
-        """The finished record of ``worker``, its death record, or None (still running)."""
-        assert worker.index is not None
+        """The finished record of ``worker``'s current run, its death record, or None
+        (still running)."""
+        assert worker.queued
         if worker.conn in ready:
             try:
-                rec: RunRecord = worker.conn.recv()
+                answer: tuple[RunRecord, float] = worker.conn.recv()
+                rec, cpu = answer
+                self.cpu_seconds += cpu
             except (EOFError, OSError):
                 rec = self._died(worker)
         elif worker.process.sentinel in ready:
             rec = self._died(worker)
         else:
             return None
-        worker.index = None
+        worker.queued.popleft()
         return rec
 
     def _died(self, worker: _Worker) -> RunRecord:
@@ -163,7 +191,7 @@ class WorkerPool:
         """Stop every worker: idle ones are told to end, busy ones killed."""
         for worker in self.workers:
             try:
-                if worker.index is None:
+                if not worker.queued:
                     worker.conn.send(None)
                 else:
                     worker.process.kill()

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from vgic_actors.guest.program import GuestOp, GuestProgram, StepResult
+from vgic_actors.guest.program import GuestOp, GuestProgram, StepResult, now_step
 from vgic_actors.kvm.distributor import kvm_io_bus_access
 from vgic_actors.kvm.guest_api import GuestEnv
 from vgic_actors.kvm.host_irq import phys_irq_set_line
@@ -331,6 +331,7 @@ class HostProgram:
         self.results: list[int] = []
         self.failures: list[str] = []
         self.resamples: list[int] = []
+        self.last_progress = 0  # the scheduler step of the last step completed
 
     @property
     def done(self) -> bool:
@@ -342,6 +343,7 @@ class HostProgram:
         while not self.done:
             await self.step(machine)
             self.pc += 1
+            self.last_progress = now_step()
 
     async def step(self, machine: Machine) -> None:
         """Run the step at ``pc``."""

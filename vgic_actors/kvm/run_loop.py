@@ -20,6 +20,7 @@ from vgic_actors.kvm.guest_api import (
     MmioAccess,
     VmmRequest,
 )
+from vgic_actors.kvm.host_irq import kvm_handle_taken_irqs
 from vgic_actors.kvm.sgi import access_gic_sgi_group1, vgic_v3_dispatch_sgi
 from vgic_actors.kvm.vgic import (
     _log,
@@ -52,6 +53,8 @@ class VcpuRunLoop:
         """arm.c: check_vcpu_requests: SLEEP (pause), IRQ_PENDING, VGIC_PROCESS_UPDATE."""
         kvm, vcpu = self.kvm, self.vcpu
         reqs = vcpu.core.requests
+        if kvm.phys.taken:  # IRQs enabled: physical interrupts this CPU took run first
+            await kvm_handle_taken_irqs(kvm, vcpu.core.pcpu)
         if kvm.sw.mutant_stale_tdir:
             vcpu.active_spis_at_check = await kvm.dist.active_spis.read()
         if await reqs.kvm_request_pending():
@@ -124,6 +127,8 @@ class VcpuRunLoop:
     async def handle_exit(self, exit: GuestExit) -> bool:
         """handle_exit.c: traps (access_gic_dir, other ICV sysregs), MMIO, WFI; False stops."""
         reason, detail = exit.reason, exit.detail
+        if self.kvm.phys.taken:  # local_irq_enable after the exit took them
+            await kvm_handle_taken_irqs(self.kvm, self.vcpu.core.pcpu)
         if reason is ExitReason.HALT:
             self.vcpu.in_userspace = True
             return False

@@ -267,7 +267,8 @@ async def vgic_flush_lr_state(kvm: Kvm, vcpu: KvmVcpu) -> None:
     if _logging():
         _log(HcrConfigured, vcpu=vid, used_lrs=n, lrs=[lr.vintid for lr in vcpu.lrs[:n]],
              tdir=hcr.tdir, npie=hcr.npie, lrenpie=hcr.lrenpie, uie=hcr.uie,
-             active_spis=active_spis)
+             active_spis=active_spis, vgrp0eie=hcr.vgrp0eie, vgrp0die=hcr.vgrp0die,
+             vgrp1eie=hcr.vgrp1eie, vgrp1die=hcr.vgrp1die)
 
 
 def _cover_hcr(kvm: Kvm, hcr: IchHcr, actives_outside: bool, active_spis: int) -> None:
@@ -485,7 +486,8 @@ async def vgic_mmio_change_active(kvm: Kvm, requester: KvmVcpu | None, intid: in
             await kvm_arm_halt_guest(kvm)
         await irq.lock.acquire()
         irq.active = active
-        if irq.hw:  # vgic_hw_irq_change_active: the physical active state follows
+        if irq.hw and (active or kvm.sw.hw_deactivate_phys):
+            # vgic_hw_irq_change_active: the physical active state follows
             kvm.phys.set_active(irq.hwintid, active)
         if _logging():
             _log(ActiveChanged, intid=intid, active=active, halted=halt)
@@ -585,7 +587,7 @@ async def vgic_v3_deactivate(kvm: Kvm, vcpu: KvmVcpu, val: int) -> None:
             _log(DirEmulated, vcpu=vcpu.vcpu_id, intid=intid, outcome=outcome,
                  owner=-1 if owner is None else owner)
         if lr is not None:
-            if lr.hw:  # vgic_v3_deactivate_phys
+            if lr.hw and sw.hw_deactivate_phys:  # vgic_v3_deactivate_phys
                 kvm.phys.deactivate(lr.pintid)
             await vgic_fold_lr(kvm, vcpu, lr, pseudo=True)
     if mmio:

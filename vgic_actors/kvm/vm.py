@@ -7,8 +7,8 @@ ap_list_locks (two of them: lower vcpu_id first), then irq_locks.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from vgic_actors.arch.cpuif import VirtualCpuInterface
 from vgic_actors.arch.intid import LPI_MIN
@@ -78,14 +78,19 @@ class VmConfig:
     pri_bits: int = 5
     pre_bits: int = 5
     variant: str = "merged"
+    # Single KernelSwitches changed on top of the variant (a scenario's `kernel:`, for a
+    # negative control): (switch name, value) pairs.
+    kernel: tuple[tuple[str, object], ...] = ()
     arch: ArchSwitches = field(default_factory=ArchSwitches)
     timeslice: int = 64
     ipi_latency: int | None = DEFAULT_IPI_LATENCY
 
     @property
     def switches(self) -> KernelSwitches:
-        """The kernel switches of the named variant."""
-        return get_variant(self.variant).switches
+        """The kernel switches of the named variant, with ``kernel``'s changes."""
+        sw = get_variant(self.variant).switches
+        changes: dict[str, Any] = dict(self.kernel)  # names and types checked by the loader
+        return replace(sw, **changes) if self.kernel else sw
 
     @property
     def v2_model(self) -> bool:

@@ -20,8 +20,10 @@ from vgic_actors.events import (
     DirEmulated,
     GuestDeactivated,
     GuestEntered,
+    GuestEoied,
     GuestExited,
     HcrConfigured,
+    IrqfdResampled,
     IrqQueued,
     KickSent,
     LockAcquired,
@@ -33,7 +35,7 @@ from vgic_actors.logs.reader import LogReader
 
 _DECODE = frozenset({b"GuestExited", b"GuestEntered", b"HcrConfigured", b"IrqQueued",
                      b"KickSent", b"LockAcquired", b"MessageSent", b"RunEnded",
-                     b"DirEmulated", b"GuestDeactivated"})
+                     b"DirEmulated", b"GuestDeactivated", b"GuestEoied", b"IrqfdResampled"})
 
 
 _KNOWN = frozenset(t.__name__.encode() for t in typing.get_args(AnyEvent))
@@ -68,6 +70,7 @@ class Stats(msgspec.Struct, kw_only=True):
     dir_emulated: dict[str, int] = msgspec.field(default_factory=dict)
     guest_deactivations: dict[str, int] = msgspec.field(default_factory=dict)
     maintenance_interrupts: int = 0
+    resamples: int = 0  # irqfd_resampler_ack runs (IrqfdResampled)
     kicks: dict[str, int] = msgspec.field(default_factory=dict)
     broadcasts: int = 0
     broadcast_legs: int = 0
@@ -183,6 +186,10 @@ def _feed(event: AnyEvent, st: Stats, exits: Counter[str], exits_by: dict[int, C
             dirs[o] += 1
         case GuestDeactivated(how=h, trapped=t):
             deacts[f"{h} {'trapped' if t else 'not trapped'}"] += 1
+        case GuestEoied(deactivates=True, trapped=t):  # EOImode 0: EOIR deactivates too
+            deacts[f"eoir {'trapped' if t else 'not trapped'}"] += 1
+        case IrqfdResampled():
+            st.resamples += 1
         case RunEnded(outcome=o):
             st.outcome = o
             st.steps, st.vt = event.step, event.vt
@@ -204,6 +211,7 @@ def render(st: Stats) -> str:
             + (", ".join(f"{k} {n}" for k, n in st.dir_emulated.items()) or "none"),
             line("guest deactivations", st.guest_deactivations),
             f"{'maintenance IRQs':<22}{st.maintenance_interrupts}",
+            f"{'irqfd resamples':<22}{st.resamples}",
             line("kicks", st.kicks),
             f"{'broadcasts':<22}{st.broadcasts} (0->1 active_spis), {st.broadcast_legs} "
             "request legs (kvm_make_all_cpus_request)",

@@ -8,13 +8,15 @@ that pCPU's IPI mailbox, delivered within ``ipi_latency`` like an IPI, so a gues
 running there exits to take it; once the CPU has IRQs enabled, the interrupt reaches
 the host handler (``host_irq.py``, in hard-IRQ context), which acknowledges it
 (physical Active, priority dropped: the host runs with EOImode 1) and injects the
-virtual interrupt. (The handler runs on the ``hostirq`` actor standing in for that
-CPU's interrupt context, so the vCPU's thread may go on to handle its exit meanwhile.)
-A mapping made with no vCPU to route to signals the ``hostirq`` actor directly.
+virtual interrupt, on that pCPU, before its vCPU enters the guest again (run_loop.py
+calls `host_irq.kvm_handle_taken_irqs` after the exit and before each entry); a vCPU
+asleep in WFI is woken for it. A mapping with no vCPU to route to signals the
+``hostirq`` actor, which stands for "whichever CPU the GIC picked".
 
 Physical PPIs are per CPU: the same INTID on two CPUs are two interrupts, so a PPI's
 state is kept under `phys_key` (INTID plus 1024 x CPU; an SPI's key is its INTID),
-and that key is what ``irq.hwintid`` and the LR's pINTID carry in the model. The
+and that key is what ``irq.hwintid`` carries in the model; an LR's pINTID holds the
+INTID itself (`phys_intid`), and the CPU that deactivates it picks its copy. The
 physical interrupt stays Active until it is deactivated: by the guest through
 the LR's HW bit (ICH_LR.HW: the CPU interface deactivates pINTID), by KVM when
 it folds a pseudo-LR or resamples a line that dropped (vgic_irq_set_phys_active),
@@ -39,7 +41,7 @@ from vgic_actors.runtime import Mailbox
 if TYPE_CHECKING:
     from vgic_actors.kvm.irq import VgicIrq
     from vgic_actors.kvm.vm import Kvm
-    from vgic_actors.runtime.kick import Pcpu
+    from vgic_actors.runtime.kick import Pcpu, VcpuCore
 
 
 @dataclass(slots=True)
@@ -61,6 +63,11 @@ def phys_key(hwintid: int, cpu: int | None) -> int:
     return hwintid + PPI_CPU_STRIDE * cpu if hwintid < 32 and cpu else hwintid
 
 
+def phys_intid(key: int) -> int:
+    """The physical INTID a `phys_key` stands for (what an LR's pINTID field holds)."""
+    return key % PPI_CPU_STRIDE
+
+
 @dataclass(frozen=True, slots=True)
 class HwMapping:
     """Which vCPU's virtual INTID a physical INTID is forwarded to (irq->host_irq/hwintid),
@@ -70,6 +77,7 @@ class HwMapping:
     vintid: int
     owner: str | None
     pcpu: Pcpu | None = None
+    core: VcpuCore | None = None  # the vCPU running on ``pcpu`` (woken from WFI by it)
 
 
 @dataclass(eq=False)
@@ -132,6 +140,11 @@ class PhysGic:
         st.active = False
         self._maybe_signal(hwintid)
 
+    def deactivate_on(self, cpu: int, pintid: int) -> None:
+        """CPU ``cpu`` deactivates physical ``pintid`` (an LR's HW bit: ICH_LR.pINTID names
+        the INTID; a PPI is that CPU's own copy). The CPU interface's callback."""
+        self.deactivate(phys_key(pintid, cpu))
+
     def drive(self, hwintid: int, level: bool) -> None:
         """The device sets its output line (no point: see ``phys_irq_set_line``)."""
         self.line(hwintid).level = level
@@ -160,17 +173,24 @@ class PhysGic:
                 f"physical INTID {hwintid} fired but no host-interrupt actor is attached "
                 "(start the VM with machine.start_vm)")
         st.signalled = True
-        pcpu = self.mappings[hwintid].pcpu
+        mapping = self.mappings[hwintid]
+        pcpu = mapping.pcpu
         if pcpu is None:
             self._forward(hwintid)
             return
-        pcpu.ipi.post(lambda: self._forward(hwintid), kind="phys_irq", src="gic",
+        pcpu.ipi.post(lambda: self._taken_by(hwintid, mapping), kind="phys_irq", src="gic",
                       on_delivered=pcpu._delivered, latency=pcpu.ipi_latency)
 
+    def _taken_by(self, hwintid: int, mapping: HwMapping) -> None:
+        """The target CPU takes the interrupt (its IRQs are enabled): the host handler runs
+        on it before its vCPU re-enters the guest (the run loop's `take`); a vCPU asleep
+        in WFI is woken for that (an interrupt ends the idle wait)."""
+        self.taken[hwintid] = None
+        if mapping.core is not None:
+            mapping.core.wait.wake_nowait()
+
     def _forward(self, hwintid: int) -> None:
-        """The CPU takes the interrupt (its IRQs are enabled): the host handler runs on it
-        before its vCPU re-enters the guest (`take`, from the run loop); while its vCPU
-        sleeps (WFI), the ``hostirq`` actor runs it instead (posted here too)."""
+        """An interrupt with no CPU to target: the ``hostirq`` actor runs its handler."""
         assert self._mailbox is not None
         assert self._start is not None
         self.taken[hwintid] = None
@@ -224,9 +244,10 @@ def kvm_vgic_map_irq(kvm: Kvm, irq: VgicIrq, vcpu_id: int | None, host_irq: int,
     irq.hw = True
     irq.hwintid = key
     irq.needs_resampling = sw_resample
-    pcpu = kvm.vcpus[target].core.pcpu if target is not None and target < len(kvm.vcpus) \
-        else None
-    kvm.phys.mappings[key] = HwMapping(vcpu_id, irq.intid, owner, pcpu)
+    core = kvm.vcpus[target].core if target is not None and target < len(kvm.vcpus) else None
+    pcpu = core.pcpu if core is not None else None
+    kvm.phys.mappings[key] = HwMapping(vcpu_id, irq.intid, owner, pcpu,
+                                       core if pcpu is not None else None)
     kvm.phys.line(key)
 
 

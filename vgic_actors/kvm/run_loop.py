@@ -174,8 +174,11 @@ class VcpuRunLoop:
         no UNBLOCK, and its timers inject into the vGIC, so only the first remains. A
         pending request alone (KVM_REQ_IRQ_PENDING, KVM_REQ_VGIC_PROCESS_UPDATE) does not
         end the block: a kick wakes the rcuwait, kvm_vcpu_block re-checks and sleeps on.
+        A physical interrupt this CPU took ends it too (phys_gic.py): its handler runs
+        next, in the loop, and injects before the vCPU re-enters.
         """
-        return kvm_arch_vcpu_runnable(self.kvm, self.vcpu)
+        return kvm_arch_vcpu_runnable(self.kvm, self.vcpu) or bool(
+            self.kvm.phys.taken and self.kvm.phys.taken_on(self.vcpu.core.pcpu))
 
     async def _sleep_while(self, ready: Callable[[], bool]) -> None:
         """kvm_vcpu_block until ``ready()`` (IRQs are on here: IPIs are handled as they land)."""

@@ -384,7 +384,7 @@ async def vgic_fold_lr_state(kvm: Kvm, vcpu: KvmVcpu) -> None:
                 continue
             lr = pseudo_lr(irq, kvm.config.v2_model)
         if lr.hw:  # vgic_v3_deactivate_phys
-            kvm.phys.deactivate(lr.pintid)
+            kvm.phys.deactivate_on(vcpu.vcpu_id, lr.pintid)
         kvm.coverage["eoicount.replay"] += 1
         if _logging():
             _log(EoicountReplayed, vcpu=vcpu.vcpu_id, intid=irq.intid, walk_start=start)
@@ -588,7 +588,7 @@ async def vgic_v3_deactivate(kvm: Kvm, vcpu: KvmVcpu, val: int) -> None:
                  owner=-1 if owner is None else owner)
         if lr is not None:
             if lr.hw and sw.hw_deactivate_phys:  # vgic_v3_deactivate_phys
-                kvm.phys.deactivate(lr.pintid)
+                kvm.phys.deactivate_on(vcpu.vcpu_id, lr.pintid)
             await vgic_fold_lr(kvm, vcpu, lr, pseudo=True)
     if mmio:
         await vgic_mmio_change_active(kvm, vcpu, icactiver_target(kvm, intid), False)

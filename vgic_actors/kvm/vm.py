@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from vgic_actors.arch.cpuif import VirtualCpuInterface
@@ -300,7 +301,8 @@ def build_kvm(sched: Scheduler, config: VmConfig) -> Kvm:
             irq.group = group
             irq.priority = 0xA0
         core = VcpuCore(n, Pcpu(sched, n, ipi_latency=config.ipi_latency))
-        cpuif = VirtualCpuInterface(cif, on_physical_deactivate=kvm.phys.deactivate)
+        cpuif = VirtualCpuInterface(cif, on_physical_deactivate=partial(kvm.phys.deactivate_on,
+                                                                        n))
         if config.v2_model:
             cpuif.state.v2_dir_page_trapped = config.switches.dir_trapping
         vcpus.append(KvmVcpu(

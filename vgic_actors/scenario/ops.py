@@ -475,7 +475,7 @@ def _unbound(value: Any, path: str, env: Mapping[str, int]) -> None:
     """An operation's fields hold no ``$`` value left unbound (OpError at its path)."""
     if expr.is_expression(value):
         plain = expr.plain_name(value)
-        used = sorted({plain} if plain is not None else expr.names(value))
+        used = sorted(({plain} if plain is not None else expr.names(value)) - set(env))
         bound = ", ".join(sorted(env)) or "none"
         raise OpError(path, f"a variable bound by an enclosing for or template argument "
                       f"(here: {bound})", f"{used[0]} in {value!r}" if used else repr(value))

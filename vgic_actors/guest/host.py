@@ -278,6 +278,22 @@ class Host(GuestOp):
         return True
 
 
+@dataclass(frozen=True, slots=True)
+class LowerLine(GuestOp):
+    """GUEST_SYNC: KVM_IRQ_LINE level 0 for the INTID this vCPU acknowledged last (the
+    selftests' generic handler lowers a level interrupt's line this way)."""
+
+    def execute(self, prog: GuestProgram, env: GuestEnv) -> StepResult:
+        intid = prog.acked[-1] if prog.acked else 1023
+        return GuestExit(ExitReason.USERSPACE,
+                         _VmmCall(SetLevel(intid, level=False, vcpu=env.vcpu_id)))
+
+    def complete(self, prog: GuestProgram, value: int | None) -> bool:
+        if value:
+            prog.fail(f"host set_level 0 of the last INTID: errno {value}")
+        return True
+
+
 # --- the VMM / device as an actor ---------------------------------------------------
 
 

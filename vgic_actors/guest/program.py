@@ -254,6 +254,10 @@ class WaitSet(GuestOp):
         return None
 
 
+LAST: Final = -1
+"""An INTID field meaning "the INTID this vCPU acknowledged last" (``intid: last``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Mmio(GuestOp):
     """A GICD_* access to ``intid``'s field; a read compares against ``expect`` if given.
@@ -267,17 +271,24 @@ class Mmio(GuestOp):
     expect: int | None = None
     value: int = 0
 
+    def target(self, prog: GuestProgram) -> int:
+        """The INTID accessed (`LAST`: the one this vCPU acknowledged last)."""
+        if self.intid != LAST:
+            return self.intid
+        return prog.acked[-1] if prog.acked else 1023
+
     def execute(self, prog: GuestProgram, env: GuestEnv) -> StepResult:
-        access = MmioAccess(env.vcpu_id, self.reg, self.intid, self.write, self.value)
+        access = MmioAccess(env.vcpu_id, self.reg, self.target(prog), self.write, self.value)
         return GuestExit(ExitReason.TRAP, access)
 
     def complete(self, prog: GuestProgram, value: int | None) -> bool:
+        intid = self.target(prog)
         if self.write and self.reg == "ICACTIVER":
-            prog.ledger.deactivated(prog.env.vcpu_id, self.intid,
+            prog.ledger.deactivated(prog.env.vcpu_id, intid,
                                     f"GICD_ICACTIVER write at pc{prog.pc}", "ICACTIVER")
-            _log(GuestDeactivated, prog.env.vcpu_id, self.intid, how="icactiver", trapped=True)
+            _log(GuestDeactivated, prog.env.vcpu_id, intid, how="icactiver", trapped=True)
         if not self.write and self.expect is not None and value != self.expect:
-            prog.fail(f"{self.reg} read of INTID {self.intid}: expected {self.expect}, "
+            prog.fail(f"{self.reg} read of INTID {intid}: expected {self.expect}, "
                       f"got {value}")
         return True
 

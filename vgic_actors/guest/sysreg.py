@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from vgic_actors.arch.cpuif import VirtualCpuInterface
 from vgic_actors.arch.traps import Trap
 from vgic_actors.guest.cpuif_ops import _Read
-from vgic_actors.guest.program import GuestOp, GuestProgram, StepResult, trapped
+from vgic_actors.guest.program import RETRY, GuestOp, GuestProgram, StepResult, trapped
 from vgic_actors.kvm.guest_api import GuestEnv
 
 READABLE = ("ICC_PMR_EL1", "ICC_BPR0_EL1", "ICC_BPR1_EL1", "ICC_CTLR_EL1", "ICC_IGRPEN0_EL1",
@@ -87,3 +87,36 @@ class IccWrite(GuestOp):
 
     def execute(self, prog: GuestProgram, env: GuestEnv) -> StepResult:
         return trapped(_write(env.cpuif, self.reg, self.value))
+
+
+@dataclass(frozen=True, slots=True)
+class IarSpin(GuestOp):
+    """``do { intid = read ICC_IAR<group>_EL1; } while (intid == IAR_SPURIOUS);`` one read
+    per guest instruction, no WFI and no exit (guest_code_group_en's last loop); after
+    ``max_reads`` spurious reads a failure, then on. ``expect``: the INTID it must get."""
+
+    group: int = 1
+    expect: int | None = None
+    max_reads: int = 1000
+
+    def execute(self, prog: GuestProgram, env: GuestEnv) -> StepResult:
+        out = env.cpuif.read_iar(self.group)
+        if isinstance(out, Trap):
+            return trapped(out)
+        return self._got(prog, out)
+
+    def complete(self, prog: GuestProgram, value: int | None) -> bool:
+        return self._got(prog, 1023 if value is None else value) is None
+
+    def _got(self, prog: GuestProgram, intid: int) -> StepResult:
+        key = (id(prog.ops), prog.pc)
+        if intid == 1023:
+            reads = prog.polls.get(key, 0) + 1
+            if reads < self.max_reads:
+                prog.polls[key] = reads
+                return RETRY
+            prog.fail(f"ICC_IAR{self.group}_EL1 read 1023 {reads} times")
+        prog.polls.pop(key, None)
+        if intid != 1023:
+            prog.acked_intid(prog.env, intid, self.expect)
+        return None

@@ -44,10 +44,12 @@ from vgic_actors.guest.cpuif_ops import (
     Wfi,
     WfiUntil,
 )
+from vgic_actors.guest.host import LowerLine
 from vgic_actors.guest.its import ItsCommand, SetLpiConfig
 from vgic_actors.guest.poll import Poll
+from vgic_actors.guest.program import LAST
 from vgic_actors.guest.sgi import SendSgi
-from vgic_actors.guest.sysreg import READABLE, WRITABLE, IccRead, IccWrite
+from vgic_actors.guest.sysreg import READABLE, WRITABLE, IarSpin, IccRead, IccWrite
 from vgic_actors.guest.timer import TimerRead, TimerWrite
 from vgic_actors.scenario import expr
 from vgic_actors.scenario.schema import Base, Byte
@@ -163,8 +165,14 @@ class GicdWriteSpec(Base):
 
 class GicdReadSpec(Base):
     reg: GicdReg
-    intid: IntId
+    intid: IntId | Literal["last"]
     expect: int | None = None
+
+
+class SpinIarSpec(Base):
+    group: Group = 1
+    expect: IntId | Literal["any"] = "any"
+    max: Annotated[int, Meta(ge=1, le=100_000)] = 1000
 
 
 class PollSpec(Base):
@@ -311,8 +319,11 @@ OPS: dict[str, OpKind] = {
     "timer": OpKind(TimerSpec, "ctl", _timer),
     "timer_read": OpKind(TimerReadSpec, "expect", lambda s: TimerRead(s.expect)),
     "read": OpKind(GicdReadSpec, None,
-                   lambda s: Mmio(s.reg, s.intid, write=False, expect=s.expect), "intid",
-                   gicd=True),
+                   lambda s: Mmio(s.reg, LAST if s.intid == "last" else s.intid, write=False,
+                                  expect=s.expect), "intid", gicd=True),
+    "spin_iar": OpKind(SpinIarSpec, "group",
+                       lambda s: IarSpin(s.group, _opt(s.expect), s.max)),
+    "lower_line": OpKind(NoArgs, None, lambda _: LowerLine()),
 }
 """Every operation a guest program may use, by name (docs/scenarios.md lists them)."""
 
@@ -581,26 +592,32 @@ def _call(arg: Any, path: str, templates: Mapping[str, tuple[list[Any], str]],
                       repr(call.template))
     body, where = templates[call.template]
     params = template_params(body, templates)
-    listed = ", ".join(sorted(params)) or "none"
     for name, value in call.with_.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise OpError(child_path(child_path(path, "with"), name),
+                          f"an integer (argument {name} of {call.template})", describe(value))
+    try:  # a template that is itself malformed is reported where it is, not at the call
+        decoded = decode_ops(body, where, templates, {**env, **call.with_}, depth + 1, work)
+    except OpError as exc:
+        if not exc.expected.startswith("a variable bound by"):
+            if not where.startswith("$"):  # a built-in template: say where, report here
+                raise OpError(path, f"a call that expands cleanly: in {exc.path}, "
+                              f"expected {exc.expected}", exc.got) from None
+            raise
+        decoded = None
+    listed = ", ".join(sorted(params)) or "none"
+    for name in call.with_:
         apath = child_path(child_path(path, "with"), name)
         if name not in params:
             raise OpError(apath, f"an argument of template {call.template} ({listed})",
                           repr(name), at_key=True)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise OpError(apath, f"an integer (argument {name} of {call.template})",
-                          describe(value))
     missing = sorted(params - set(call.with_) - set(env))
     if missing:
         raise OpError(path, f"argument {missing[0]} of template {call.template} "
                       f"(with: {{{missing[0]}: N}})", "nothing")
-    try:
+    if decoded is None:  # an unbound variable no argument explains: report it in place
         return decode_ops(body, where, templates, {**env, **call.with_}, depth + 1, work)
-    except OpError as exc:
-        if not where.startswith("$"):  # a built-in template: say where, report here
-            raise OpError(path, f"a call that expands cleanly: in {exc.path}, "
-                          f"expected {exc.expected}", exc.got) from None
-        raise
+    return decoded
 
 
 def template_params(body: Any, templates: Mapping[str, tuple[list[Any], str]],
@@ -621,9 +638,10 @@ def template_params(body: Any, templates: Mapping[str, tuple[list[Any], str]],
                 visit(item, bound)
         elif isinstance(value, dict):
             loop, call = value.get("for"), value.get("call")
-            if len(value) == 1 and isinstance(loop, dict) and isinstance(loop.get("var"), str):
+            if len(value) == 1 and isinstance(loop, dict):
                 visit({k: v for k, v in loop.items() if k != "do"}, bound)
-                visit(loop.get("do"), bound | {loop["var"]})
+                if isinstance(loop.get("var"), str):  # else malformed: decoding says so
+                    visit(loop.get("do"), bound | {loop["var"]})
                 return
             if len(value) == 1 and call is not None:
                 name = call if isinstance(call, str) else (

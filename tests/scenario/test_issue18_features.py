@@ -11,7 +11,7 @@ import msgspec
 import pytest
 
 from vgic_actors.errors import InputError
-from vgic_actors.events import MessageSent, decode_lines
+from vgic_actors.events import MessageDelivered, MessageSent, decode_lines
 from vgic_actors.guest import Mmio
 from vgic_actors.guest.poll import Poll
 from vgic_actors.guest.sysreg import IccRead, IccWrite
@@ -168,6 +168,31 @@ class TestOperations:
         err = error_of(f"vm: {{vcpus: 1}}\nguests:\n  vcpu0:\n    - {op}\n")
         assert err.path == "$.guests.vcpu0[0]" + path and expected in err.expected
 
+    def test_spin_iar_lower_line_and_read_last(self):
+        """A level SPI handled by a generic handler: read last, lower_line, EOIR; spin_iar
+        fails after max spurious reads."""
+        sc = load("vm: {vcpus: 1}\nirqs: [{intid: 40, trigger: level}]\nguests:\n  vcpu0:\n"
+                  "    - group_enable: true\n    - pmr: 0xf8\n"
+                  "    - write: {reg: ISENABLER, intid: 40}\n"
+                  "    - host: {do: set_level, intid: 40, level: true}\n"
+                  "    - spin_iar: {expect: 40}\n"
+                  "    - read: {reg: ISACTIVER, intid: last, expect: 1}\n"
+                  "    - lower_line:\n    - eoir: last\n"
+                  "    - read: {reg: ISPENDR, intid: last, expect: 0}\n"
+                  "    - spin_iar: {max: 5}\n")
+        report = run_once(sc, "merged", 0, "pct:3")
+        assert report.broken == {"guest-assertion"}
+        assert [v.message.split(": ", 1)[1] for v in report.violations] == [
+            "ICC_IAR1_EL1 read 1023 5 times"]
+
+    def test_an_eventfd_may_be_named_by_a_number(self):
+        sc = load("vm: {vcpus: 1}\nguests:\n  vcpu0:\n    - group_enable: true\n"
+                  "    - pmr: 0xf8\n    - write: {reg: ISENABLER, intid: 33}\n"
+                  "    - for: {var: i, in: [33], do: [{host: {do: irqfd_assign, gsi: $i - 32, "
+                  "eventfd: $i}}, {host: {do: irqfd_signal, eventfd: $i}}, {ack: $i}, "
+                  "{eoir: $i}]}\n")
+        assert run_once(sc, "merged", 0, "pct:3").broken == set()
+
     def test_poll_decodes(self):
         assert ops_of("    - poll: {reg: ISACTIVER, intid: 32, until: 0}\n") == [
             Poll("ISACTIVER", 32, 0, 100)]
@@ -283,6 +308,20 @@ class TestHwMapped:
         sent = [e for e in decode_lines(buf.getvalue().splitlines())
                 if isinstance(e, MessageSent) and e.kind == "phys_irq"]
         assert sent and all(e.dst == "cpu1.ipi" for e in sent)  # the CPU vcpu1 runs on
+
+    def test_physical_delivery_is_bounded_like_an_ipi(self):
+        """Every phys_irq message lands within ipi_latency (8) virtual ticks, and the guest
+        running on that pCPU exits for it (an IPI-class exit)."""
+        for seed in range(4):
+            buf = io.BytesIO()
+            run_once(load(HW_PPI), "merged", seed, "random", log=buf)
+            events = list(decode_lines(buf.getvalue().splitlines()))
+            sent = {e.msg: e.vt for e in events if isinstance(e, MessageSent)
+                    and e.kind == "phys_irq"}
+            got = {e.msg: e.vt for e in events if isinstance(e, MessageDelivered)
+                   and e.msg in sent}
+            assert sent and set(got) == set(sent)
+            assert all(got[m] - sent[m] <= 8 for m in sent)
 
     def test_the_guest_reads_the_physical_line_of_a_mapped_level_ppi(self):
         """The line, not the virtual latch: after IMASK the read is 0 though 27 is Active."""

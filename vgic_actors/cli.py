@@ -84,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--log", metavar="FILE",
                      help="write the JSON-lines events of the first failing run (else the first "
                      "run) to FILE and its choice log to FILE.choices.json")
+    run.add_argument("--log-seed", metavar="N", type=int,
+                     help="with --log: log the run of seed N (of the first variant run)")
+    run.add_argument("--log-dir", metavar="DIR",
+                     help="write every run's events and choice log into DIR, one "
+                     "VARIANT-seedN.jsonl per run")
     run.add_argument("--json", action="store_true", help="print the result as JSON")
     run.add_argument("--coverage", action="store_true",
                      help="also print which kernel paths the runs took, and how often")
@@ -201,7 +206,13 @@ def _run(args: argparse.Namespace, stdout: TextIO) -> int:
     from vgic_actors.scenario import load_scenario, run_scenario
     from vgic_actors.scenario.loader import check_strategy, config_dir, load_defaults
     from vgic_actors.scenario.report import render
-    from vgic_actors.scenario.runner import check_log_target, record_run
+    from vgic_actors.scenario.runner import (
+        check_log_options,
+        check_log_target,
+        pick_logged_run,
+        record_all,
+        record_run,
+    )
     from vgic_actors.scenario.schema import MAX_STEPS
 
     if args.runs is not None and not 1 <= args.runs <= 100_000:
@@ -211,10 +222,9 @@ def _run(args: argparse.Namespace, stdout: TextIO) -> int:
     if args.seed is not None and not 0 <= args.seed < 1 << 64:
         raise UsageError(f"--seed: expected 0..2^64-1, got {args.seed}")
     variants = [v for spec in args.variant or () for v in spec.split(",") if v]
-    for v in variants:
-        get_variant(v)
     if args.log:
         writable(args.log, "--log")
+    check_log_options(args.log, args.log_seed, args.log_dir)
     if args.strategy and not args.strategy.startswith("replay:"):
         check_strategy(args.strategy,
                        lambda exp, got: UsageError(f"--strategy: expected {exp}, got {got}"))
@@ -223,8 +233,12 @@ def _run(args: argparse.Namespace, stdout: TextIO) -> int:
     else:
         path = config_dir() / load_defaults()[0].default_scenario
     scenario = load_scenario(path)
-    if args.log:
-        check_log_target(Path(args.log), args.strategy)
+    for v in variants:  # a variant, or a control the scenario names in its verdicts
+        if v not in scenario.judgements:
+            get_variant(v)
+    for target in (args.log, args.log_dir):
+        if target:
+            check_log_target(Path(target), args.strategy)
     from vgic_actors.runtime import timing_model
 
     timing = timing_model(args.timing) if args.timing else None
@@ -232,9 +246,10 @@ def _run(args: argparse.Namespace, stdout: TextIO) -> int:
                           strategy=args.strategy, max_steps=args.max_steps,
                           force_replay=args.force_replay, timing=timing)
     if args.log:
-        runs = [r for v in report.variants for r in v.runs]
-        chosen = next((r for r in runs if r.violations), runs[0])
+        chosen = pick_logged_run(report, args.log_seed)
         record_run(scenario, chosen, Path(args.log), max_steps=args.max_steps)
+    if args.log_dir:
+        record_all(scenario, report, Path(args.log_dir), max_steps=args.max_steps)
     if args.json:
         print(msgspec.json.encode({"ok": report.ok, "report": report}).decode(), file=stdout)
     else:
@@ -248,6 +263,9 @@ def _run(args: argparse.Namespace, stdout: TextIO) -> int:
         if args.log:
             print(f"log: {args.log} (variant {chosen.variant}, seed {chosen.seed}); "
                   f"choices: {args.log}.choices.json", file=stdout)
+        if args.log_dir:
+            print(f"logs: {args.log_dir}/VARIANT-seedN.jsonl, one per run "
+                  f"({sum(len(v.runs) for v in report.variants)})", file=stdout)
     return EXIT_OK if report.ok else EXIT_FINDINGS
 
 

@@ -218,6 +218,10 @@ class HcrConfigured(Event, frozen=True):
     lrenpie: bool = False
     uie: bool = False
     active_spis: int = 0
+    vgrp0eie: bool = False  # group-enable maintenance interrupts (vgic_v3_configure_hcr)
+    vgrp0die: bool = False
+    vgrp1eie: bool = False
+    vgrp1die: bool = False
 
 
 class LrFolded(Event, frozen=True):
@@ -298,6 +302,13 @@ class GuestDeactivated(Event, frozen=True):
     trapped: bool
 
 
+class IrqfdResampled(Event, frozen=True):
+    """eventfd.c: irqfd_resampler_ack ran for `gsi` (the level line lowered, every
+    resamplefd signalled) after the guest deactivated the level interrupt."""
+
+    gsi: int
+
+
 AnyEvent = (
     RunStarted
     | RunEnded
@@ -329,6 +340,7 @@ AnyEvent = (
     | IrqPruned
     | GuestAcked
     | GuestEoied
+    | IrqfdResampled
     | GuestDeactivated
 )
 

@@ -37,6 +37,10 @@ INVARIANTS: dict[str, Invariant] = {
         Invariant("livelock", "runtime",
                   "the step budget ran out while work was pending",
                   "forward progress: no exit/re-entry or spin loop without end"),
+        Invariant("budget-spent", "runtime",
+                  "the step budget ran out while the guests were still making progress "
+                  "(no livelock: the liveness monitor was not hot; raise run.max_steps)",
+                  "a run is judged only once it has finished"),
         Invariant("guest-assertion", "guest",
                   "a guest program's own check failed (IAR value, register read, errno)",
                   "what the guest observes through the architecture"),

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from vgic_actors.guest.program import GuestOp, GuestProgram, StepResult
+from vgic_actors.guest.program import GuestOp, GuestProgram, StepResult, now_step
 from vgic_actors.kvm.distributor import kvm_io_bus_access
 from vgic_actors.kvm.guest_api import GuestEnv
 from vgic_actors.kvm.host_irq import phys_irq_set_line
@@ -278,6 +278,22 @@ class Host(GuestOp):
         return True
 
 
+@dataclass(frozen=True, slots=True)
+class LowerLine(GuestOp):
+    """GUEST_SYNC: KVM_IRQ_LINE level 0 for the INTID this vCPU acknowledged last (the
+    selftests' generic handler lowers a level interrupt's line this way)."""
+
+    def execute(self, prog: GuestProgram, env: GuestEnv) -> StepResult:
+        intid = prog.acked[-1] if prog.acked else 1023
+        return GuestExit(ExitReason.USERSPACE,
+                         _VmmCall(SetLevel(intid, level=False, vcpu=env.vcpu_id)))
+
+    def complete(self, prog: GuestProgram, value: int | None) -> bool:
+        if value:
+            prog.fail(f"host set_level 0 of the last INTID: errno {value}")
+        return True
+
+
 # --- the VMM / device as an actor ---------------------------------------------------
 
 
@@ -331,6 +347,7 @@ class HostProgram:
         self.results: list[int] = []
         self.failures: list[str] = []
         self.resamples: list[int] = []
+        self.last_progress = 0  # the scheduler step of the last step completed
 
     @property
     def done(self) -> bool:
@@ -342,6 +359,7 @@ class HostProgram:
         while not self.done:
             await self.step(machine)
             self.pc += 1
+            self.last_progress = now_step()
 
     async def step(self, machine: Machine) -> None:
         """Run the step at ``pc``."""

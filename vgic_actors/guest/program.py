@@ -130,15 +130,22 @@ class SetPmr(GuestOp):
 
 @dataclass(frozen=True, slots=True)
 class Ack(GuestOp):
-    """Wait for an interrupt (WFI while vIRQ is low), then ICC_IAR1_EL1; check ``expect``."""
+    """Wait for an interrupt, then ICC_IAR<group>_EL1; check ``expect``.
+
+    Group 1 (the default on GICv3) is signalled as vIRQ, Group 0 as vFIQ (gic-arch.md 3):
+    WFI while that line is low. ``group`` None: the guest's group.
+    """
 
     expect: int | None = None
+    group: int | None = None
 
     def execute(self, prog: GuestProgram, env: GuestEnv) -> StepResult:
         cpuif = env.cpuif
-        if not cpuif.virq_vfiq()[0]:
+        group = guest_group(cpuif) if self.group is None else self.group
+        virq, vfiq = cpuif.virq_vfiq()
+        if not (vfiq if group == 0 and cpuif.config.version is not GicVersion.V2 else virq):
             return GuestExit(ExitReason.WFI)
-        out = cpuif.read_iar(guest_group(cpuif))
+        out = cpuif.read_iar(group)
         if isinstance(out, Trap):
             return trapped(out)
         prog.acked_intid(env, out, self.expect)
@@ -247,6 +254,10 @@ class WaitSet(GuestOp):
         return None
 
 
+LAST: Final = -1
+"""An INTID field meaning "the INTID this vCPU acknowledged last" (``intid: last``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Mmio(GuestOp):
     """A GICD_* access to ``intid``'s field; a read compares against ``expect`` if given.
@@ -260,19 +271,35 @@ class Mmio(GuestOp):
     expect: int | None = None
     value: int = 0
 
+    def target(self, prog: GuestProgram) -> int:
+        """The INTID accessed (`LAST`: the one this vCPU acknowledged last)."""
+        if self.intid != LAST:
+            return self.intid
+        return prog.acked[-1] if prog.acked else 1023
+
     def execute(self, prog: GuestProgram, env: GuestEnv) -> StepResult:
-        access = MmioAccess(env.vcpu_id, self.reg, self.intid, self.write, self.value)
+        access = MmioAccess(env.vcpu_id, self.reg, self.target(prog), self.write, self.value)
         return GuestExit(ExitReason.TRAP, access)
 
     def complete(self, prog: GuestProgram, value: int | None) -> bool:
+        intid = self.target(prog)
         if self.write and self.reg == "ICACTIVER":
-            prog.ledger.deactivated(prog.env.vcpu_id, self.intid,
+            prog.ledger.deactivated(prog.env.vcpu_id, intid,
                                     f"GICD_ICACTIVER write at pc{prog.pc}", "ICACTIVER")
-            _log(GuestDeactivated, prog.env.vcpu_id, self.intid, how="icactiver", trapped=True)
+            _log(GuestDeactivated, prog.env.vcpu_id, intid, how="icactiver", trapped=True)
         if not self.write and self.expect is not None and value != self.expect:
-            prog.fail(f"{self.reg} read of INTID {self.intid}: expected {self.expect}, "
+            prog.fail(f"{self.reg} read of INTID {intid}: expected {self.expect}, "
                       f"got {value}")
         return True
+
+
+def now_step() -> int:
+    """The scheduler's step (0 outside a run): when a program last made progress, for the
+    runner's liveness monitor."""
+    try:
+        return current_actor().sched.step
+    except OutsideActorError:
+        return 0
 
 
 class GuestProgram:
@@ -298,6 +325,9 @@ class GuestProgram:
         self.failures: list[str] = []
         self.irqs_taken = 0
         self._pending: GuestOp | None = None  # the instruction that exited
+        self.last_progress = 0  # the scheduler step of the last operation completed
+        self.polls: dict[tuple[int, int], int] = {}  # reads so far of each Poll in progress
+        self.timer: Any = None  # the vCPU's kvm/arch_timer.ArchTimer, if the scenario uses it
         self._env: GuestEnv | None = None
 
     @property
@@ -340,6 +370,7 @@ class GuestProgram:
 
     def _advance(self) -> None:
         self.pc += 1
+        self.last_progress = now_step()
         self._return_if_finished()
 
     def _return_if_finished(self) -> None:

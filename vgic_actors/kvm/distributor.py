@@ -65,7 +65,11 @@ async def vgic_mmio_access(kvm: Kvm, access: MmioAccess) -> int:
         irq.lock.release()
         return value if not access.write else 0
     if not access.write:
-        if reg in ("ISPENDR", "ICPENDR"):
+        if reg in ("ISPENDR", "ICPENDR") and irq.hw and irq.config is IrqConfig.LEVEL:
+            # __read_pending: a guest read of a mapped level interrupt reports the
+            # physical line (vgic_get_phys_line_level: irq_get_irqchip_state PENDING)
+            value = int(kvm.phys.line_level(irq.hwintid))
+        elif reg in ("ISPENDR", "ICPENDR"):
             value = int(irq_is_pending(irq))
         else:
             value = int(irq.enabled)

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from vgic_actors.kvm.vgic import kvm_vgic_inject_irq
 from vgic_actors.kvm.vm import Kvm
 from vgic_actors.runtime import Message, hardirq, point
+from vgic_actors.runtime.kick import Pcpu
 
 
 async def kvm_host_irq_handler(kvm: Kvm, hwintid: int) -> None:
@@ -36,6 +37,15 @@ async def kvm_host_irq_handler(kvm: Kvm, hwintid: int) -> None:
             return
         await kvm_vgic_inject_irq(kvm, mapping.vcpu_id, mapping.vintid, True,
                                   owner=mapping.owner)
+
+
+async def kvm_handle_taken_irqs(kvm: Kvm, pcpu: Pcpu | None) -> None:
+    """Run the host handler, on this pCPU, of each physical interrupt it has taken and no
+    other context handled yet (run_loop.py calls it with IRQs enabled before handle_exit
+    and before the next entry: the window in which the CPU takes a pending interrupt)."""
+    for hwintid in kvm.phys.taken_on(pcpu):
+        if kvm.phys.take(hwintid):
+            await kvm_host_irq_handler(kvm, hwintid)
 
 
 async def phys_irq_set_line(kvm: Kvm, hwintid: int, level: bool) -> None:
@@ -65,7 +75,8 @@ def host_irq_handler(kvm: Kvm) -> Callable[[Message], Awaitable[object]]:
     async def handle(msg: Message) -> object:
         if not isinstance(msg.payload, int):
             raise TypeError(f"hostirq: unexpected message {msg.describe()}")
-        await kvm_host_irq_handler(kvm, msg.payload)
+        if kvm.phys.take(msg.payload):  # not yet handled on the pCPU that took it
+            await kvm_host_irq_handler(kvm, msg.payload)
         return None
 
     return handle

@@ -15,6 +15,7 @@ from typing import Protocol
 from vgic_actors.arch.intid import is_sgi
 from vgic_actors.arch.registers import ListRegister, LRState
 from vgic_actors.kvm.irq import IrqConfig, VgicIrq, irq_is_pending, is_v2_sgi, vgic_irq_is_multi_sgi
+from vgic_actors.kvm.phys_gic import phys_intid
 from vgic_actors.kvm.variants import KernelSwitches
 
 
@@ -65,7 +66,8 @@ def compute_lr(irq: VgicIrq, v2_model: bool) -> ListRegister:
     state = LRState(int(pending) | int(active) << 1)
     return ListRegister(
         vintid=irq.intid, state=state, priority=irq.priority, group=irq.group, hw=hw,
-        pintid=irq.hwintid if hw else 0, eoi=eoi and not hw, source_cpu=cpuid if v2_sgi else 0,
+        pintid=phys_intid(irq.hwintid) if hw else 0, eoi=eoi and not hw,
+        source_cpu=cpuid if v2_sgi else 0,
     )
 
 

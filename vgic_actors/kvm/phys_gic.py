@@ -2,9 +2,21 @@
 
 A device (the arch timer, a forwarded VFIO interrupt) drives a physical level
 line. While the physical interrupt is inactive and the line is high, the GIC
-signals it to a host CPU: a message in flight to the host-interrupt actor
-(``host_irq.py``), whose handler acknowledges it (physical Active, priority
-dropped: the host runs with EOImode 1) and injects the virtual interrupt. The
+signals it to the host CPU it targets: the pCPU the vCPU runs on (a PPI is that
+CPU's own, an SPI is routed there when mapped). The signal is a message in flight to
+that pCPU's IPI mailbox, delivered within ``ipi_latency`` like an IPI, so a guest
+running there exits to take it; once the CPU has IRQs enabled, the interrupt reaches
+the host handler (``host_irq.py``, in hard-IRQ context), which acknowledges it
+(physical Active, priority dropped: the host runs with EOImode 1) and injects the
+virtual interrupt, on that pCPU, before its vCPU enters the guest again (run_loop.py
+calls `host_irq.kvm_handle_taken_irqs` after the exit and before each entry); a vCPU
+asleep in WFI is woken for it. A mapping with no vCPU to route to signals the
+``hostirq`` actor, which stands for "whichever CPU the GIC picked".
+
+Physical PPIs are per CPU: the same INTID on two CPUs are two interrupts, so a PPI's
+state is kept under `phys_key` (INTID plus 1024 x CPU; an SPI's key is its INTID),
+and that key is what ``irq.hwintid`` carries in the model; an LR's pINTID holds the
+INTID itself (`phys_intid`), and the CPU that deactivates it picks its copy. The
 physical interrupt stays Active until it is deactivated: by the guest through
 the LR's HW bit (ICH_LR.HW: the CPU interface deactivates pINTID), by KVM when
 it folds a pseudo-LR or resamples a line that dropped (vgic_irq_set_phys_active),
@@ -29,6 +41,7 @@ from vgic_actors.runtime import Mailbox
 if TYPE_CHECKING:
     from vgic_actors.kvm.irq import VgicIrq
     from vgic_actors.kvm.vm import Kvm
+    from vgic_actors.runtime.kick import Pcpu, VcpuCore
 
 
 @dataclass(slots=True)
@@ -41,13 +54,30 @@ class PhysLine:
     signalled: bool = False
 
 
+PPI_CPU_STRIDE = 1024
+
+
+def phys_key(hwintid: int, cpu: int | None) -> int:
+    """The model's key for physical ``hwintid`` as CPU ``cpu`` sees it: a PPI (16..31) is
+    banked per CPU, so CPU n's copy is ``hwintid + 1024 * n``; an SPI is global."""
+    return hwintid + PPI_CPU_STRIDE * cpu if hwintid < 32 and cpu else hwintid
+
+
+def phys_intid(key: int) -> int:
+    """The physical INTID a `phys_key` stands for (what an LR's pINTID field holds)."""
+    return key % PPI_CPU_STRIDE
+
+
 @dataclass(frozen=True, slots=True)
 class HwMapping:
-    """Which vCPU's virtual INTID a physical INTID is forwarded to (irq->host_irq/hwintid)."""
+    """Which vCPU's virtual INTID a physical INTID is forwarded to (irq->host_irq/hwintid),
+    and the host CPU that takes the physical interrupt (``pcpu``, None: any)."""
 
     vcpu_id: int | None
     vintid: int
     owner: str | None
+    pcpu: Pcpu | None = None
+    core: VcpuCore | None = None  # the vCPU running on ``pcpu`` (woken from WFI by it)
 
 
 @dataclass(eq=False)
@@ -66,6 +96,7 @@ class PhysGic:
     deactivated: list[int] = field(default_factory=list)
     spurious_deactivations: list[int] = field(default_factory=list)
     acks: list[int] = field(default_factory=list)
+    taken: dict[int, None] = field(default_factory=dict)  # taken by a CPU, handler not run
     _mailbox: Mailbox | None = None
     _start: Callable[[], None] | None = None
 
@@ -109,6 +140,11 @@ class PhysGic:
         st.active = False
         self._maybe_signal(hwintid)
 
+    def deactivate_on(self, cpu: int, pintid: int) -> None:
+        """CPU ``cpu`` deactivates physical ``pintid`` (an LR's HW bit: ICH_LR.pINTID names
+        the INTID; a PPI is that CPU's own copy). The CPU interface's callback."""
+        self.deactivate(phys_key(pintid, cpu))
+
     def drive(self, hwintid: int, level: bool) -> None:
         """The device sets its output line (no point: see ``phys_irq_set_line``)."""
         self.line(hwintid).level = level
@@ -137,8 +173,38 @@ class PhysGic:
                 f"physical INTID {hwintid} fired but no host-interrupt actor is attached "
                 "(start the VM with machine.start_vm)")
         st.signalled = True
+        mapping = self.mappings[hwintid]
+        pcpu = mapping.pcpu
+        if pcpu is None:
+            self._forward(hwintid)
+            return
+        pcpu.ipi.post(lambda: self._taken_by(hwintid, mapping), kind="phys_irq", src="gic",
+                      on_delivered=pcpu._delivered, latency=pcpu.ipi_latency)
+
+    def _taken_by(self, hwintid: int, mapping: HwMapping) -> None:
+        """The target CPU takes the interrupt (its IRQs are enabled): the host handler runs
+        on it before its vCPU re-enters the guest (the run loop's `take`); a vCPU asleep
+        in WFI is woken for that (an interrupt ends the idle wait)."""
+        self.taken[hwintid] = None
+        if mapping.core is not None:
+            mapping.core.wait.wake_nowait()
+
+    def _forward(self, hwintid: int) -> None:
+        """An interrupt with no CPU to target: the ``hostirq`` actor runs its handler."""
+        assert self._mailbox is not None
+        assert self._start is not None
+        self.taken[hwintid] = None
         self._start()
         self._mailbox.post(hwintid, kind="phys_irq", src="gic")
+
+    def take(self, hwintid: int) -> bool:
+        """Claim a taken interrupt for its handler (False: another context ran it)."""
+        return self.taken.pop(hwintid, False) is None
+
+    def taken_on(self, pcpu: Pcpu | None) -> list[int]:
+        """The taken interrupts whose handler should run on ``pcpu``, oldest first."""
+        return [k for k in self.taken if (m := self.mappings.get(k)) is not None
+                and m.pcpu is pcpu]
 
 
 def vgic_irq_set_phys_active(kvm: Kvm, hwintid: int, active: bool) -> None:
@@ -173,11 +239,16 @@ def kvm_vgic_map_irq(kvm: Kvm, irq: VgicIrq, vcpu_id: int | None, host_irq: int,
                      sw_resample: bool = False, owner: str | None = None) -> None:
     """vgic.c: kvm_vgic_map_irq, the part done with irq_lock held (or before any vCPU runs,
     as a scenario's ``irqs: [{hw: N}]`` does)."""
+    target = vcpu_id if irq.intid < 32 else irq.target_vcpu
+    key = phys_key(host_irq, vcpu_id)
     irq.hw = True
-    irq.hwintid = host_irq
+    irq.hwintid = key
     irq.needs_resampling = sw_resample
-    kvm.phys.mappings[host_irq] = HwMapping(vcpu_id, irq.intid, owner)
-    kvm.phys.line(host_irq)
+    core = kvm.vcpus[target].core if target is not None and target < len(kvm.vcpus) else None
+    pcpu = core.pcpu if core is not None else None
+    kvm.phys.mappings[key] = HwMapping(vcpu_id, irq.intid, owner, pcpu,
+                                       core if pcpu is not None else None)
+    kvm.phys.line(key)
 
 
 async def kvm_vgic_unmap_phys_irq(kvm: Kvm, vcpu_id: int | None, vintid: int) -> int:

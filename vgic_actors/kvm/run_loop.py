@@ -20,6 +20,7 @@ from vgic_actors.kvm.guest_api import (
     MmioAccess,
     VmmRequest,
 )
+from vgic_actors.kvm.host_irq import kvm_handle_taken_irqs
 from vgic_actors.kvm.sgi import access_gic_sgi_group1, vgic_v3_dispatch_sgi
 from vgic_actors.kvm.vgic import (
     _log,
@@ -52,6 +53,8 @@ class VcpuRunLoop:
         """arm.c: check_vcpu_requests: SLEEP (pause), IRQ_PENDING, VGIC_PROCESS_UPDATE."""
         kvm, vcpu = self.kvm, self.vcpu
         reqs = vcpu.core.requests
+        if kvm.phys.taken:  # IRQs enabled: physical interrupts this CPU took run first
+            await kvm_handle_taken_irqs(kvm, vcpu.core.pcpu)
         if kvm.sw.mutant_stale_tdir:
             vcpu.active_spis_at_check = await kvm.dist.active_spis.read()
         if await reqs.kvm_request_pending():
@@ -124,6 +127,8 @@ class VcpuRunLoop:
     async def handle_exit(self, exit: GuestExit) -> bool:
         """handle_exit.c: traps (access_gic_dir, other ICV sysregs), MMIO, WFI; False stops."""
         reason, detail = exit.reason, exit.detail
+        if self.kvm.phys.taken:  # local_irq_enable after the exit took them
+            await kvm_handle_taken_irqs(self.kvm, self.vcpu.core.pcpu)
         if reason is ExitReason.HALT:
             self.vcpu.in_userspace = True
             return False
@@ -169,8 +174,11 @@ class VcpuRunLoop:
         no UNBLOCK, and its timers inject into the vGIC, so only the first remains. A
         pending request alone (KVM_REQ_IRQ_PENDING, KVM_REQ_VGIC_PROCESS_UPDATE) does not
         end the block: a kick wakes the rcuwait, kvm_vcpu_block re-checks and sleeps on.
+        A physical interrupt this CPU took ends it too (phys_gic.py): its handler runs
+        next, in the loop, and injects before the vCPU re-enters.
         """
-        return kvm_arch_vcpu_runnable(self.kvm, self.vcpu)
+        return kvm_arch_vcpu_runnable(self.kvm, self.vcpu) or bool(
+            self.kvm.phys.taken and self.kvm.phys.taken_on(self.vcpu.core.pcpu))
 
     async def _sleep_while(self, ready: Callable[[], bool]) -> None:
         """kvm_vcpu_block until ``ready()`` (IRQs are on here: IPIs are handled as they land)."""

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from vgic_actors.arch.intid import PPI_MIN, SPI_MIN, is_sgi
+from vgic_actors.events import IrqfdResampled
 from vgic_actors.kvm.irq import IrqConfig
 from vgic_actors.kvm.irq_routing import (
     KVM_IRQCHIP_NUM_PINS,
@@ -40,6 +41,8 @@ from vgic_actors.kvm.irq_routing import (
 )
 from vgic_actors.kvm.its import vgic_its_inject_msi
 from vgic_actors.kvm.vgic import (
+    _log,
+    _logging,
     kvm_vgic_inject_irq,
     vgic_model_needs_bcst_kick,
     vgic_queue_irq_unlock,
@@ -404,6 +407,8 @@ def _resampler_ack(kvm: Kvm, resampler: IrqfdResampler) -> Callable[[], Awaitabl
     async def irqfd_resampler_ack() -> None:
         """eventfd.c: irqfd_resampler_ack: lower the GSI once (the resample source), then
         signal every resamplefd of the resampler; the device re-asserts if still needed."""
+        if _logging():
+            _log(IrqfdResampled, gsi=resampler.gsi)
         await kvm_set_irq(kvm, resampler.gsi, False)
         for irqfd in list(resampler.irqfds):
             if irqfd.resamplefd is not None:

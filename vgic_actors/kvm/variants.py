@@ -113,6 +113,14 @@ class KernelSwitches:
     # vgic_irq_cmp sorts a lower priority (higher value) first: on overflow the guest is
     # shown a lower-priority interrupt while a higher one waits outside the LRs.
     mutant_priority_inverted: bool = False
+    # --- scenario switches (issue 18): single kernel features a scenario's `kernel:` can
+    # turn off to be its own negative control; the defaults are merged's behaviour ---
+    # KVM's emulated deactivation of a HW-mapped interrupt reaches the physical GIC:
+    # vgic.c vgic_v3_deactivate -> vgic_v3_deactivate_phys (a trapped DIR of a pseudo-LR)
+    # and vgic-mmio.c vgic_hw_irq_change_active -> vgic_irq_set_phys_active (the
+    # ICACTIVER path a trapped DIR of an LR-held interrupt takes). Off: the virtual
+    # interrupt is deactivated and the physical one stays Active.
+    hw_deactivate_phys: bool = True
 
 
 @dataclass(frozen=True, slots=True)

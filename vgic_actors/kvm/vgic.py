@@ -288,7 +288,8 @@ async def vgic_flush_lr_state(kvm: Kvm, vcpu: KvmVcpu) -> None:
     if _logging():
         _log(HcrConfigured, vcpu=vid, used_lrs=n, lrs=[lr.vintid for lr in vcpu.lrs[:n]],
              tdir=hcr.tdir, npie=hcr.npie, lrenpie=hcr.lrenpie, uie=hcr.uie,
-             active_spis=active_spis)
+             active_spis=active_spis, vgrp0eie=hcr.vgrp0eie, vgrp0die=hcr.vgrp0die,
+             vgrp1eie=hcr.vgrp1eie, vgrp1die=hcr.vgrp1die)
 
 
 def _cover_hcr(kvm: Kvm, hcr: IchHcr, actives_outside: bool, active_spis: int) -> None:
@@ -420,7 +421,7 @@ async def vgic_fold_lr_state(kvm: Kvm, vcpu: KvmVcpu) -> None:
                 continue
             lr = pseudo_lr(irq, kvm.config.v2_model)
         if lr.hw:  # vgic_v3_deactivate_phys
-            kvm.phys.deactivate(lr.pintid)
+            kvm.phys.deactivate_on(vcpu.vcpu_id, lr.pintid)
         kvm.coverage["eoicount.replay"] += 1
         if _logging():
             _log(EoicountReplayed, vcpu=vcpu.vcpu_id, intid=irq.intid, walk_start=start)
@@ -524,7 +525,8 @@ async def vgic_mmio_change_active(kvm: Kvm, requester: KvmVcpu | None, intid: in
         if kvm.sw.fix_change_active_waits_for_lr:
             await _wait_for_lr_owner(requester, irq)
         irq.active = active
-        if irq.hw:  # vgic_hw_irq_change_active: the physical active state follows
+        if irq.hw and (active or kvm.sw.hw_deactivate_phys):
+            # vgic_hw_irq_change_active: the physical active state follows
             kvm.phys.set_active(irq.hwintid, active)
         if _logging():
             _log(ActiveChanged, intid=intid, active=active, halted=halt)
@@ -649,8 +651,8 @@ async def vgic_v3_deactivate(kvm: Kvm, vcpu: KvmVcpu, val: int) -> None:
             _log(DirEmulated, vcpu=vcpu.vcpu_id, intid=intid, outcome=outcome,
                  owner=-1 if owner is None else owner)
         if lr is not None:
-            if lr.hw:  # vgic_v3_deactivate_phys
-                kvm.phys.deactivate(lr.pintid)
+            if lr.hw and sw.hw_deactivate_phys:  # vgic_v3_deactivate_phys
+                kvm.phys.deactivate_on(vcpu.vcpu_id, lr.pintid)
             if folded is None:
                 await vgic_fold_lr(kvm, vcpu, lr, pseudo=True)
             else:  # fix F2: the fold's unlocked tail (its GICv2-host notify comes last)

@@ -7,8 +7,9 @@ ap_list_locks (two of them: lower vcpu_id first), then irq_locks.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from vgic_actors.arch.cpuif import VirtualCpuInterface
 from vgic_actors.arch.intid import LPI_MIN
@@ -78,14 +79,19 @@ class VmConfig:
     pri_bits: int = 5
     pre_bits: int = 5
     variant: str = "merged"
+    # Single KernelSwitches changed on top of the variant (a scenario's `kernel:`, for a
+    # negative control): (switch name, value) pairs.
+    kernel: tuple[tuple[str, object], ...] = ()
     arch: ArchSwitches = field(default_factory=ArchSwitches)
     timeslice: int = 64
     ipi_latency: int | None = DEFAULT_IPI_LATENCY
 
     @property
     def switches(self) -> KernelSwitches:
-        """The kernel switches of the named variant."""
-        return get_variant(self.variant).switches
+        """The kernel switches of the named variant, with ``kernel``'s changes."""
+        sw = get_variant(self.variant).switches
+        changes: dict[str, Any] = dict(self.kernel)  # names and types checked by the loader
+        return replace(sw, **changes) if self.kernel else sw
 
     @property
     def v2_model(self) -> bool:
@@ -298,7 +304,8 @@ def build_kvm(sched: Scheduler, config: VmConfig) -> Kvm:
             irq.group = group
             irq.priority = 0xA0
         core = VcpuCore(n, Pcpu(sched, n, ipi_latency=config.ipi_latency))
-        cpuif = VirtualCpuInterface(cif, on_physical_deactivate=kvm.phys.deactivate)
+        cpuif = VirtualCpuInterface(cif, on_physical_deactivate=partial(kvm.phys.deactivate_on,
+                                                                        n))
         if config.v2_model:
             cpuif.state.v2_dir_page_trapped = config.switches.dir_trapping
         vcpus.append(KvmVcpu(

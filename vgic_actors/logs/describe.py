@@ -27,6 +27,7 @@ from vgic_actors.events import (
     GuestExited,
     HcrConfigured,
     IpisHandled,
+    IrqfdResampled,
     IrqPruned,
     IrqQueued,
     KickSent,
@@ -93,8 +94,10 @@ def describe(event: AnyEvent) -> str:
             return (f"prune INTID {i} off vcpu{v} ap_list" if t < 0
                     else f"migrate INTID {i} vcpu{v} -> vcpu{t} ap_list")
         case HcrConfigured(vcpu=v, lrs=lrs, tdir=t, active_spis=n):
-            bits = " ".join(b for b, on in (("TDIR", t), ("NPIE", event.npie),
-                                            ("LRENPIE", event.lrenpie), ("UIE", event.uie)) if on)
+            bits = " ".join(b for b, on in (
+                ("TDIR", t), ("NPIE", event.npie), ("LRENPIE", event.lrenpie),
+                ("UIE", event.uie), ("VGrp0EIE", event.vgrp0eie), ("VGrp0DIE", event.vgrp0die),
+                ("VGrp1EIE", event.vgrp1eie), ("VGrp1DIE", event.vgrp1die)) if on)
             return f"flush vcpu{v}: LRs {lrs} HCR[{bits or '-'}] active_spis={n}"
         case LrFolded(intid=i, vcpu=v, state=st, deactivated=d, pseudo=p):
             return (f"fold vcpu{v} {'pseudo-' if p else ''}LR INTID {i}: {st}"
@@ -114,6 +117,8 @@ def describe(event: AnyEvent) -> str:
         case GuestDeactivated(intid=i, vcpu=v, how=h, trapped=t):
             name = "DIR" if h == "dir" else "ICACTIVER" if h == "icactiver" else h
             return f"vcpu{v} {name} INTID {i} ({'trapped' if t else 'not trapped'})"
+        case IrqfdResampled(gsi=g):
+            return f"irqfd resample GSI {g}: line lowered, resamplefd signalled"
         case GuestEntered(vcpu=v):
             return f"enter guest vcpu{v}"
         case GuestExited(vcpu=v, reason=r, instructions=n):

@@ -22,8 +22,10 @@ from vgic_actors.events import (
     DirEmulated,
     GuestDeactivated,
     GuestEntered,
+    GuestEoied,
     GuestExited,
     HcrConfigured,
+    IrqfdResampled,
     IrqQueued,
     KickSent,
     MessageSent,
@@ -34,7 +36,7 @@ from vgic_actors.logs.reader import LogReader, has_long_number
 
 _DECODE = frozenset({b"GuestExited", b"GuestEntered", b"HcrConfigured", b"IrqQueued",
                      b"KickSent", b"MessageSent", b"RunEnded", b"DirEmulated",
-                     b"GuestDeactivated"})
+                     b"GuestDeactivated", b"GuestEoied", b"IrqfdResampled"})
 """The kinds whose fields are needed. A lock acquisition is only counted, contended or
 not, from its raw bytes (`_CONTENDED`): the most frequent of them is never decoded."""
 _LOCK = b"LockAcquired"
@@ -73,6 +75,7 @@ class Stats(msgspec.Struct, kw_only=True):
     dir_emulated: dict[str, int] = msgspec.field(default_factory=dict)
     guest_deactivations: dict[str, int] = msgspec.field(default_factory=dict)
     maintenance_interrupts: int = 0
+    resamples: int = 0  # irqfd_resampler_ack runs (IrqfdResampled)
     kicks: dict[str, int] = msgspec.field(default_factory=dict)
     broadcasts: int = 0
     broadcast_legs: int = 0
@@ -271,6 +274,10 @@ def _feed(event: AnyEvent, st: Stats, exits: Counter[str], exits_by: dict[int, C
             dirs[o] += 1
         case GuestDeactivated(how=h, trapped=t):
             deacts[f"{h} {'trapped' if t else 'not trapped'}"] += 1
+        case GuestEoied(deactivates=True, trapped=t):  # EOImode 0: EOIR deactivates too
+            deacts[f"eoir {'trapped' if t else 'not trapped'}"] += 1
+        case IrqfdResampled():
+            st.resamples += 1
         case RunEnded(outcome=o):
             st.outcome = o
             st.steps, st.vt = event.step, event.vt
@@ -292,6 +299,7 @@ def render(st: Stats) -> str:
             + (", ".join(f"{k} {n}" for k, n in st.dir_emulated.items()) or "none"),
             line("guest deactivations", st.guest_deactivations),
             f"{'maintenance IRQs':<22}{st.maintenance_interrupts}",
+            f"{'irqfd resamples':<22}{st.resamples}",
             line("kicks", st.kicks),
             f"{'broadcasts':<22}{st.broadcasts} (0->1 active_spis), {st.broadcast_legs} "
             "request legs (kvm_make_all_cpus_request)",

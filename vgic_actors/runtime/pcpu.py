@@ -127,7 +127,8 @@ async def run_guest_slice(vcpu: VcpuCore, hooks: RunLoopHooks, timeslice: int) -
     mi_sent = False
     for n in range(timeslice):
         if ipi is not None and ipi.pending():
-            reason = ExitReason.IPI if ipi.holds("ipi") else ExitReason.MAINTENANCE
+            reason = (ExitReason.IPI if ipi.holds("ipi") or ipi.holds("phys_irq")
+                      else ExitReason.MAINTENANCE)  # a host IRQ (IPI, physical) or the MI
             return GuestExit(reason, instructions=n)
         if not mi_sent and hooks.maintenance_irq_level():
             if pcpu is None:

@@ -90,20 +90,23 @@ class RoutingSpec(_Act, tag="set_gsi_routing"):
     entries: list[RouteSpec]
 
 
+EventFdName = str | Annotated[int, Meta(ge=0)]  # a number names one too (eventfd: $i)
+
+
 class IrqfdAssignSpec(_Act, tag="irqfd_assign"):
     gsi: U32
-    eventfd: str
+    eventfd: EventFdName
     resample: bool = False
     resamplefd: str | None = None
 
 
 class IrqfdDeassignSpec(_Act, tag="irqfd_deassign"):
     gsi: U32
-    eventfd: str
+    eventfd: EventFdName
 
 
 class IrqfdSignalSpec(_Act, tag="irqfd_signal"):
-    eventfd: str
+    eventfd: EventFdName
     context: Literal["task", "hardirq"] = "task"  # a write(2), or a VFIO device's handler
 
 
@@ -171,11 +174,11 @@ def build_action(spec: Any) -> HostAction:
         return SetGsiRouting(tuple(RoutingEntry(e.gsi, e.type, e.irqchip, e.pin, e.devid,
                                                 e.data, e.flags) for e in spec.entries))
     if isinstance(spec, IrqfdAssignSpec):
-        return IrqfdAssign(spec.gsi, spec.eventfd, spec.resample, spec.resamplefd)
+        return IrqfdAssign(spec.gsi, str(spec.eventfd), spec.resample, spec.resamplefd)
     if isinstance(spec, IrqfdDeassignSpec):
-        return IrqfdDeassign(spec.gsi, spec.eventfd)
+        return IrqfdDeassign(spec.gsi, str(spec.eventfd))
     if isinstance(spec, IrqfdSignalSpec):
-        return IrqfdSignal(spec.eventfd, spec.context)
+        return IrqfdSignal(str(spec.eventfd), spec.context)
     if isinstance(spec, SignalMsiSpec):
         return SignalMsi(spec.devid, spec.eventid)
     if isinstance(spec, MapPhysSpec):

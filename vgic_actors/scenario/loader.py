@@ -27,22 +27,26 @@ from vgic_actors.arch.registers import GicVersion
 from vgic_actors.arch.switches import PRESETS
 from vgic_actors.checks import INVARIANTS
 from vgic_actors.errors import InputError
-from vgic_actors.guest import GuestOp
+from vgic_actors.guest import GuestOp, Mmio
 from vgic_actors.guest.cpuif_ops import AprRead, AprWrite
 from vgic_actors.guest.host import Do, Host, HostAction, HostStep, MapPhys
-from vgic_actors.kvm.variants import VARIANTS
+from vgic_actors.kvm.variants import VARIANTS, KernelSwitches
 from vgic_actors.kvm.vm import VmConfig
 from vgic_actors.scenario.host_ops import decode_host_steps
 from vgic_actors.scenario.ops import DecodedOp, OpError, decode_ops, op_error_from_msgspec
 from vgic_actors.scenario.schema import (
     MAX_STEPS,
+    Counters,
     Defaults,
     Expect,
+    FinalIrq,
     GuestSection,
     IrqSection,
     RunSection,
     ScenarioFile,
+    VerdictSpec,
     VmSection,
+    WarningsSpec,
 )
 from vgic_actors.scenario.source import Source, child_path, describe, load_file, load_source
 
@@ -76,6 +80,27 @@ class GuestPlan:
 
 
 @dataclass(frozen=True)
+class Judgement:
+    """How one verdict label is run and judged (`Scenario.judgement`).
+
+    ``variant`` and ``kernel``: the kernel it runs (a variant with single switches
+    changed); ``found``: the invariants its runs must violate, sorted ([] = pass);
+    ``final``/``counters``: the expectations judged when ``judge_expect``;
+    ``required``/``forbidden``: warnings that must / must not be reported.
+    """
+
+    label: str
+    variant: str
+    kernel: tuple[tuple[str, object], ...] = ()
+    found: list[str] = field(default_factory=list)
+    final: list[FinalIrq] = field(default_factory=list)
+    counters: Counters = field(default_factory=Counters)
+    judge_expect: bool = True
+    required: tuple[str, ...] = ()
+    forbidden: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A validated scenario, ready to run under any variant and seed."""
 
@@ -90,12 +115,22 @@ class Scenario:
     expect: Expect
     run: RunSection
     templates: dict[str, tuple[list[Any], str]] = field(repr=False, default_factory=dict)
+    kernel: tuple[tuple[str, object], ...] = ()  # the file's `kernel:` (every label)
+    judgements: dict[str, Judgement] = field(repr=False, default_factory=dict)
+
+    def judgement(self, label: str) -> Judgement:
+        """How ``label`` (a listed verdict, or any variant name) runs and is judged; an
+        unlisted variant must pass with the top-level expectations."""
+        listed = self.judgements.get(label)
+        if listed is not None:
+            return listed
+        return Judgement(label, label, self.kernel, [], self.expect.final,
+                         self.expect.counters, True, tuple(self.expect.warnings.required),
+                         tuple(self.expect.warnings.forbidden))
 
     def expected_verdict(self, variant: str) -> list[str]:
         """The invariants ``variant`` must violate ([] = it must pass)."""
-        verdict = self.expect.verdicts.get(variant, "pass")
-        names = [verdict] if isinstance(verdict, str) else list(verdict)
-        return [] if names == ["pass"] else sorted(names)
+        return self.judgement(variant).found
 
     def variants(self) -> list[str]:
         """The variants the scenario lists a verdict for (merged when none)."""
@@ -170,6 +205,9 @@ def parse_scenario(src: Source) -> Scenario:
     for i, irq in enumerate(sf.irqs):
         _check_irq(src, irq, vm, child_path("$.irqs", i))
     _check_expect(src, sf.expect, vm)
+    kernel = _kernel_switches(src, sf.kernel, "$.kernel", ())
+    judgements = {label: _judgement(src, label, verdict, sf.expect, kernel, vm)
+                  for label, verdict in sf.expect.verdicts.items()}
     try:
         host = decode_host_steps(sf.host, "$.host")
     except OpError as exc:
@@ -180,7 +218,7 @@ def parse_scenario(src: Source) -> Scenario:
     run = RunSection(
         seeds=sf.run.seeds or defaults.run.seeds,
         strategy=sf.run.strategy or defaults.run.strategy,
-        max_steps=sf.run.max_steps or defaults.run.max_steps,
+        max_steps=sf.run.max_steps or step_budget(guests, host, defaults.run.max_steps),
     )
     if run.strategy is not None:
         check_strategy(run.strategy, lambda exp, got: src.error("$.run.strategy", exp, got))
@@ -188,7 +226,29 @@ def parse_scenario(src: Source) -> Scenario:
     name = sf.name or Path(src.file).stem
     return Scenario(name=name, file=src.file, description=sf.description.strip(), digest=digest,
                     vm=vm, irqs=sf.irqs, guests=guests, host=host, expect=sf.expect,
-                    run=run, templates=templates)
+                    run=run, templates=templates, kernel=kernel, judgements=judgements)
+
+
+STEPS_PER_OP = 100
+"""The step budget per unit of scenario size when a file gives none: the library's runs
+take 7-20 steps per unit under PCT (measured over its scenarios), so 100 leaves room for
+random walks and spin-waits while a real livelock still ends the run."""
+
+
+def scenario_size(guests: list[GuestPlan], host: list[HostStep], irqs: int) -> float:
+    """Each guest's operations, its IRQ handler twice per interrupt it may take (entry and
+    exit cost kernel steps; the interrupts spread over the vCPUs), the VMM's steps."""
+    per_vcpu = max(irqs, 1) / max(len(guests), 1)
+    return sum(len(g.ops) + 2 * len(g.handler or ()) * per_vcpu for g in guests) + len(host)
+
+
+def step_budget(guests: list[GuestPlan], host: list[HostStep], default: int | None) -> int:
+    """``run.max_steps`` when the file gives none: the default (config/defaults.yaml), or
+    `STEPS_PER_OP` per unit of `scenario_size` if more, at most MAX_STEPS. Interrupts are
+    counted from the acknowledges a program may wait for (`wfi_until`)."""
+    acks = sum(getattr(op, "acks", 0) for g in guests for op in g.ops)
+    size = scenario_size(guests, host, acks)
+    return min(MAX_STEPS, max(default or 20_000, int(STEPS_PER_OP * size)))
 
 
 _STRATEGY = re.compile(r"(random|trio)\Z|pct(?::([0-9]{1,2})(?::([0-9]{1,7}))?)?\Z")
@@ -290,11 +350,37 @@ def _decode(src: Source, items: Any, path: str, templates: dict[str, tuple[list[
                                         str(d.intid)))
         if isinstance(d.op, Host):
             _check_action(src, d.op.action, d.path, vm)
+        if isinstance(d.op, Mmio):
+            _check_mmio_value(src, d.op, d.path)
         if isinstance(d.op, AprRead | AprWrite) and d.op.n >= nr_apr:
             raise _located(src, OpError(d.path + ".n", f"an APR index below {nr_apr} "
                                         f"(ICH_VTR_EL2.PREbits = {vm.cpuif_config().pre_bits}"
                                         f" gives {nr_apr} per group)", str(d.op.n)))
     return [d.op for d in decoded]
+
+
+REG_FIELD_MAX = {
+    "IPRIORITYR": (0xFF, "a priority byte 0..255 (GICD_IPRIORITYR<n> holds 8 bits per INTID)"),
+    "ICFGR": (1, "1 (edge) or 0 (level): GICD_ICFGR<n>.Int_config<1>"),
+    "IGROUPR": (1, "0 or 1 (GICD_IGROUPR<n> holds one bit per INTID)"),
+    "IROUTER": (0xFF, "an Aff0 value 0..255 (GICD_IROUTER<n>.Aff0: the vCPU)"),
+    "ITARGETSR": (0xFF, "a CPU mask 0..255 (GICD_ITARGETSR<n> holds 8 bits per INTID)"),
+    "SGIR": (0xFFFFFFFF, "a 32-bit GICD_SGIR value"),
+    "SPENDSGIR": (0xFF, "a source-CPU mask 0..255 (8 bits per SGI)"),
+    "CPENDSGIR": (0xFF, "a source-CPU mask 0..255 (8 bits per SGI)"),
+}
+"""The width of each register's per-INTID field (a value above it is an error, never
+silently masked); the set/clear-enable, -pending and -active registers hold one bit."""
+
+
+def _check_mmio_value(src: Source, op: Mmio, path: str) -> None:
+    """A GICD/GICR write's value, or a read's expected value, fits the field's width."""
+    limit, expected = REG_FIELD_MAX.get(op.reg, (1, f"0 or 1 (GICD_{op.reg}<n> holds one bit "
+                                                    "per INTID)"))
+    value, name = (op.value, "value") if op.write else (op.expect, "expect")
+    if value is not None and not 0 <= value <= limit:
+        raise src.error(f"{path}.{name}", expected,
+                        str(value) if value < 0 else hex(value))
 
 
 def _op_intid_ok(d: DecodedOp, vm: VmConfig) -> bool:
@@ -344,8 +430,43 @@ def _check_irq(src: Source, irq: IrqSection, vm: VmConfig, path: str) -> None:
 
 
 def _check_expect(src: Source, expect: Expect, vm: VmConfig) -> None:
-    for i, final in enumerate(expect.final):
-        path = child_path("$.expect.final", i)
+    _check_final(src, expect.final, vm, "$.expect.final")
+    _check_counters(src, expect.counters, vm, "$.expect.counters")
+    _check_warnings(src, expect.warnings, "$.expect.warnings")
+
+
+def _check_counters(src: Source, counters: Counters, vm: VmConfig, base: str) -> None:
+    """The counters tables, entry by entry (normalised in place: integer keys)."""
+    vcpus = f"a vCPU index below {vm.nr_vcpus}"
+    acks_path = child_path(base, "acks")
+    counters.acks = _table(src, counters.acks, acks_path,
+                           lambda k: 0 <= k < 1 << 24, "an INTID (0..2^24-1)", Count)
+    for intid, count in (counters.acks or {}).items():
+        if count and not (_intid_ok(intid, vm) or 1020 <= intid <= 1023):
+            raise src.error(child_path(acks_path, intid),
+                            f"0 (this VM has no INTID {intid}: it implements "
+                            f"{_intid_range(vm)})",
+                            str(count))
+    counters.eoicount = _table(src, counters.eoicount, child_path(base, "eoicount"),
+                               lambda k: 0 <= k < vm.nr_vcpus, vcpus, Count)
+    counters.tdir = _table(src, counters.tdir, child_path(base, "tdir"),
+                           lambda k: 0 <= k < vm.nr_vcpus, vcpus, bool)
+
+
+WARNINGS = [n for n, inv in INVARIANTS.items() if inv.kind == "warning"]
+
+
+def _check_warnings(src: Source, spec: WarningsSpec, path: str) -> None:
+    for key in ("required", "forbidden"):
+        for i, name in enumerate(getattr(spec, key)):
+            if name not in WARNINGS:
+                raise src.error(child_path(child_path(path, key), i),
+                                f"a warning name ({', '.join(WARNINGS)})", describe(name))
+
+
+def _check_final(src: Source, finals: list[FinalIrq], vm: VmConfig, base: str) -> None:
+    for i, final in enumerate(finals):
+        path = child_path(base, i)
         if not _intid_ok(final.intid, vm) or 1020 <= final.intid < LPI_MIN:
             raise src.error(child_path(path, "intid"), _intid_expected(vm), str(final.intid))
         if final.intid < 32 and (final.vcpu is None or final.vcpu >= vm.nr_vcpus):
@@ -356,40 +477,76 @@ def _check_expect(src: Source, expect: Expect, vm: VmConfig) -> None:
             raise src.error(child_path(path, "ap_list"),
                             f"a vCPU index below {vm.nr_vcpus} or none",
                             str(final.ap_list))
-    counters = expect.counters
-    vcpus = f"a vCPU index below {vm.nr_vcpus}"
-    counters.acks = _table(src, counters.acks, "$.expect.counters.acks",
-                           lambda k: 0 <= k < 1 << 24, "an INTID (0..2^24-1)", Count)
-    for intid, count in (counters.acks or {}).items():
-        if count and not (_intid_ok(intid, vm) or 1020 <= intid <= 1023):
-            raise src.error(child_path("$.expect.counters.acks", intid),
-                            f"0 (this VM has no INTID {intid}: it implements "
-                            f"{_intid_range(vm)})",
-                            str(count))
-    counters.eoicount = _table(src, counters.eoicount, "$.expect.counters.eoicount",
-                               lambda k: 0 <= k < vm.nr_vcpus, vcpus, Count)
-    counters.tdir = _table(src, counters.tdir, "$.expect.counters.tdir",
-                           lambda k: 0 <= k < vm.nr_vcpus, vcpus, bool)
-    judged = [n for n, inv in INVARIANTS.items() if inv.kind not in ("warning", "expectation")]
-    for variant, verdict in expect.verdicts.items():
-        path = child_path("$.expect.verdicts", variant)
-        if variant not in VARIANTS:
-            raise src.error(path, f"a variant name ({', '.join(VARIANTS)})", describe(variant),
-                            at_key=True)
-        if not isinstance(verdict, str | list):
-            raise src.error(path, "pass, an invariant name or a list of them",
-                            describe(verdict))
-        names = [verdict] if isinstance(verdict, str) else verdict
-        if not names:
-            raise src.error(path, "pass or invariant names", "an empty list")
-        for j, name in enumerate(names):
-            if name == "pass" and len(names) == 1:
-                continue
-            if name not in judged:
-                where = path if isinstance(verdict, str) else child_path(path, j)
-                raise src.error(where, "pass or the invariants a negative control breaks ("
-                                + ", ".join(judged) + "; expectations are judged only for "
-                                "variants expected to pass)", describe(name))
+
+
+def _kernel_switches(src: Source, table: dict[Any, Any], path: str,
+                     base: tuple[tuple[str, object], ...]) -> tuple[tuple[str, object], ...]:
+    """``kernel: {switch: value}``: KernelSwitches field names with values of their type,
+    on top of ``base``."""
+    hints = _switch_types()
+    out = dict(base)
+    for name, value in table.items():
+        kpath = child_path(path, name)
+        if name not in hints:
+            raise src.error(kpath, f"a kernel switch ({', '.join(hints)}; "
+                            "vgic-actors variants -v shows them)", describe(name), at_key=True)
+        out[name] = _convert(src, value, hints[name], kpath)
+    return tuple(out.items())
+
+
+@cache
+def _switch_types() -> dict[str, Any]:
+    import typing
+
+    return typing.get_type_hints(KernelSwitches)
+
+
+def _judgement(src: Source, label: Any, verdict: Any, expect: Expect,
+               kernel: tuple[tuple[str, object], ...], vm: VmConfig) -> Judgement:
+    """One ``verdicts`` entry: a variant name or a named control (with ``variant``)."""
+    path = child_path("$.expect.verdicts", label)
+    if isinstance(verdict, dict):
+        spec: VerdictSpec = _convert(src, verdict, VerdictSpec, path)
+        found, fpath = spec.found, child_path(path, "found")
+    elif isinstance(verdict, str | list):
+        spec, found, fpath = VerdictSpec(), verdict, path
+    else:
+        raise src.error(path, "pass, an invariant name, a list of them or a mapping "
+                        "{found, variant, kernel, final, counters, warnings}",
+                        describe(verdict))
+    if not isinstance(label, str) or (label not in VARIANTS and spec.variant is None):
+        raise src.error(path, f"a variant name ({', '.join(VARIANTS)}), or a control's "
+                        "name with variant: in its mapping", describe(label), at_key=True)
+    variant = spec.variant or label
+    if variant not in VARIANTS:
+        raise src.error(child_path(path, "variant"), f"a variant name ({', '.join(VARIANTS)})",
+                        describe(variant))
+    names = [found] if isinstance(found, str) else found
+    if not names:
+        raise src.error(fpath, "pass or invariant names", "an empty list")
+    judged = [n for n, inv in INVARIANTS.items() if inv.kind != "warning"]
+    for j, name in enumerate(names):
+        if name == "pass" and len(names) == 1:
+            continue
+        if name not in judged:
+            raise src.error(fpath if isinstance(found, str) else child_path(fpath, j),
+                            "pass or the invariants a negative control breaks ("
+                            + ", ".join(judged) + ")", describe(name))
+    invariants = [] if names == ["pass"] else sorted(names)
+    own = spec.final is not None or spec.counters is not None
+    if spec.final is not None:
+        _check_final(src, spec.final, vm, child_path(path, "final"))
+    if spec.counters is not None:
+        _check_counters(src, spec.counters, vm, child_path(path, "counters"))
+    warnings = spec.warnings or expect.warnings
+    if spec.warnings is not None:
+        _check_warnings(src, spec.warnings, child_path(path, "warnings"))
+    return Judgement(
+        label, variant, _kernel_switches(src, spec.kernel, child_path(path, "kernel"), kernel),
+        invariants, expect.final if spec.final is None else spec.final,
+        expect.counters if spec.counters is None else spec.counters,
+        not invariants or own or "expectation" in invariants,
+        tuple(warnings.required), tuple(warnings.forbidden))
 
 
 Count = Annotated[int, Meta(ge=0)]

@@ -44,8 +44,14 @@ from vgic_actors.guest.cpuif_ops import (
     Wfi,
     WfiUntil,
 )
+from vgic_actors.guest.host import LowerLine
 from vgic_actors.guest.its import ItsCommand, SetLpiConfig
+from vgic_actors.guest.poll import Poll
+from vgic_actors.guest.program import LAST
 from vgic_actors.guest.sgi import SendSgi
+from vgic_actors.guest.sysreg import READABLE, WRITABLE, IarSpin, IccRead, IccWrite
+from vgic_actors.guest.timer import TimerRead, TimerWrite
+from vgic_actors.scenario import expr
 from vgic_actors.scenario.schema import Base, Byte
 from vgic_actors.scenario.source import MISSING, child_path, describe
 
@@ -93,6 +99,7 @@ class BprSpec(Base):
 
 class AckSpec(Base):
     expect: IntId | Literal["any"] = "any"
+    group: Group | None = None
 
 
 class IarSpec(Base):
@@ -158,8 +165,80 @@ class GicdWriteSpec(Base):
 
 class GicdReadSpec(Base):
     reg: GicdReg
-    intid: IntId
+    intid: IntId | Literal["last"]
     expect: int | None = None
+
+
+class SpinIarSpec(Base):
+    group: Group = 1
+    expect: IntId | Literal["any"] = "any"
+    max: Annotated[int, Meta(ge=1, le=100_000)] = 1000
+
+
+class PollSpec(Base):
+    reg: GicdReg
+    intid: IntId
+    until: int
+    max: Annotated[int, Meta(ge=1, le=10_000)] = 100
+
+
+class IccSpec(Base):
+    """``icc: {reg: ICC_..._EL1, value: V}`` writes, ``{reg, expect, mask}`` reads; IAR,
+    EOIR and DIR take ``intid``/``expect`` as their own operations do."""
+
+    reg: str
+    value: Annotated[int, Meta(ge=0, le=0xFFFF_FFFF)] | None = None
+    expect: int | Literal["any"] | None = None
+    mask: Annotated[int, Meta(ge=0, le=0xFFFF_FFFF)] = 0xFFFF_FFFF
+    intid: IntId | Literal["last"] = "last"
+
+
+_ICC_ACK = {"ICC_IAR0_EL1": 0, "ICC_IAR1_EL1": 1}
+_ICC_EOI = {"ICC_EOIR0_EL1": 0, "ICC_EOIR1_EL1": 1}
+ICC_REGS = sorted({*READABLE, *WRITABLE, *_ICC_ACK, *_ICC_EOI, "ICC_DIR_EL1"})
+
+
+def _icc(arg: Any, path: str) -> GuestOp:
+    """Decode ``icc``: a read (``expect``) or write (``value``) of one ICC register."""
+    if isinstance(arg, str):
+        arg = {"reg": arg}
+    spec: IccSpec = convert(arg, IccSpec, path)
+    rpath = child_path(path, "reg")
+    if spec.reg not in ICC_REGS:
+        raise OpError(rpath, "an ICC register (" + ", ".join(ICC_REGS) + ")", repr(spec.reg))
+    expect = None if spec.expect == "any" else spec.expect
+    intid = _opt(spec.intid)
+    if spec.reg in _ICC_ACK:
+        return Iar(expect, _ICC_ACK[spec.reg])
+    if spec.reg in _ICC_EOI:
+        return Eoir(intid, _ICC_EOI[spec.reg])
+    if spec.reg == "ICC_DIR_EL1":
+        return Dir(intid)
+    if spec.value is not None:
+        if spec.reg not in WRITABLE:
+            raise OpError(rpath, "a writable ICC register (" + ", ".join(WRITABLE) + ")",
+                          f"{spec.reg!r} with a value")
+        if spec.expect is not None:
+            raise OpError(child_path(path, "expect"), "value (a write) or expect (a read), "
+                          "not both", "both")
+        return IccWrite(spec.reg, spec.value)
+    return IccRead(spec.reg, expect, spec.mask)
+
+
+class TimerSpec(Base):
+    ctl: Annotated[int, Meta(ge=0, le=3)] | None = None
+    cval: Annotated[int, Meta(ge=0, le=(1 << 63) - 1)] | Literal["now"] | None = None
+    delay: Annotated[int, Meta(ge=0, le=1 << 40)] | None = None
+
+
+def _timer(s: TimerSpec) -> GuestOp:
+    if s.cval == "now":
+        return TimerWrite(s.ctl, None, 0)
+    return TimerWrite(s.ctl, s.cval, s.delay)
+
+
+class TimerReadSpec(Base):
+    expect: Annotated[int, Meta(ge=0, le=7)] | None = None
 
 
 class SgiSpec(Base):
@@ -207,7 +286,7 @@ OPS: dict[str, OpKind] = {
     "eoimode": OpKind(EoiModeSpec, "eoimode", lambda s: SetEoiMode(bool(s.eoimode))),
     "pmr": OpKind(PmrSpec, "value", lambda s: SetPmr(s.value)),
     "bpr": OpKind(BprSpec, "value", lambda s: SetBpr(s.value, s.group)),
-    "ack": OpKind(AckSpec, "expect", lambda s: Ack(_opt(s.expect)), "expect"),
+    "ack": OpKind(AckSpec, "expect", lambda s: Ack(_opt(s.expect), s.group), "expect"),
     "iar": OpKind(IarSpec, "expect", lambda s: Iar(_opt(s.expect), s.group, s.eret_if_spurious),
                   "expect"),
     "eoir": OpKind(EoirSpec, "intid", lambda s: Eoir(_opt(s.intid), s.group), "intid"),
@@ -234,9 +313,17 @@ OPS: dict[str, OpKind] = {
     "write": OpKind(GicdWriteSpec, None,
                     lambda s: Mmio(s.reg, s.intid, write=True, value=s.value), "intid",
                     gicd=True),
-    "read": OpKind(GicdReadSpec, None,
-                   lambda s: Mmio(s.reg, s.intid, write=False, expect=s.expect), "intid",
+    "poll": OpKind(PollSpec, None, lambda s: Poll(s.reg, s.intid, s.until, s.max), "intid",
                    gicd=True),
+    "icc": OpKind(NoArgs, "reg", lambda _: Wfi(), custom=_icc),
+    "timer": OpKind(TimerSpec, "ctl", _timer),
+    "timer_read": OpKind(TimerReadSpec, "expect", lambda s: TimerRead(s.expect)),
+    "read": OpKind(GicdReadSpec, None,
+                   lambda s: Mmio(s.reg, LAST if s.intid == "last" else s.intid, write=False,
+                                  expect=s.expect), "intid", gicd=True),
+    "spin_iar": OpKind(SpinIarSpec, "group",
+                       lambda s: IarSpin(s.group, _opt(s.expect), s.max)),
+    "lower_line": OpKind(NoArgs, None, lambda _: LowerLine()),
 }
 """Every operation a guest program may use, by name (docs/scenarios.md lists them)."""
 
@@ -256,6 +343,7 @@ class ForSpec(Base):
     do: list[Any]
     from_: int | None = msgspec.field(default=None, name="from")
     to: int | None = None
+    step: Annotated[int, Meta(ge=1)] = 1
     in_: list[int] | None = msgspec.field(default=None, name="in")
 
 
@@ -371,17 +459,43 @@ def _lookup(value: Any, rel: str) -> Any:
     return value
 
 
-def _substitute(value: Any, env: Mapping[str, int]) -> Any:
+def _substitute(value: Any, env: Mapping[str, int], path: str) -> Any:
+    """``$name`` and ``$expr`` values replaced by their integers where every variable they
+    use is bound in ``env``; the others stay for an inner ``for`` or template to bind
+    (`_unbound` reports what is left at an operation)."""
     if isinstance(value, str):
-        m = _VAR.match(value)
-        if m and m.group(1) in env:
-            return env[m.group(1)]
-        return value
+        if not expr.is_expression(value):
+            return value
+        name = expr.plain_name(value)
+        if name is not None:
+            return env.get(name, value)
+        try:
+            if expr.names(value) - set(env) and expr.names(value):
+                return value
+            return expr.evaluate(value, env)
+        except expr.ExprError as exc:
+            raise OpError(path, exc.expected, exc.got) from None
     if isinstance(value, list):
-        return [_substitute(v, env) for v in value]
+        return [_substitute(v, env, child_path(path, i)) for i, v in enumerate(value)]
     if isinstance(value, dict):
-        return {k: _substitute(v, env) for k, v in value.items()}
+        return {k: _substitute(v, env, child_path(path, k)) for k, v in value.items()}
     return value
+
+
+def _unbound(value: Any, path: str, env: Mapping[str, int]) -> None:
+    """An operation's fields hold no ``$`` value left unbound (OpError at its path)."""
+    if expr.is_expression(value):
+        plain = expr.plain_name(value)
+        used = sorted(({plain} if plain is not None else expr.names(value)) - set(env))
+        bound = ", ".join(sorted(env)) or "none"
+        raise OpError(path, f"a variable bound by an enclosing for or template argument "
+                      f"(here: {bound})", f"{used[0]} in {value!r}" if used else repr(value))
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            _unbound(v, child_path(path, i), env)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _unbound(v, child_path(path, k), env)
 
 
 def decode_ops(items: Any, path: str, templates: Mapping[str, tuple[list[Any], str]],
@@ -397,7 +511,7 @@ def decode_ops(items: Any, path: str, templates: Mapping[str, tuple[list[Any], s
     for i, item in enumerate(items):
         ipath = child_path(path, i)
         work.spend(ipath)
-        item = _substitute(item, env or {})
+        item = _substitute(item, env or {}, ipath)
         if not isinstance(item, dict) or len(item) != 1:
             raise OpError(ipath, "an operation: a mapping with one key such as 'ack: 32'",
                           describe(item) if not isinstance(item, dict)
@@ -407,7 +521,7 @@ def decode_ops(items: Any, path: str, templates: Mapping[str, tuple[list[Any], s
         if name in _FORMS:
             out += _expand(name, arg, apath, templates, env or {}, depth, work)
         elif name in OPS:
-            out.append(_decode_one(OPS[name], arg, apath))
+            out.append(_decode_one(OPS[name], arg, apath, env or {}))
         else:
             known = ", ".join(sorted([*OPS, *_FORMS]))
             raise OpError(ipath, f"an operation name ({known})", repr(name))
@@ -417,8 +531,9 @@ def decode_ops(items: Any, path: str, templates: Mapping[str, tuple[list[Any], s
     return out
 
 
-def _decode_one(kind: OpKind, arg: Any, path: str) -> DecodedOp:
+def _decode_one(kind: OpKind, arg: Any, path: str, env: Mapping[str, int]) -> DecodedOp:
     if kind.custom is not None:
+        _unbound(arg, path, env)
         return DecodedOp(kind.custom(arg, path), path, None)
     if arg is None:
         arg = {}
@@ -426,6 +541,7 @@ def _decode_one(kind: OpKind, arg: Any, path: str) -> DecodedOp:
         if kind.shorthand is None:
             raise OpError(path, "a mapping of fields", describe(arg))
         arg = {kind.shorthand: arg}
+    _unbound(arg, path, env)
     spec = convert(arg, kind.spec, path)
     intid = getattr(spec, kind.intid_field, None) if kind.intid_field else None
     return DecodedOp(kind.build(spec), path, intid if isinstance(intid, int) else None,
@@ -449,10 +565,10 @@ def _expand(form: str, arg: Any, path: str, templates: Mapping[str, tuple[list[A
                       "neither" if loop.in_ is None else "both")
     if loop.in_ is None:
         first, last = loop.from_ or 0, loop.to or 0
-        if last - first >= MAX_EXPANDED_OPS:
+        if (last - first) // loop.step >= MAX_EXPANDED_OPS:
             raise OpError(child_path(path, "to"), f"a loop of at most {MAX_EXPANDED_OPS} "
-                          f"values (to - from < {MAX_EXPANDED_OPS})", str(last))
-        values = list(range(first, last + 1))
+                          f"values ((to - from) / step < {MAX_EXPANDED_OPS})", str(last))
+        values = list(range(first, last + 1, loop.step))
     else:
         values = loop.in_
     out: list[DecodedOp] = []
@@ -476,26 +592,32 @@ def _call(arg: Any, path: str, templates: Mapping[str, tuple[list[Any], str]],
                       repr(call.template))
     body, where = templates[call.template]
     params = template_params(body, templates)
-    listed = ", ".join(sorted(params)) or "none"
     for name, value in call.with_.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise OpError(child_path(child_path(path, "with"), name),
+                          f"an integer (argument {name} of {call.template})", describe(value))
+    try:  # a template that is itself malformed is reported where it is, not at the call
+        decoded = decode_ops(body, where, templates, {**env, **call.with_}, depth + 1, work)
+    except OpError as exc:
+        if not exc.expected.startswith("a variable bound by"):
+            if not where.startswith("$"):  # a built-in template: say where, report here
+                raise OpError(path, f"a call that expands cleanly: in {exc.path}, "
+                              f"expected {exc.expected}", exc.got) from None
+            raise
+        decoded = None
+    listed = ", ".join(sorted(params)) or "none"
+    for name in call.with_:
         apath = child_path(child_path(path, "with"), name)
         if name not in params:
             raise OpError(apath, f"an argument of template {call.template} ({listed})",
                           repr(name), at_key=True)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise OpError(apath, f"an integer (argument {name} of {call.template})",
-                          describe(value))
     missing = sorted(params - set(call.with_) - set(env))
     if missing:
         raise OpError(path, f"argument {missing[0]} of template {call.template} "
                       f"(with: {{{missing[0]}: N}})", "nothing")
-    try:
+    if decoded is None:  # an unbound variable no argument explains: report it in place
         return decode_ops(body, where, templates, {**env, **call.with_}, depth + 1, work)
-    except OpError as exc:
-        if not where.startswith("$"):  # a built-in template: say where, report here
-            raise OpError(path, f"a call that expands cleanly: in {exc.path}, "
-                          f"expected {exc.expected}", exc.got) from None
-        raise
+    return decoded
 
 
 def template_params(body: Any, templates: Mapping[str, tuple[list[Any], str]],
@@ -509,14 +631,17 @@ def template_params(body: Any, templates: Mapping[str, tuple[list[Any], str]],
             m = _VAR.match(value)
             if m and m.group(1) not in bound:
                 found.add(m.group(1))
+            elif expr.is_expression(value):
+                found.update(expr.names(value) - bound)
         elif isinstance(value, list):
             for item in value:
                 visit(item, bound)
         elif isinstance(value, dict):
             loop, call = value.get("for"), value.get("call")
-            if len(value) == 1 and isinstance(loop, dict) and isinstance(loop.get("var"), str):
+            if len(value) == 1 and isinstance(loop, dict):
                 visit({k: v for k, v in loop.items() if k != "do"}, bound)
-                visit(loop.get("do"), bound | {loop["var"]})
+                if isinstance(loop.get("var"), str):  # else malformed: decoding says so
+                    visit(loop.get("do"), bound | {loop["var"]})
                 return
             if len(value) == 1 and call is not None:
                 name = call if isinstance(call, str) else (

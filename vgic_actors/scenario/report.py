@@ -21,7 +21,8 @@ def _found(v: VariantReport) -> str:
     counts: Counter[str] = Counter()
     for r in v.runs:
         counts.update(r.broken)
-    return ", ".join(f"{name} in {counts[name]}/{len(v.runs)}" for name in v.found)
+    return ", ".join(name if name.startswith("warning-") else
+                     f"{name} in {counts[name]}/{len(v.runs)}" for name in v.found)
 
 
 def render(scenario: Scenario, report: ScenarioReport) -> str:
@@ -41,19 +42,38 @@ def render(scenario: Scenario, report: ScenarioReport) -> str:
         lines.append(f"       {'':<{width}}  expected: {expected}")
     for v in report.variants:
         lines += _explain(scenario, v)
-    warnings = Counter((v.variant, w.invariant) for v in report.variants
-                       for r in v.runs for w in r.warnings)
-    if warnings:
-        lines.append("")
-        lines.append("warnings (kernel behaviour as written, not violations):")
-        for (variant, name), n in sorted(warnings.items()):
-            first = next(w for v in report.variants if v.variant == variant
-                         for r in v.runs for w in r.warnings if w.invariant == name)
-            lines.append(f"  {name} on {variant} ({n} runs): {first.message}")
+    lines += _warnings(scenario, report)
     lines.append("")
     lines.append("result: " + ("every verdict held" if report.ok else
                                "a verdict did not hold (exit status 1)"))
     return "\n".join(lines)
+
+
+def _warnings(scenario: Scenario, report: ScenarioReport) -> list[str]:
+    """Warnings the scenario does not judge (required or forbidden ones are part of the
+    verdict), one line per warning over every variant that reported it."""
+    judged = {w for v in report.variants for j in [scenario.judgement(v.variant)]
+              for w in (*j.required, *j.forbidden)}
+    runs: Counter[str] = Counter()
+    variants: dict[str, list[str]] = {}
+    first: dict[str, str] = {}
+    for v in report.variants:
+        for r in v.runs:
+            for w in r.warnings:
+                if w.invariant in judged:
+                    continue
+                runs[w.invariant] += 1
+                first.setdefault(w.invariant, w.message)
+                if v.variant not in variants.setdefault(w.invariant, []):
+                    variants[w.invariant].append(v.variant)
+    if not runs:
+        return []
+    lines = ["", "warnings (kernel behaviour as written, not violations; expect.warnings "
+             "judges them):"]
+    for name in sorted(runs):
+        lines.append(f"  {name} on {', '.join(variants[name])} ({runs[name]} runs): "
+                     f"{first[name]}")
+    return lines
 
 
 def _explain(scenario: Scenario, v: VariantReport) -> list[str]:

@@ -28,6 +28,8 @@ from vgic_actors.errors import InputError, ModelInternalError, UsageError
 from vgic_actors.guest import GuestProgram
 from vgic_actors.guest.host import HostProgram
 from vgic_actors.guest.ledger import GuestLedger
+from vgic_actors.guest.timer import TimerRead, TimerWrite
+from vgic_actors.kvm.arch_timer import kvm_timer_enable
 from vgic_actors.kvm.irq import IrqConfig, irq_is_pending
 from vgic_actors.kvm.machine import Machine, start_vm
 from vgic_actors.kvm.phys_gic import kvm_vgic_map_irq
@@ -46,7 +48,8 @@ from vgic_actors.runtime import (
     timing_model,
 )
 from vgic_actors.runtime.context import FindingClass
-from vgic_actors.scenario.loader import Scenario
+from vgic_actors.scenario.loader import Judgement, Scenario
+from vgic_actors.scenario.schema import Counters, FinalIrq
 
 PCT_HORIZON = 300
 """PCT's k when neither the strategy nor the caller gives one (``vgic-actors run``)."""
@@ -282,6 +285,12 @@ def apply_irq_config(scenario: Scenario, kvm: Kvm) -> None:
             kvm_vgic_map_irq(kvm, irq, cfg.vcpu or 0 if cfg.intid < 32 else None, cfg.hw)
 
 
+def uses_timer(scenario: Scenario) -> bool:
+    """Whether a guest programs its virtual timer (then KVM's kvm_timer_enable maps it)."""
+    return any(isinstance(op, TimerWrite | TimerRead) for g in scenario.guests
+               for op in (*g.ops, *(g.handler or ())))
+
+
 def run_once(scenario: Scenario, variant: str, seed: int, strategy: str | Strategy, *,
              max_steps: int | None = None, log: BinaryIO | None = None,
              choices: str = "", monitor: bool = True,
@@ -297,7 +306,8 @@ def run_once(scenario: Scenario, variant: str, seed: int, strategy: str | Strate
     The ``expect`` section describes the correct outcome, so it is judged only for
     variants expected to pass; a negative control is judged by its named invariants.
     """
-    config = replace(scenario.vm, variant=variant)
+    judgement = scenario.judgement(variant)
+    config = replace(scenario.vm, variant=judgement.variant, kernel=judgement.kernel)
     ledger = GuestLedger()
     guests = [GuestProgram(f"vcpu{n}", plan.ops, handler=plan.handler, ledger=ledger)
               for n, plan in enumerate(scenario.guests)]
@@ -310,6 +320,9 @@ def run_once(scenario: Scenario, variant: str, seed: int, strategy: str | Strate
     def setup(sched: Scheduler) -> None:
         machine = start_vm(sched, config, guests, host=vmm)
         apply_irq_config(scenario, machine.kvm)
+        if uses_timer(scenario):
+            for n, guest in enumerate(guests):
+                guest.timer = kvm_timer_enable(machine.kvm, sched, n)
         step_monitor.kvm = machine.kvm
         ledger.untrapped_probe = partial(broadcast_phase, machine.kvm)
         box.append(machine)
@@ -324,13 +337,15 @@ def run_once(scenario: Scenario, variant: str, seed: int, strategy: str | Strate
                                *([step_monitor] if monitor else [])],
                  timing=timing)
     kvm = box[0].kvm
-    found = check_run(kvm, guests, ledger, result, vmm)
+    found = liveness_monitor(check_run(kvm, guests, ledger, result, vmm), result.steps,
+                             max([g.last_progress for g in guests]
+                                 + [p.last_progress for p in vmm]))
     at_end = {v.invariant for v in found}
     found += [v for v in step_monitor.violations() if v.invariant not in at_end]
     found += ack_oracle.violations()
     found += [violation("guest-assertion", f) for p in vmm for f in p.failures]
-    if not scenario.expected_verdict(variant):
-        found += check_expectations(scenario, kvm, ledger)
+    if judgement.judge_expect:
+        found += check_expectations(scenario, kvm, ledger, judgement.final, judgement.counters)
     return RunReport(
         variant=variant, seed=seed, spec=strategy if isinstance(strategy, str)
         else result.strategy, strategy=result.strategy,
@@ -344,10 +359,33 @@ def run_once(scenario: Scenario, variant: str, seed: int, strategy: str | Strate
     )
 
 
-def check_expectations(scenario: Scenario, kvm: Kvm, ledger: GuestLedger) -> list[Violation]:
-    """The scenario's ``expect.final`` and ``expect.counters`` against the final state."""
+HOT_WINDOW = 4
+"""The liveness monitor is hot when no program made progress in the last 1/HOT_WINDOW
+of the steps run."""
+
+
+def liveness_monitor(found: list[Violation], steps: int, last_progress: int) -> list[Violation]:
+    """A spent step budget is a livelock only when the liveness monitor is hot: no guest
+    operation, IRQ handler operation or VMM step completed in the last quarter of the run.
+    Otherwise the programs were still progressing: ``budget-spent`` (the budget is too
+    small for the scenario), named with the step of the last progress."""
+    if steps - last_progress >= steps // HOT_WINDOW:
+        return found
+    return [violation("budget-spent", f"step budget spent after {steps} steps while the "
+                      f"programs still progressed (last at step {last_progress}): raise "
+                      "run.max_steps or --max-steps") if v.invariant == "livelock" else v
+            for v in found]
+
+
+def check_expectations(scenario: Scenario, kvm: Kvm, ledger: GuestLedger,
+                       final: list[FinalIrq] | None = None,
+                       counters: Counters | None = None) -> list[Violation]:
+    """``final`` and ``counters`` (default: the scenario's top-level ``expect``) against
+    the final state."""
     out: list[str] = []
-    for want in scenario.expect.final:
+    final = scenario.expect.final if final is None else final
+    counters = scenario.expect.counters if counters is None else counters
+    for want in final:
         vcpu = kvm.vcpus[want.vcpu or 0] if want.intid < 32 else None
         irq = kvm.vgic_get_irq(vcpu, want.intid)
         if irq is None:
@@ -360,7 +398,6 @@ def check_expectations(scenario: Scenario, kvm: Kvm, ledger: GuestLedger) -> lis
                   ("ap_list", want.ap_list, got_on)]
         out += [f"{name}: {what} expected {exp}, got {got}"
                 for what, exp, got in checks if exp is not None and exp != got]
-    counters = scenario.expect.counters
     if counters.active_spis is not None and kvm.dist.active_spis.peek() != counters.active_spis:
         out.append(f"active_spis expected {counters.active_spis}, "
                    f"got {kvm.dist.active_spis.peek()}")
@@ -384,10 +421,19 @@ def run_variant(scenario: Scenario, variant: str, seeds: Sequence[int], strategy
     """Every seed of one variant, judged against the scenario's verdict."""
     runs = [run_once(scenario, variant, s, strategy, max_steps=max_steps, timing=timing)
             for s in seeds]
-    expected = scenario.expected_verdict(variant)
-    found = sorted(set().union(*(r.broken for r in runs)))
+    judgement = scenario.judgement(variant)
+    expected = judgement.found
+    found = sorted(set().union(*(r.broken for r in runs)) | warning_findings(judgement, runs))
     return VariantReport(variant=variant, expected=expected, found=found,
                          ok=found == expected, runs=runs)
+
+
+def warning_findings(judgement: Judgement, runs: Sequence[RunReport]) -> set[str]:
+    """The warning judgements as findings: ``warning-missing:NAME`` for a required warning
+    no run reported, ``warning-forbidden:NAME`` for a forbidden one some run reported."""
+    seen = {w.invariant for r in runs for w in r.warnings}
+    return ({f"warning-missing:{w}" for w in judgement.required if w not in seen}
+            | {f"warning-forbidden:{w}" for w in judgement.forbidden if w in seen})
 
 
 def run_scenario(scenario: Scenario, *, variants: Sequence[str] | None = None,
@@ -432,3 +478,41 @@ def record_run(scenario: Scenario, report: RunReport, log_path: Path, *,
     tmp.write_bytes(encode_recorded(recorded))
     tmp.replace(choices)
     return choices
+
+
+def check_log_options(log: str | None, log_seed: int | None, log_dir: str | None) -> None:
+    """``--log-seed`` needs ``--log``; ``--log-dir`` an existing, writable folder
+    (UsageError / InputError, before any run)."""
+    if log_seed is not None and not log:
+        raise UsageError("--log-seed: needs --log FILE (the run of that seed is written there)")
+    if log_dir is not None:
+        folder = Path(log_dir)
+        if not folder.is_dir():
+            raise InputError(log_dir, "$", "an existing folder for --log-dir",
+                             "a file" if folder.exists() else "no such folder")
+
+
+def pick_logged_run(report: ScenarioReport, seed: int | None) -> RunReport:
+    """The run ``--log`` writes: the one of ``seed`` in the first variant, else the first
+    failing run, else the first run (UsageError when no run has that seed)."""
+    runs = [r for v in report.variants for r in v.runs]
+    if seed is not None:
+        chosen = next((r for r in runs if r.seed == seed), None)
+        if chosen is None:
+            raise UsageError(f"--log-seed: expected one of the seeds run "
+                             f"({report.seeds[0]}..{report.seeds[-1]}), got {seed}")
+        return chosen
+    return next((r for r in runs if r.violations), runs[0])
+
+
+def record_all(scenario: Scenario, report: ScenarioReport, folder: Path, *,
+               max_steps: int | None = None) -> list[Path]:
+    """``--log-dir``: every run's event log as ``VARIANT-seedN.jsonl`` in ``folder`` (with
+    its ``.choices.json``), by `record_run`; returns the event logs written."""
+    out = []
+    for v in report.variants:
+        for r in v.runs:
+            path = folder / f"{r.variant}-seed{r.seed}.jsonl"
+            record_run(scenario, r, path, max_steps=max_steps)
+            out.append(path)
+    return out

@@ -98,13 +98,38 @@ class Counters(Base):
     tdir: dict[Any, Any] | None = None  # ICH_HCR_EL2.TDIR at the vCPU's last entry
 
 
+class WarningsSpec(Base):
+    """Warnings judged like invariants: each ``required`` one must be reported in some run,
+    no ``forbidden`` one in any."""
+
+    required: list[str] = msgspec.field(default_factory=list)
+    forbidden: list[str] = msgspec.field(default_factory=list)
+
+
+class VerdictSpec(Base):
+    """A verdict in full: what the runs must find (``found``), on which variant with which
+    kernel switches changed (``variant``, ``kernel``: a named control runs a variant with
+    single switches flipped), and this variant's own ``final``, ``counters`` and
+    ``warnings`` (instead of the top-level ones; given here, they are judged even when
+    ``found`` is not ``pass``, so ``expectation`` may be among the invariants found)."""
+
+    found: str | list[str] = "pass"
+    variant: str | None = None
+    kernel: dict[Any, Any] = msgspec.field(default_factory=dict)  # KernelSwitches overrides
+    final: list[FinalIrq] | None = None
+    counters: Counters | None = None
+    warnings: WarningsSpec | None = None
+
+
 class Expect(Base):
-    """What must come out. ``verdicts``: variant -> ``pass`` or the invariant(s) that the
-    scheduler must find violated (a negative control). Unlisted variants must pass."""
+    """What must come out. ``verdicts``: variant (or a named control) -> ``pass``, the
+    invariant(s) the scheduler must find violated (a negative control), or a
+    `VerdictSpec` mapping. Unlisted variants must pass."""
 
     final: list[FinalIrq] = msgspec.field(default_factory=list)
     counters: Counters = msgspec.field(default_factory=Counters)
-    verdicts: dict[Any, Any] = msgspec.field(default_factory=dict)  # variant -> Verdict
+    warnings: WarningsSpec = msgspec.field(default_factory=WarningsSpec)
+    verdicts: dict[Any, Any] = msgspec.field(default_factory=dict)  # label -> Verdict
 
 
 class RunSection(Base):
@@ -132,6 +157,7 @@ class ScenarioFile(Base):
     templates: dict[Any, Any] = msgspec.field(default_factory=dict)  # name -> operations
     guests: dict[Any, Any] = msgspec.field(default_factory=dict)  # vcpuN -> program
     host: list[Any] = msgspec.field(default_factory=list)
+    kernel: dict[Any, Any] = msgspec.field(default_factory=dict)  # KernelSwitches overrides
     expect: Expect = msgspec.field(default_factory=Expect)
     run: RunSection = msgspec.field(default_factory=RunSection)
 

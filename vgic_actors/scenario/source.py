@@ -132,8 +132,8 @@ def load_source(text: str, file: str) -> Source:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = lines.at(mark.index) if mark else (1, 1)
-        raise InputError(file, "$", "valid YAML", exc.problem or "a syntax error",
-                         line=line, column=column) from None
+        raise InputError(file, "$", "valid YAML" + yaml_hint(exc.problem or ""),
+                         exc.problem or "a syntax error", line=line, column=column) from None
     except yaml.reader.ReaderError as exc:
         line, column = lines.at(exc.position)
         raise InputError(file, "$", "printable YAML text",
@@ -142,6 +142,19 @@ def load_source(text: str, file: str) -> Source:
     except yaml.YAMLError as exc:
         raise InputError(file, "$", "valid YAML", str(exc).splitlines()[0]) from None
     return src
+
+
+_HINTS = {
+    "mapping values are not allowed here": " (a plain value may not hold ': ': quote it, "
+    "as in description: \"a: b\")",
+    "found character '\\t' that cannot start any token": " (indent with spaces, not tabs)",
+    "found undefined alias": " (an alias *name needs an anchor &name before it)",
+}
+
+
+def yaml_hint(problem: str) -> str:
+    """A hint for a YAML syntax error people often make, or nothing."""
+    return next((hint for text, hint in _HINTS.items() if problem.startswith(text)), "")
 
 
 def read_text(path: Path, what: str = "scenario file", limit: int = MAX_FILE_BYTES) -> str:

@@ -50,7 +50,7 @@ def test_two_planted_loss_sites_give_two_signatures(monkeypatch):
     assert not fold.same_finding(ack)
 
 
-@pytest.mark.parametrize("symptom", ["deadlock", "livelock", "expectation"])
+@pytest.mark.parametrize("symptom", ["deadlock", "livelock", "budget-spent", "expectation"])
 def test_f3s_symptoms_are_one_root_cause(symptom):
     """The device waiting for ever, the interrupt storm and the extra acknowledge all sign
     as the resample the fold dropped."""

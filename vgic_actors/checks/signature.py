@@ -33,11 +33,13 @@ CLASSES = ("ordering", "timing-window")
 
 
 ROOT_CAUSES: dict[str, frozenset[str]] = {
-    "resample-lost": frozenset({"deadlock", "livelock", "expectation", "guest-assertion"}),
+    "resample-lost": frozenset({"deadlock", "livelock", "budget-spent", "expectation",
+                                "guest-assertion"}),
 }
 """Root-cause invariants and the symptoms they explain: a dropped resample leaves the
-device waiting (deadlock), the line high (an interrupt storm: livelock) or the guest
-taking the interrupt again (expectation), one bug (F3) whatever the run then did."""
+device waiting (deadlock), the line high (an interrupt storm: livelock, or budget-spent
+while the storm keeps the guest's handler making progress) or the guest taking the
+interrupt again (expectation), one bug (F3) whatever the run then did."""
 
 
 def core_invariants(violations: Iterable[str]) -> set[str]:

@@ -17,8 +17,10 @@ CASES = {
            "ordering/deactivation-lost/DIR-trapped:pseudo-lr/on-ap-list"),
     "F3": ("scenarios/irqfd_resample.yaml", "ordering/resample-lost/vgic_v3_fold_lr:no-notify"),
     "F4": ("scenarios/irqfd_broadcast_atomic.yaml", "ordering/smp-call-in-atomic"),
+    "F5": ("scenarios/broadcast_after_publish.yaml",
+           "ordering/deactivation-lost/DIR-untrapped:flushed-before-bcst/on-ap-list"),
 }
-SEEDS = {"F1": 80, "F2": 40, "F3": 4, "F4": 8}
+SEEDS = {"F1": 80, "F2": 40, "F3": 4, "F4": 8, "F5": 80}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -97,6 +97,12 @@ class KernelSwitches:
     # irqfd_inject work when the VM needs the active_spis broadcast
     # (vgic_model_needs_bcst_kick), so the broadcast never runs with IRQs off.
     fix_inatomic_no_bcst: bool = False
+    # F5: vgic_queue_irq_unlock (vgic.c) counts an SPI in active_spis and, on 0 -> 1,
+    # broadcasts KVM_REQ_IRQ_PENDING with KVM_REQUEST_WAIT *before* putting it on the
+    # ap_list (dropping the count again if it is not queued after all), so every vCPU
+    # that computed TDIR from a zero count has left the guest before the SPI can be
+    # acknowledged anywhere.
+    fix_bcst_before_queue: bool = False
 
     # --- synthetic mutants (bugs planted for the soak to find; all off in real variants) ---
     # vgic_queue_irq_unlock kicks only the target on the 0->1 transition.
@@ -232,11 +238,18 @@ VARIANTS: dict[str, Variant] = {
             bug="fix",
         ),
         Variant(
+            "merged+fix-bcst-wait",
+            "proposed fix for F5: vgic_queue_irq_unlock counts the SPI and broadcasts "
+            "KVM_REQ_IRQ_PENDING with KVM_REQUEST_WAIT on 0 -> 1 before queueing it",
+            replace(_MERGED, fix_bcst_before_queue=True),
+            bug="fix",
+        ),
+        Variant(
             "merged+fix-all",
-            "the four proposed fixes (F1-F4) together",
+            "the five proposed fixes (F1-F5) together",
             replace(_MERGED, fix_change_active_waits_for_lr=True,
                     fix_deactivate_fold_locked=True, fix_notify_on_eoi=True,
-                    fix_inatomic_no_bcst=True),
+                    fix_inatomic_no_bcst=True, fix_bcst_before_queue=True),
             bug="fix",
         ),
         Variant(
@@ -275,9 +288,10 @@ HISTORY = ("pre-series", "v1-posted", "v2-posted", "v4-applied", "merged")
 the catalogue is what-ifs (no-spi-tracking), planted mutants and proposed fixes."""
 
 FIXES = {"F1": "merged+fix-halt-wait", "F2": "merged+fix-pseudo-lr-lock",
-         "F3": "merged+fix-eoi-notify", "F4": "merged+fix-irqfd-bcst"}
+         "F3": "merged+fix-eoi-notify", "F4": "merged+fix-irqfd-bcst",
+         "F5": "merged+fix-bcst-wait"}
 """docs/findings.md entry -> the variant carrying its proposed fix (``merged+fix-all``
-carries all four)."""
+carries all five)."""
 FIX_ALL = "merged+fix-all"
 
 

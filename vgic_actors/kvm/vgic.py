@@ -47,6 +47,7 @@ from vgic_actors.kvm.vm import (
     KvmVcpu,
 )
 from vgic_actors.runtime import (
+    KVM_REQUEST_WAIT,
     current_actor,
     kvm_make_all_cpus_request,
     kvm_vcpu_kick,
@@ -97,16 +98,34 @@ async def vgic_queue_irq_unlock(kvm: Kvm, irq: VgicIrq) -> bool:
     count, single kick. Mutant kick-only-target: the count moves, the kick is single.
     """
     dist = kvm.dist
+    precounted = False  # fix F5: active_spis already counts this SPI (its broadcast done)
     while True:
         target = vgic_target_oracle(irq, dist.enabled)
         if irq.vcpu is not None or target is None:
             irq.lock.release()
+            if precounted:
+                await dist.active_spis.dec_if_positive()  # not queued after all
             if target is not None:
                 if irq.vcpu is not None:
                     kvm.coverage["queue.already-queued"] += 1
                 await kick_vcpu(kvm, target)
             return False
         irq.lock.release()
+        if (kvm.sw.fix_bcst_before_queue and not precounted and _counted(kvm, irq)):
+            # fix F5: count the SPI and broadcast, waiting for every vCPU in guest mode to
+            # take the IPI (and so leave the guest), before the SPI is on any ap_list: no
+            # vCPU can still run with the TDIR it computed from active_spis == 0 once the
+            # SPI is deliverable. Preemptible here, as the broadcast after the unlock is.
+            precounted = True
+            if await dist.active_spis.fetch_inc() == 0:
+                kvm.broadcasts_due += 1
+                kvm.broadcasts_started += 1
+                kvm.coverage["queue.broadcast"] += 1
+                await kvm_make_all_cpus_request(kvm.cores,
+                                                KVM_REQ_IRQ_PENDING | KVM_REQUEST_WAIT)
+                kvm.broadcasts_done += 1
+            await irq.lock.acquire()
+            continue
         tvcpu = kvm.vcpus[target]
         await tvcpu.ap_list_lock.acquire()
         await irq.lock.acquire()
@@ -121,9 +140,8 @@ async def vgic_queue_irq_unlock(kvm: Kvm, irq: VgicIrq) -> bool:
             irq.refcount += 1  # vgic_get_irq_kref: the ap_list holds a reference
         tvcpu.ap_list.append(irq)
         irq.vcpu = target
-        counted = (kvm.sw.active_spis_accounting and vgic_model_needs_bcst_kick(kvm)
-                   and vgic_valid_spi(irq.intid, dist.nr_spis))
-        bcst = counted and await dist.active_spis.fetch_inc() == 0
+        counted = _counted(kvm, irq)
+        bcst = counted and not precounted and await dist.active_spis.fetch_inc() == 0
         kvm.broadcasts_due += bool(bcst) and not kvm.sw.mutant_kick_only_target
         irq.lock.release()
         tvcpu.ap_list_lock.release()
@@ -146,6 +164,12 @@ async def vgic_queue_irq_unlock(kvm: Kvm, irq: VgicIrq) -> bool:
             cov["queue.single-kick"] += 1
             await kick_vcpu(kvm, target)
         return True
+
+
+def _counted(kvm: Kvm, irq: VgicIrq) -> bool:
+    """Whether queueing ``irq`` counts in active_spis (an SPI, with SPI tracking)."""
+    return (kvm.sw.active_spis_accounting and vgic_model_needs_bcst_kick(kvm)
+            and vgic_valid_spi(irq.intid, kvm.dist.nr_spis))
 
 
 def broadcast_phase(kvm: Kvm, vcpu_id: int, intid: int | None = None) -> str:

@@ -119,11 +119,8 @@ async def vgic_queue_irq_unlock(kvm: Kvm, irq: VgicIrq) -> bool:
             precounted = True
             if await dist.active_spis.fetch_inc() == 0:
                 kvm.broadcasts_due += 1
-                kvm.broadcasts_started += 1
                 kvm.coverage["queue.broadcast"] += 1
-                await kvm_make_all_cpus_request(kvm.cores,
-                                                KVM_REQ_IRQ_PENDING | KVM_REQUEST_WAIT)
-                kvm.broadcasts_done += 1
+                await _broadcast_irq_pending(kvm, KVM_REQUEST_WAIT)
             await irq.lock.acquire()
             continue
         tvcpu = kvm.vcpus[target]
@@ -157,13 +154,19 @@ async def vgic_queue_irq_unlock(kvm: Kvm, irq: VgicIrq) -> bool:
             # CONFIG_PREEMPT; in atomic context the stall budget bounds it): the SPI is
             # deliverable and counted, and no vCPU has been told to trap DIR (F5).
             await point("vgic_queue_irq_unlock")
-            kvm.broadcasts_started += 1
-            await kvm_make_all_cpus_request(kvm.cores, KVM_REQ_IRQ_PENDING)
-            kvm.broadcasts_done += 1
+            await _broadcast_irq_pending(kvm)
         else:
             cov["queue.single-kick"] += 1
             await kick_vcpu(kvm, target)
         return True
+
+
+async def _broadcast_irq_pending(kvm: Kvm, flags: int = 0) -> None:
+    """The active_spis 0 -> 1 broadcast: kvm_make_all_cpus_request(kvm,
+    KVM_REQ_IRQ_PENDING | flags), counted for broadcast_phase."""
+    kvm.broadcasts_started += 1
+    await kvm_make_all_cpus_request(kvm.cores, KVM_REQ_IRQ_PENDING | flags)
+    kvm.broadcasts_done += 1
 
 
 def _counted(kvm: Kvm, irq: VgicIrq) -> bool:

@@ -9,11 +9,12 @@ from vgic_actors.cli import main
 from vgic_actors.kvm.variants import HISTORY, VARIANTS, Variant
 from vgic_actors.report import Options, bisect, build, load_case
 from vgic_actors.report.examples import Example, make_finding
+from vgic_actors.report.exposure import Sweep
 from vgic_actors.report.render import render_markdown, render_text
 from vgic_actors.report.table import MAX_ROWS
 
 ROOT = Path(__file__).resolve().parents[2]
-QUICK = Options(sweep=2, fix_sweep=2, bound=0)
+QUICK = Options(sweep=2, fix_sweep=2, bound=0, exposure=Sweep(4))
 
 UNTRAPPED = "ordering/deactivation-lost/DIR-untrapped:no-broadcast/on-ap-list"
 
@@ -153,9 +154,25 @@ def test_exposure_follows_the_host_gic_not_the_guest_model(monkeypatch):
     from vgic_actors.report.exposure import exposure
 
     monkeypatch.chdir(ROOT)
-    got = {(e.guest, e.host): e for e in exposure(load_case("docs/reports/F3"), seeds=1)}
-    assert got["v3", "v3"].hits and got["v2", "v3"].hits
-    assert got["v2", "v2"].runs == 3 and not got["v2", "v2"].hits
+    got = {e.label: e for e in exposure(load_case("docs/reports/F3"), Sweep(4))}
+    assert got["GICv2 guest on a GICv3 host"].hits
+    assert [e.hits > 0 for e in got.values() if e.as_run] == [True]
+    v2 = got["GICv2 guest on a GICv2 host"]
+    assert v2.runs == 6 and not v2.hits
+
+
+def test_exposure_of_the_atomic_broadcast_follows_the_injection_path(monkeypatch):
+    """F4 (kvm_make_all_cpus_request from irqfd_wakeup with IRQs off) shows whichever
+    context writes the irqfd, since the eventfd's wait-queue lock is taken with IRQs off
+    either way, and never when the same SPI comes by KVM_IRQ_LINE from the VMM's thread."""
+    from vgic_actors.report.exposure import exposure
+
+    monkeypatch.chdir(ROOT)
+    got = {e.label: e for e in exposure(load_case("docs/reports/F4"), Sweep(4))}
+    assert got["edge SPIs by an irqfd written from a thread"].hits
+    line = got["edge SPIs by KVM_IRQ_LINE"]
+    assert line.runs == 6 and not line.hits and not line.error
+    assert "not expressible" in got["edge SPIs by a guest GICD_ISPENDR write"].describe()
 
 
 def test_a_timing_window_report_says_what_was_stretched_and_shows_the_ipi_in_flight(

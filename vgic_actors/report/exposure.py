@@ -1,32 +1,38 @@
-"""Which configurations a finding exposes: the same scenario with another guest GIC model
-and host GIC, swept over a few seeds.
-
-The host's GIC, not the guest's model, picks the fold and the DIR emulation
-(vgic.c: vgic_fold_lr_state on kvm_vgic_global_state.type, commit 1c3b3cadcd69), so the
-three combinations KVM runs are tried: a GICv3 guest on a GICv3 host, a GICv2 guest on a
-GICv3 host, a GICv2 guest on a GICv2 host. A scenario that cannot be expressed in one
-(an LPI, an ICC_SGI1R write on a GICv2 guest) says so instead of a verdict. EOImode and
-the injection path are the scenario's own: changing them changes what the guest does,
-so they are reported as run, not varied.
-"""
+"""Which configurations a finding exposes: its scenario in each configuration of
+`report/variations.py` (the GIC pair, the EOImode, the edge-SPI injection path, one
+changed at a time), swept over the same seeds and strategies on the finding's variant
+and timing model."""
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
-from typing import Any
 
-import yaml
-
-from vgic_actors.errors import VgicActorsError
 from vgic_actors.report.finding import Case
+from vgic_actors.report.variations import Variation, variations
 from vgic_actors.runtime import timing_model
-from vgic_actors.scenario.loader import Scenario, parse_scenario_data
+from vgic_actors.scenario.loader import Scenario
 from vgic_actors.scenario.runner import run_once, with_horizon
 
-CONFIGS = (("v3", "v3"), ("v2", "v3"), ("v2", "v2"))
-"""(guest GIC model, host GIC) pairs KVM supports."""
-STRATEGIES = ("random", "pct:2", "pct:3")
+PCT = ("pct:2", "pct:3")
+"""Strategies run on a quarter as many seeds as the random walk, each."""
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """How many runs per configuration: ``seeds`` random walks, ``seeds // 4`` of each
+    `PCT` strategy (seeds from 0)."""
+
+    seeds: int = 40
+
+    def schedules(self) -> list[tuple[str, int]]:
+        """(strategy, seed) pairs, in the order they run."""
+        out = [("random", s) for s in range(self.seeds)]
+        return out + [(p, s) for p in PCT for s in range(max(1, self.seeds // 4))]
+
+    def describe(self) -> str:
+        """``seeds 0-39 random, 0-9 pct:2 and pct:3``."""
+        pct = max(1, self.seeds // 4)
+        return f"seeds 0-{self.seeds - 1} random, 0-{pct - 1} pct:2 and pct:3"
 
 
 @dataclass(frozen=True)
@@ -34,16 +40,21 @@ class Exposure:
     """One configuration's verdict: ``hits`` of ``runs`` had the finding (``other``: runs
     with another finding); ``error`` when the scenario does not fit the configuration."""
 
-    guest: str
-    host: str
+    axis: str
+    label: str
     hits: int = 0
     runs: int = 0
     other: int = 0
     error: str = ""
 
+    @property
+    def as_run(self) -> bool:
+        """The configuration the finding ran in."""
+        return self.axis == "as run"
+
     def describe(self) -> str:
-        """``GICv2 guest on a GICv3 host: exposed (4/12 runs)``."""
-        what = f"GIC{self.guest} guest on a GIC{self.host} host"
+        """``EOImode 0: not seen (0/60 runs, 2 with another finding)``."""
+        what = "as run" if self.as_run else self.label
         if self.error:
             return f"{what}: not expressible ({self.error})"
         verdict = "exposed" if self.hits else "not seen"
@@ -51,31 +62,21 @@ class Exposure:
         return f"{what}: {verdict} ({self.hits}/{self.runs} runs{extra})"
 
 
-def exposure(case: Case, *, seeds: int = 4) -> list[Exposure]:
-    """Sweep the finding's scenario under each of `CONFIGS` on the finding's variant."""
-    data: dict[str, Any] = yaml.safe_load(case.scenario_file.read_text(encoding="utf-8"))
-    data.pop("expect", None)  # verdicts name variants, not configurations
-    out = []
-    for guest, host in CONFIGS:
-        trial = copy.deepcopy(data)
-        vm = trial.setdefault("vm", {})
-        vm["gic"], vm["host_gic"] = guest, host
-        try:
-            out.append(_sweep(case, parse_scenario_data(trial, str(case.scenario_file)),
-                              guest, host, seeds))
-        except VgicActorsError as exc:
-            out.append(Exposure(guest, host, error=exc.format_message().split(": ")[-1]))
-    return out
+def exposure(case: Case, sweep: Sweep = Sweep()) -> list[Exposure]:
+    """The finding's scenario in every configuration of `variations`."""
+    return [_run(case, v, sweep) for v in variations(case.scenario, case.scenario_file)]
 
 
-def _sweep(case: Case, scenario: Scenario, guest: str, host: str, seeds: int) -> Exposure:
+def _run(case: Case, var: Variation, sweep: Sweep) -> Exposure:
+    if var.scenario is None:
+        return Exposure(var.axis, var.label, error=var.error)
+    scenario: Scenario = var.scenario
     timing = timing_model(case.recorded.timing)
     hits = runs = other = 0
-    for seed in range(seeds):
-        for strategy in STRATEGIES:
-            got = run_once(scenario, case.variant, seed, with_horizon(strategy, scenario),
-                           timing=timing).signature
-            runs += 1
-            hits += got.same_finding(case.wanted)
-            other += bool(got) and not got.same_finding(case.wanted)
-    return Exposure(guest, host, hits, runs, other)
+    for strategy, seed in sweep.schedules():
+        got = run_once(scenario, case.variant, seed, with_horizon(strategy, scenario),
+                       timing=timing).signature
+        runs += 1
+        hits += got.same_finding(case.wanted)
+        other += bool(got) and not got.same_finding(case.wanted)
+    return Exposure(var.axis, var.label, hits, runs, other)

@@ -16,18 +16,17 @@ import html
 import tempfile
 import textwrap
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
 
 from vgic_actors.checks.catalogue import INVARIANTS
 from vgic_actors.events import AnyEvent, IrqQueued
-from vgic_actors.guest.program import SetEoiMode
 from vgic_actors.kvm.variants import VARIANTS
 from vgic_actors.logs.reader import LogReader
 from vgic_actors.report.bisect import Bisection, FixCheck, bisect, check_fix, fix_for
-from vgic_actors.report.exposure import Exposure, exposure
+from vgic_actors.report.exposure import Exposure, Sweep, exposure
 from vgic_actors.report.finding import Case
 from vgic_actors.report.table import (
     Table,
@@ -41,6 +40,7 @@ from vgic_actors.report.table import (
 from vgic_actors.report.table import (
     render_text as table_text,
 )
+from vgic_actors.report.variations import as_run
 from vgic_actors.runtime import timing_model
 from vgic_actors.scenario.runner import RunReport, run_once
 
@@ -56,7 +56,7 @@ class Options:
     fix_sweep: int = 40
     bound: int = 1
     max_schedules: int = 5_000
-    exposure_seeds: int = 8
+    exposure: Sweep = field(default_factory=Sweep)
 
 
 @dataclass(frozen=True)
@@ -95,18 +95,14 @@ def _title(case: Case, table: Table) -> str:
     return f"{'+'.join(sig.invariants)} on {what}"
 
 
-def _config(case: Case, events: Sequence[AnyEvent], seeds: int) -> str:
+def _config(case: Case, events: Sequence[AnyEvent], sweep: Sweep) -> str:
     vm = case.scenario.vm
-    modes = sorted({int(op.eoimode) for g in case.scenario.guests for op in g.ops
-                    if isinstance(op, SetEoiMode)})
-    eoi = "/".join(str(m) for m in modes) if modes else "0"
     lanes = sorted({lane_title(e.actor.split(".")[0]) for e in events
                     if isinstance(e, IrqQueued) and e.intid >= 0})
-    return (f"as run: GICv{vm.gic_model.value} guest on a GICv{vm.host_gic.value} host, "
-            f"EOImode {eoi}, {vm.nr_vcpus} vCPUs, {vm.nr_lr} LRs, interrupts queued from "
-            f"{', '.join(lanes) or 'nowhere'}. The same scenario on the {case.variant} "
-            f"variant under each guest/host GIC pair (seeds 0-{seeds - 1} x random, pct:2, pct:3; "
-            "EOImode and the injection path are the scenario's own):")
+    return (f"as run: {as_run(case.scenario)}, {vm.nr_vcpus} vCPUs, {vm.nr_lr} LRs, "
+            f"interrupts queued from {', '.join(lanes) or 'nowhere'}. The same scenario "
+            f"on the {case.variant} variant with one of these changed ({sweep.describe()} "
+            "each):")
 
 
 _CONTROL = ("the configuration the finding ran in did not show it in this sweep either: "
@@ -115,9 +111,7 @@ _CONTROL = ("the configuration the finding ran in did not show it in this sweep 
 
 def _control_missed(rep: Report) -> bool:
     """The sweep missed the finding in its own configuration."""
-    vm = rep.case.scenario.vm
-    own = f"v{vm.gic_model.value}", f"v{vm.host_gic.value}"
-    return any((e.guest, e.host) == own and not e.error and not e.hits for e in rep.exposed)
+    return any(e.as_run and not e.error and not e.hits for e in rep.exposed)
 
 
 def replay(case: Case, page: bool = False) -> tuple[RunReport, list[AnyEvent], str]:
@@ -146,10 +140,10 @@ def build(case: Case, options: Options = Options()) -> Report:
                     max_schedules=options.max_schedules) if fix_name else None
     return Report(case, _title(case, table), [f"{v.invariant}: {v.message}"
                                               for v in first.violations],
-                  table, first.steps, _config(case, events, options.exposure_seeds), bis, fix,
+                  table, first.steps, _config(case, events, options.exposure), bis, fix,
                   _json(case.folder / "fix-soak.json"),
                   _json(case.folder.parent / "merged-soak.json"),
-                  exposure(case, seeds=options.exposure_seeds))
+                  exposure(case, options.exposure))
 
 
 def _json(path: Path) -> dict[str, object] | None:

@@ -123,7 +123,7 @@ def test_the_as_run_configuration_comes_first_and_no_configuration_twice(tmp_pat
     assert "GICv3 guest on a GICv3 host" not in labels and "EOImode 1" not in labels
 
 
-def test_a_level_spi_keeps_its_path(tmp_path):
+def test_a_level_spi_keeps_its_path():
     """F3's level SPI behind a resampling irqfd is not swept over injection paths."""
     scenario = load_scenario(ROOT / "docs/reports/F3/shrunk.yaml")
     assert injection_paths(scenario) == set()

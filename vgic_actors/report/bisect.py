@@ -22,7 +22,7 @@ from vgic_actors.kvm.variants import FIX_ALL, FIXES, HISTORY, VARIANTS
 from vgic_actors.report.finding import Case
 from vgic_actors.runtime import ChoiceLog, Replay, timing_model
 from vgic_actors.scenario.runner import run_once, with_horizon
-from vgic_actors.soak.explore import explore
+from vgic_actors.soak.explore import explore, schedule_as_run
 
 SWEEP_STRATEGIES = ("random", "pct:2", "pct:3")
 
@@ -78,12 +78,8 @@ class Bisection:
 
 
 def reference(case: Case) -> ChoiceLog:
-    """The finding's schedule as its own run takes it: the recorded log replayed on the
-    recorded variant, with the enabled-set size of every decision. (A shrunk log's bounds
-    are the original run's, stale where shrinking reset a choice, and it ends early.)"""
-    timing = timing_model(case.recorded.timing)
-    return run_once(case.scenario, case.variant, case.seed, Replay(case.recorded.choices),
-                    timing=timing).choices
+    """The finding's schedule as its own run takes it (`schedule_as_run`)."""
+    return schedule_as_run(case.scenario, case.recorded)
 
 
 def judge(case: Case, variant: str, *, sweep: int,
@@ -128,12 +124,29 @@ def fix_for(case: Case, bisection: Bisection) -> str | None:
 
 
 @dataclass(frozen=True)
+class Explored:
+    """One bounded exploration: ``verdict`` (clean, counterexample, nothing-proven), the
+    ``schedules`` run, the counterexample's signature (``found``); around the finding's
+    schedule also how many of its ``decisions`` the base kept (``followed``)."""
+
+    verdict: str
+    schedules: int
+    found: str = ""
+    followed: int = 0
+    decisions: int = 0
+
+
+@dataclass(frozen=True)
 class FixCheck:
     """A fix variant on the finding's scenario: the same schedule; the sweep, run on
     merged and on the fix with the same seeds and strategies (``merged_hits`` runs of
     merged had the finding; ``fixed`` of those were free of it on the fix, ``sweep_hits``
     of all fix runs had it, ``sweep_other`` counts its other findings); bounded
-    exploration of the scenario on the fix."""
+    exploration of the scenario on the fix (``explore``, from the canonical order;
+    ``explore_all`` on merged+fix-all when that found another finding; ``explore_merged``
+    the same on merged: whether the bound reaches the finding at all), and around the
+    finding's own schedule (``around`` on the fix at the bound, ``around_merged`` at
+    bound 0: the finding's schedule itself, so the neighbourhood holds the finding)."""
 
     variant: str
     same_schedule: VersionResult
@@ -142,21 +155,19 @@ class FixCheck:
     sweep_hits: int
     sweep_runs: int
     sweep_other: dict[str, int]
-    explore_bound: int
-    explore_schedules: int
-    explore_verdict: str  # clean | counterexample | nothing-proven
-    explore_found: str = ""  # the counterexample's signature
-    # when that is another finding: explore on merged+fix-all (verdict, schedules, found)
-    explore_all: tuple[str, int, str] | None = None
-    # the same exploration on merged: whether the bound reaches the finding at all
-    explore_merged: tuple[str, int, str] | None = None
+    bound: int
+    explore: Explored
+    explore_merged: Explored
+    around: Explored
+    around_merged: Explored
+    explore_all: Explored | None = None
 
 
 def check_fix(case: Case, variant: str, *, sweep: int, bound: int,
               max_schedules: int) -> FixCheck:
     """Run ``variant`` on the finding's scenario: its schedule, ``sweep`` seeds under each
-    sweep strategy (and merged on the same), and a bounded exhaustive exploration (at most
-    ``max_schedules`` schedules)."""
+    sweep strategy (and merged on the same), and the bounded explorations of `FixCheck`
+    (at most ``max_schedules`` schedules each)."""
     same = judge(case, variant, sweep=0)
     timing = timing_model(case.recorded.timing)
     merged_hits = fixed = hits = runs = 0
@@ -174,21 +185,28 @@ def check_fix(case: Case, variant: str, *, sweep: int, bound: int,
             if base.same_finding(case.wanted):
                 merged_hits += 1
                 fixed += not got.same_finding(case.wanted)
-    verdict, schedules, sig = _explore(case, variant, bound, max_schedules)
+    own = _explore(case, variant, bound, max_schedules)
     combined = None
-    if sig and sig != case.wanted.key:  # another finding's window: explore all fixes too
+    if own.found and own.found != case.wanted.key:  # another finding: explore all fixes
         combined = _explore(case, FIX_ALL, bound, max_schedules)
     return FixCheck(variant, same, merged_hits, fixed, hits, runs,
-                    dict(sorted(other.items())), bound, schedules, verdict, sig, combined,
-                    _explore(case, "merged", bound, max_schedules))
+                    dict(sorted(other.items())), bound, own,
+                    _explore(case, "merged", bound, max_schedules),
+                    _explore(case, variant, bound, max_schedules, around=True),
+                    _explore(case, "merged", 0, max_schedules, around=True), combined)
 
 
-def _explore(case: Case, variant: str, bound: int, max_schedules: int
-             ) -> tuple[str, int, str]:
-    """explore's verdict (clean, counterexample, nothing-proven), schedules, and the
-    counterexample's signature."""
-    found = explore(case.scenario, variant, bound, max_runs=max_schedules)
+def _explore(case: Case, variant: str, bound: int, max_schedules: int,
+             around: bool = False) -> Explored:
+    """Explore ``variant`` from the canonical order or, ``around``, from the finding's own
+    schedule (its seed and timing)."""
+    schedule = reference(case) if around else None
+    found = (explore(case.scenario, variant, bound, max_runs=max_schedules, seed=case.seed,
+                     around=schedule, timing=timing_model(case.recorded.timing))
+             if schedule is not None
+             else explore(case.scenario, variant, bound, max_runs=max_schedules))
     verdict = ("counterexample" if found.counterexample is not None
                else "clean" if found.exhausted else "nothing-proven")
     sig = found.counterexample.signature.key if found.counterexample is not None else ""
-    return verdict, found.schedules, sig
+    return Explored(verdict, found.schedules, sig, found.followed,
+                    len(schedule) if schedule is not None else 0)

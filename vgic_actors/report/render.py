@@ -186,6 +186,21 @@ def _signatures(summary: dict[str, object]) -> set[str]:
     return {k.removesuffix("@merged-too") for k in found}
 
 
+def _around_lines(case: Case, fix: FixCheck) -> list[str]:
+    """explore around the finding's own schedule (``explore --around``)."""
+    fixed, merged = fix.around, fix.around_merged
+    holds = ("it is the finding, so the bound covers the finding's neighbourhood"
+             if merged.found == case.wanted.key else
+             f"merged shows {merged.found or 'nothing'} there: the neighbourhood is not "
+             "the finding's")
+    return _wrap(f"explore --around {case.choices_file.name} --bound {fix.bound}: "
+                 f"{fixed.verdict}" + (f" ({fixed.found})" if fixed.found else "")
+                 + f" after {fixed.schedules} schedules (the fix's base run keeps "
+                 f"{fixed.followed} of the finding's {fixed.decisions} decisions); merged "
+                 f"at bound 0 (the finding's schedule): {merged.verdict}, {holds}",
+                 "    ", "  ")
+
+
 def _soak_lines(rep: Report) -> list[str]:
     """The fix soak (fix-soak.json) against the merged soak of the same profile and seed
     (../merged-soak.json): the ordering signatures only the fix shows."""
@@ -267,25 +282,24 @@ def render_text(rep: Report) -> str:
         if fix.sweep_other:
             out += _wrap("other findings on the fix: " + ", ".join(
                 f"{k} x{n}" for k, n in fix.sweep_other.items()), "    ", "  ")
-        found = f" ({fix.explore_found})" if fix.explore_found else ""
-        out += _wrap(f"explore --bound {fix.explore_bound}: {fix.explore_verdict}{found} "
-                     f"after {fix.explore_schedules} schedules", "    ", "  ")
-        if fix.explore_merged is not None:
-            verdict, schedules, found_key = fix.explore_merged
-            reach = ("so the bound reaches it" if found_key == case.wanted.key else
-                     "another finding first (explore stops at the first)" if found_key
-                     else
-                     "so this bound does not reach the finding: the proof is weak")
-            out += _wrap(f"merged at the same bound: {verdict}"
-                         + (f" ({found_key})" if found_key else "")
-                         + f" after {schedules} schedules, {reach}", "    ", "  ")
+        found = f" ({fix.explore.found})" if fix.explore.found else ""
+        out += _wrap(f"explore --bound {fix.bound}: {fix.explore.verdict}{found} "
+                     f"after {fix.explore.schedules} schedules", "    ", "  ")
+        merged = fix.explore_merged
+        reach = ("so the bound reaches it" if merged.found == case.wanted.key else
+                 "another finding first (explore stops at the first)" if merged.found
+                 else "so this bound does not reach the finding: the proof is weak")
+        out += _wrap(f"merged at the same bound: {merged.verdict}"
+                     + (f" ({merged.found})" if merged.found else "")
+                     + f" after {merged.schedules} schedules, {reach}", "    ", "  ")
         if fix.explore_all is not None:
-            verdict, schedules, found_key = fix.explore_all
-            out += _wrap(f"that is another finding; explore --bound {fix.explore_bound} "
-                         f"--variant merged+fix-all: {verdict}"
-                         + (f" ({found_key})" if found_key else "")
-                         + f" after {schedules} schedules",
+            every = fix.explore_all
+            out += _wrap(f"that is another finding; explore --bound {fix.bound} "
+                         f"--variant merged+fix-all: {every.verdict}"
+                         + (f" ({every.found})" if every.found else "")
+                         + f" after {every.schedules} schedules",
                          "    ", "  ")
+        out += _around_lines(case, fix)
         out += _soak_lines(rep)
     out += ["", f"Regenerate: vgic-actors report {case.folder}"]
     return "\n".join(out) + "\n"

@@ -103,6 +103,10 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                          help="where a counterexample's choice log goes")
     explore.add_argument("--progress", action="store_true",
                          help="progress line even when stderr is not a terminal")
+    explore.add_argument("--around", metavar="CHOICES",
+                         help="count deviations from this recorded schedule (a finding's "
+                         "choices.json: its seed and timing too) instead of the canonical "
+                         "order: the finding's neighbourhood, e.g. on a fix variant")
 
     replay = sub.add_parser(
         "replay", help="re-run one finding exactly, with its full event log",
@@ -266,9 +270,10 @@ def run_soak(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 def run_explore(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     """The explore subcommand."""
     from vgic_actors.kvm.variants import get_variant
+    from vgic_actors.runtime import timing_model
     from vgic_actors.scenario import load_scenario
-    from vgic_actors.scenario.runner import RecordedRun, encode_recorded
-    from vgic_actors.soak.explore import Exploration, explore
+    from vgic_actors.scenario.runner import RecordedRun, encode_recorded, load_recorded
+    from vgic_actors.soak.explore import Exploration, explore, schedule_as_run
 
     get_variant(args.variant)
     if not 0 <= args.bound <= 8:
@@ -276,6 +281,9 @@ def run_explore(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int
     if args.max_runs < 1:
         raise UsageError(f"--max-runs: expected at least 1, got {args.max_runs}")
     scenario = load_scenario(args.scenario)
+    base = load_recorded(Path(args.around)) if args.around else None
+    seed, timing = (base.seed, base.timing) if base is not None else (0, "realistic")
+    around = schedule_as_run(scenario, base) if base is not None else None
     seen: list[Exploration] = []
     tty = stderr.isatty() or args.progress
     started, shown = time.monotonic(), [0.0]
@@ -292,7 +300,8 @@ def run_explore(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int
 
     try:
         result = explore(scenario, args.variant, args.bound, max_runs=args.max_runs,
-                         on_run=on_run)
+                         on_run=on_run, seed=seed, timing=timing_model(timing),
+                         around=around)
     except KeyboardInterrupt:
         if shown[0]:
             print(file=stderr)  # end the progress line
@@ -305,7 +314,10 @@ def run_explore(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int
     if shown[0]:
         print(file=stderr)
     head = (f"{scenario.name} on {args.variant}: {result.schedules} schedules with at most "
-            f"{args.bound} deviations over {result.decision_points} decision points")
+            f"{args.bound} deviations"
+            + (f" from {args.around} (the base keeps {result.followed} of its "
+               f"{len(around)} decisions)" if around is not None else "")
+            + f" over {result.decision_points} decision points")
     found = result.counterexample
     verdict = "counterexample" if found is not None else "clean" if result.exhausted \
         else "nothing-proven"
@@ -313,13 +325,14 @@ def run_explore(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int
     if found is not None:
         out = Path(args.out)
         out.write_bytes(encode_recorded(RecordedRun(
-            scenario=scenario.name, digest=scenario.digest, variant=args.variant, seed=0,
-            strategy="replay", choices=found.choices)))
-        replay = (f"vgic-actors run {args.scenario} --variant {args.variant} --seed 0 "
+            scenario=scenario.name, digest=scenario.digest, variant=args.variant, seed=seed,
+            strategy="replay", choices=found.choices, timing=timing)))
+        replay = (f"vgic-actors run {args.scenario} --variant {args.variant} --seed {seed} "
                   f"--runs 1 --strategy replay:{out}")
     if args.json:
         print_json({"scenario": scenario.name, "variant": args.variant, "bound": args.bound,
                     "schedules": result.schedules, "decision_points": result.decision_points,
+                    "around": args.around, "followed": result.followed,
                     "verdict": verdict, "outcomes": result.outcomes,
                     "violations": found.violations if found is not None else [],
                     "replay": replay}, stdout)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
+from tests.browser import NO_BROWSER, browser, dump_dom
 from tests.logs.conftest import cli
 
 
@@ -94,27 +93,9 @@ def test_the_timeline_comes_first_and_reads_in_kernel_order(failing_log: Path,
     assert {"queued", "IAR", "EOIR", "deact"} <= set(text)
 
 
-def _browser() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
-@pytest.mark.skipif(_browser() is None, reason="no headless Chromium on this machine "
-                    "(Debian package `chromium`); the html.parser tests above still run")
+@pytest.mark.skipif(browser() is None, reason=NO_BROWSER)
 def test_html_renders_in_headless_chromium(failing_log: Path, tmp_path: Path) -> None:
     """Chromium loads the page offline and its rendered DOM has the verdict and the table."""
-    report = _report(failing_log, tmp_path)
-    browser = _browser()
-    assert browser is not None
-    argv = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-            "--no-first-run", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
-            report.as_uri()]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    dom = done.stdout
+    dom = dump_dom(_report(failing_log, tmp_path), tmp_path / "profile")
     assert "deactivation-lost (liveness)" in dom
     assert "<svg" in dom and "SPI 32" in dom

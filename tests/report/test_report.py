@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import browser, dump_dom
 from vgic_actors.cli import main
 from vgic_actors.kvm.variants import HISTORY, VARIANTS, Variant
 from vgic_actors.report import Options, bisect, build, load_case
@@ -113,6 +114,10 @@ def test_report_from_a_run_log_needs_its_scenario_and_renders_html(tmp_path, mon
     page = Path("r.html").read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>") and "ICV_DIR_EL1 not trapped" in page
     assert "<h2>Interleaving</h2><table>" in page and "<svg" in page
+    if browser() is not None:  # as a browser renders it: the report above the log's page
+        dom = dump_dom(tmp_path / "r.html", tmp_path / "profile")
+        assert "<h1>ICV_DIR_EL1 not trapped (TDIR clear): SPI 32 stays Active</h1>" in dom
+        assert "NOT trapped" in dom and "<b>" in dom and "<svg" in dom
 
 
 def _table(folder: str):

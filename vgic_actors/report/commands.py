@@ -32,7 +32,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     p.add_argument("--sweep", type=int,
                    help="seeds per strategy (random, pct:2, pct:3) of the bisection's "
-                   "sweep where a version's schedule diverged (12) and of the fix check (40)")
+                   "sweep where a version's schedule diverged (12) and of the fix check "
+                   "(40); random-walk seeds of the configuration sweep (40, and a quarter "
+                   "as many of pct:2 and pct:3)")
     p.add_argument("--bound", type=int, default=1, help="explore's deviation bound (1)")
     p.add_argument("--examples", metavar="DIR",
                    help="regenerate report.txt and report.md under DIR (docs/reports)")
@@ -41,6 +43,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def run(args: argparse.Namespace, stdout: TextIO) -> int:
     """The report subcommand."""
     from vgic_actors.report.examples import example_texts, regenerate
+    from vgic_actors.report.exposure import Sweep
     from vgic_actors.report.finding import load_case
     from vgic_actors.report.render import RENDERERS, Options, build
 
@@ -49,7 +52,7 @@ def run(args: argparse.Namespace, stdout: TextIO) -> int:
     if not 0 <= args.bound <= 3:
         raise UsageError(f"--bound: expected 0..3, got {args.bound}")
     options = Options(bound=args.bound) if args.sweep is None else Options(
-        sweep=args.sweep, fix_sweep=args.sweep, bound=args.bound)
+        sweep=args.sweep, fix_sweep=args.sweep, bound=args.bound, exposure=Sweep(args.sweep))
 
     def render(folder: Path | str, fmt: str) -> str:
         return RENDERERS[fmt](build(load_case(str(folder), args.scenario), options))

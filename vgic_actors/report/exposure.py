@@ -19,20 +19,21 @@ PCT = ("pct:2", "pct:3")
 
 @dataclass(frozen=True)
 class Sweep:
-    """How many runs per configuration: ``seeds`` random walks, ``seeds // 4`` of each
-    `PCT` strategy (seeds from 0)."""
+    """How many runs per configuration: ``seeds`` random walks and ``seeds // 4`` runs of
+    each `PCT` strategy (seeds from 0)."""
 
     seeds: int = 40
 
     def schedules(self) -> list[tuple[str, int]]:
         """(strategy, seed) pairs, in the order they run."""
         out = [("random", s) for s in range(self.seeds)]
-        return out + [(p, s) for p in PCT for s in range(max(1, self.seeds // 4))]
+        return out + [(p, s) for p in PCT for s in range(self.seeds // 4)]
 
     def describe(self) -> str:
         """``seeds 0-39 random, 0-9 pct:2 and pct:3``."""
-        pct = max(1, self.seeds // 4)
-        return f"seeds 0-{self.seeds - 1} random, 0-{pct - 1} pct:2 and pct:3"
+        pct = self.seeds // 4
+        text = f"seeds 0-{self.seeds - 1} random"
+        return text + (f", 0-{pct - 1} pct:2 and pct:3" if pct else "")
 
 
 @dataclass(frozen=True)

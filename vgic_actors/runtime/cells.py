@@ -17,14 +17,20 @@ KVM_REQUEST_MASK = 0xFF
 """kvm_host.h: the request number is the low byte; flags live above it."""
 
 
+def _int32(value: int) -> int:
+    """``value`` as a C ``int`` holds it (two's complement, 32 bits: atomic_t's counter)."""
+    return (value + 0x8000_0000) % 0x1_0000_0000 - 0x8000_0000
+
+
 class AtomicInt:
-    """include/linux/atomic.h: atomic_t. Each operation is one interleaving point."""
+    """include/linux/atomic.h: atomic_t, an ``int`` counter that wraps at 32 bits (the
+    kernel builds with -fno-strict-overflow). Each operation is one interleaving point."""
 
     __slots__ = ("_l", "name", "value")
 
     def __init__(self, name: str, value: int = 0) -> None:
         self.name = name
-        self.value = value
+        self.value = _int32(value)
         self._l = {op: f"{name}.{op}" for op in ("read", "set", "fetch_add", "dec_if_positive")}
 
     def peek(self) -> int:
@@ -50,7 +56,7 @@ class AtomicInt:
     async def set(self, value: int) -> None:
         """atomic_set."""
         actor = await point(self._l["set"])
-        old, self.value = self.value, value
+        old, self.value = self.value, _int32(value)
         if actor.sched.em.on:
             self._log(actor, "set", old)
 
@@ -58,7 +64,7 @@ class AtomicInt:
         """atomic_fetch_add: add `delta`, return the old value."""
         actor = await point(self._l["fetch_add"])
         old = self.value
-        self.value = old + delta
+        self.value = _int32(old + delta)
         if actor.sched.em.on:
             self._log(actor, "fetch_add", old)
         return old

@@ -19,8 +19,9 @@ CASES = {
     "F4": ("scenarios/irqfd_broadcast_atomic.yaml", "ordering/smp-call-in-atomic"),
     "F5": ("scenarios/broadcast_after_publish.yaml",
            "ordering/deactivation-lost/DIR-untrapped:flushed-before-bcst/on-ap-list"),
+    "F6": ("scenarios/active_spis_wrap.yaml", "ordering/active-spis-undercount"),
 }
-SEEDS = {"F1": 80, "F2": 40, "F3": 4, "F4": 8, "F5": 80}
+SEEDS = {"F1": 80, "F2": 40, "F3": 4, "F4": 8, "F5": 80, "F6": 4}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -103,6 +103,11 @@ class KernelSwitches:
     # that computed TDIR from a zero count has left the guest before the SPI can be
     # acknowledged anywhere.
     fix_bcst_before_queue: bool = False
+    # F6: active_spis counts SPIs on ap_lists: vgic_prune_ap_list (vgic.c) decrements it
+    # where it takes an SPI off its list (the !target_vcpu branch), and vgic_v3_fold_lr
+    # (vgic-v3.c) no longer does, so edge SPIs no longer leak counts (W1) and the count,
+    # bounded by nr_spis, cannot wrap to 0 with an SPI in flight.
+    fix_count_spis_on_ap_lists: bool = False
 
     # --- synthetic mutants (bugs planted for the soak to find; all off in real variants) ---
     # vgic_queue_irq_unlock kicks only the target on the 0->1 transition.
@@ -245,11 +250,20 @@ VARIANTS: dict[str, Variant] = {
             bug="fix",
         ),
         Variant(
+            "merged+fix-spi-count",
+            "proposed fix for F6: active_spis counts SPIs on ap_lists: vgic_prune_ap_list "
+            "decrements it when it takes an SPI off its list, vgic_v3_fold_lr no longer "
+            "does, so edge SPIs leak no count and it cannot wrap",
+            replace(_MERGED, fix_count_spis_on_ap_lists=True),
+            bug="fix",
+        ),
+        Variant(
             "merged+fix-all",
-            "the five proposed fixes (F1-F5) together",
+            "the six proposed fixes (F1-F6) together",
             replace(_MERGED, fix_change_active_waits_for_lr=True,
                     fix_deactivate_fold_locked=True, fix_notify_on_eoi=True,
-                    fix_inatomic_no_bcst=True, fix_bcst_before_queue=True),
+                    fix_inatomic_no_bcst=True, fix_bcst_before_queue=True,
+                    fix_count_spis_on_ap_lists=True),
             bug="fix",
         ),
         Variant(
@@ -289,9 +303,9 @@ the catalogue is what-ifs (no-spi-tracking), planted mutants and proposed fixes.
 
 FIXES = {"F1": "merged+fix-halt-wait", "F2": "merged+fix-pseudo-lr-lock",
          "F3": "merged+fix-eoi-notify", "F4": "merged+fix-irqfd-bcst",
-         "F5": "merged+fix-bcst-wait"}
+         "F5": "merged+fix-bcst-wait", "F6": "merged+fix-spi-count"}
 """docs/findings.md entry -> the variant carrying its proposed fix (``merged+fix-all``
-carries all five)."""
+carries all six)."""
 FIX_ALL = "merged+fix-all"
 
 

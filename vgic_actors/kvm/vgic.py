@@ -45,6 +45,7 @@ from vgic_actors.kvm.vm import (
     KVM_REQ_VGIC_PROCESS_UPDATE,
     Kvm,
     KvmVcpu,
+    bcst_kick_needed,
 )
 from vgic_actors.runtime import (
     KVM_REQUEST_WAIT,
@@ -73,11 +74,8 @@ def _log(cls: type[Event], **fields: object) -> None:
 
 
 def vgic_model_needs_bcst_kick(kvm: Kvm) -> bool:
-    """vgic.c: vgic_model_needs_bcst_kick. GICv3 model, and (since 84792050e039) host TDIR."""
-    mode = kvm.sw.bcst_kick
-    if mode == "off" or kvm.config.v2_model:
-        return False
-    return mode == "v3_model" or kvm.config.host_tdir_cap
+    """vgic.c: vgic_model_needs_bcst_kick (`bcst_kick_needed`)."""
+    return bcst_kick_needed(kvm.sw, kvm.config)
 
 
 async def kick_vcpu(kvm: Kvm, vcpu_id: int) -> None:
@@ -406,7 +404,8 @@ async def _fold_lr_unlocked(kvm: Kvm, vcpu: KvmVcpu, irq: VgicIrq, lr_val: ListR
         cov["fold.eoi-notify"] += 1
         kvm.acked_notifications.append(irq.intid)
         await kvm_notify_acked_irq(kvm.irq_routing, 0, irq.intid - SPI_MIN)
-        if res.notify_and_dec and kvm.sw.active_spis_accounting and not cfg.host_v2:
+        if (res.notify_and_dec and kvm.sw.active_spis_accounting and not cfg.host_v2
+                and not kvm.sw.fix_count_spis_on_ap_lists):  # fix F6: prune counts down
             cov["active_spis.dec"] += await kvm.dist.active_spis.dec_if_positive() >= 0
 
 
@@ -465,16 +464,22 @@ async def vgic_prune_ap_list(kvm: Kvm, vcpu: KvmVcpu) -> None:
     The re-check after re-locking is the oracle's alone, as in the kernel: no test that
     the entry is still on this vCPU's list (list_del trusts it). The use-after-unlink
     detector records a migration of an entry that left the list (Kvm.vgic_irq_stale).
+
+    Fix F6 (``fix_count_spis_on_ap_lists``): each counted SPI taken off the list drops
+    active_spis by one, after ap_list_lock is released (the count only stays high a
+    little longer: TDIR is set a little longer, never cleared early).
     """
     dist = kvm.dist
     while True:
         await vcpu.ap_list_lock.acquire()
         migrate: tuple[VgicIrq, int] | None = None
+        uncounted = 0
         for irq in list(vcpu.ap_list):
             target = vgic_target_oracle(irq, dist.enabled)
             if target is None:
                 vcpu.ap_list.remove(irq)
                 irq.vcpu = None
+                uncounted += kvm.sw.fix_count_spis_on_ap_lists and _counted(kvm, irq)
                 kvm.coverage["prune.remove"] += 1
                 if _logging():
                     _log(IrqPruned, vcpu=vcpu.vcpu_id, intid=irq.intid)
@@ -484,6 +489,8 @@ async def vgic_prune_ap_list(kvm: Kvm, vcpu: KvmVcpu) -> None:
                 migrate = (irq, target)
                 break
         vcpu.ap_list_lock.release()
+        for _ in range(uncounted):
+            kvm.coverage["active_spis.dec"] += await dist.active_spis.dec_if_positive() >= 0
         if migrate is None:
             return
         irq, target = migrate

@@ -293,7 +293,7 @@ def _vm_config(src: Source, vm: VmSection, base: VmSection) -> VmConfig:
                     host_gic=host, host_tdir_cap=pick("host_tdir"),
                     host_common_trap=pick("host_common_trap"), pri_bits=pick("pri_bits"),
                     pre_bits=pick("pri_bits"), arch=arch, timeslice=pick("timeslice"),
-                    ipi_latency=latency, active_spis=pick("active_spis"))
+                    ipi_latency=latency, edge_spis_queued=pick("edge_spis_queued"))
 
 
 def _intid_ok(intid: int, vm: VmConfig) -> bool:

@@ -51,7 +51,7 @@ class VmSection(Base):
     ipi_latency: Annotated[int, Meta(ge=1)] | None = None
     unbounded_ipi_latency: bool = False
     timeslice: Annotated[int, Meta(ge=1)] | None = None
-    active_spis: Annotated[int, Meta(ge=-(2**31), le=2**31 - 1)] | None = None
+    edge_spis_queued: Annotated[int, Meta(ge=0, le=2**32)] | None = None
     arch: ArchSection = msgspec.field(default_factory=ArchSection)
 
 

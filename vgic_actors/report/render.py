@@ -83,6 +83,9 @@ def _title(case: Case, table: Table) -> str:
     if "smp-call-in-atomic" in sig.invariants:
         return (f"vgic_queue_irq_unlock: kvm_make_all_cpus_request with IRQs disabled "
                 f"({what})")
+    if "active-spis-undercount" in sig.invariants:
+        return (f"vgic_queue_irq_unlock: active_spis counts {what} from -1 to 0, so TDIR "
+                "stays clear")
     if "deactivation-lost" in sig.invariants:
         if sig.outcome == "icactiver":
             return f"vgic_mmio_change_active: a vCPU's fold restores {what} Active"

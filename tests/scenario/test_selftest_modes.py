@@ -1,0 +1,190 @@
+"""The vgic_irq selftest library in every mode, and what it needs: the routing-pin switch
+(A3's negative control), `for` in value lists, and `reset_stats`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vgic_actors.errors import InputError
+from vgic_actors.guest.host import (
+    Host,
+    InjectEdge,
+    IrqfdSignal,
+    SetGsiRouting,
+    SetLevel,
+    SetLevelInfo,
+    WriteIsactiver,
+    WriteIspendr,
+)
+from vgic_actors.scenario import load_scenario, load_scenario_text, run_once
+
+ROOT = Path(__file__).resolve().parents[2]
+BAD_INTIDS = [64, 1020, 1024, 1120, 5120, 0xFFFFFFFF]  # test_injection_failure's list
+
+
+def load(text: str):
+    return load_scenario_text(text, "t.yaml")
+
+
+def host_ops(name: str) -> list[Host]:
+    ops = load_scenario(ROOT / f"scenarios/selftest_vgic_{name}.yaml").guests[0].ops
+    return [op for op in ops if isinstance(op, Host)]
+
+
+# --- the library: one file per test_vgic mode, every method, every test -------------------
+
+EDGE = {InjectEdge: "line", IrqfdSignal: "irqfd", WriteIspendr: "ispendr"}
+LEVEL = {SetLevel: "line", SetLevelInfo: "level_info", IrqfdSignal: "irqfd",
+         WriteIspendr: "ispendr"}
+
+
+@pytest.mark.parametrize(("mode", "methods"), [
+    ("edge", EDGE), ("edge_split", EDGE), ("level", LEVEL), ("level_split", LEVEL)])
+def test_each_mode_runs_every_method_in_the_selftest_order(mode, methods):
+    """Each method's first use comes in the selftest's table order, and restore_active last."""
+    hosts = host_ops(mode)
+    first = {}
+    for n, h in enumerate(hosts):
+        kind = type(h.action)
+        if kind in methods and kind not in first and not (kind is SetLevel and not h.action.level):
+            first[kind] = n
+    assert list(first) == list(methods)
+    last_inject = max(n for n, h in enumerate(hosts) if type(h.action) in methods)
+    restore = [n for n, h in enumerate(hosts) if isinstance(h.action, WriteIsactiver)]
+    assert len(restore) == 16 + 16 + 31 and min(restore) > last_inject
+
+
+@pytest.mark.parametrize("mode", ["edge", "edge_split", "level", "level_split"])
+def test_each_mode_tries_every_bad_intid_with_each_method_that_can_express_it(mode):
+    """KVM_IRQ_LINE: EINVAL for each but 0xffffffff (beyond its field); routing: EINVAL from
+    pin 988 on; LEVEL_INFO (level): EINVAL above 1023, success up to it."""
+    hosts = host_ops(mode)
+    line = InjectEdge if mode.startswith("edge") else SetLevel
+    refused = {h.action.intid for h in hosts
+               if isinstance(h.action, line) and h.expect_errno == 22}
+    assert refused == set(BAD_INTIDS[:-1])
+    routes = {h.action.entries[0].pin + 32: h.expect_errno for h in hosts
+              if isinstance(h.action, SetGsiRouting) and len(h.action.entries) == 1
+              and h.action.entries[0].pin + 32 in BAD_INTIDS}
+    assert routes == {64: 0, 1020: 22, 1024: 22, 1120: 22, 5120: 22, 0xFFFFFFFF: 22}
+    if mode.startswith("level"):
+        info = {h.action.intid: h.expect_errno for h in hosts
+                if isinstance(h.action, SetLevelInfo) and h.action.intid in BAD_INTIDS}
+        assert info == {64: 0, 1020: 0, 1024: 22, 1120: 22, 5120: 22, 0xFFFFFFFF: 22}
+
+
+def test_the_old_one_mode_files_are_gone():
+    """Preemption and injection failure run inside each mode, not as files of their own."""
+    names = {p.name for p in (ROOT / "scenarios").glob("selftest_*.yaml")}
+    assert not {n for n in names if n.startswith(("selftest_inject_", "selftest_preemption_"))}
+    assert {f"selftest_vgic_{m}.yaml" for m in ("edge", "edge_split", "level",
+                                                 "level_split")} <= names
+
+
+# --- item 1: the routing-pin switch --------------------------------------------------------
+
+PIN = """vm: {vcpus: 1}
+guests:
+  vcpu0:
+    - host: {do: set_gsi_routing, entries: [{gsi: 0, pin: 987}]}
+    - host: {do: set_gsi_routing, entries: [{gsi: 0, pin: 988}], expect_errno: 22}
+    - host: {do: irqfd_assign, gsi: 988, eventfd: 1}
+    - host: {do: irqfd_signal, eventfd: 1}
+    - iar: 1023
+"""
+
+
+class TestRoutingPinSwitch:
+    def test_merged_refuses_pin_988_and_nothing_is_injected(self):
+        assert run_once(load(PIN), "merged", 0, "pct:3").broken == set()
+
+    def test_off_by_one_accepts_pin_988_and_the_errno_check_fails(self):
+        report = run_once(load(PIN + "kernel: {routing_pin_check: false}\n"), "merged", 0,
+                          "pct:3")
+        assert report.broken == {"guest-assertion"}
+        assert "errno 0, expected 22" in report.violations[0].message
+
+    def test_the_off_by_one_still_refuses_pin_989(self):
+        text = PIN.replace("pin: 988", "pin: 989") + "kernel: {routing_pin_check: false}\n"
+        assert run_once(load(text), "merged", 0, "pct:3").broken == set()
+
+
+# --- `for` inside an operation's lists -----------------------------------------------------
+
+
+class TestForInValueLists:
+    def test_a_for_item_expands_to_its_values(self):
+        sc = load("vm: {vcpus: 1}\nguests:\n  vcpu0:\n    - for: {var: c, in: [1], do: [{host: "
+                  "{do: set_gsi_routing, entries: [{gsi: 9, pin: 9}, {for: {var: g, from: $c,"
+                  " to: 3, do: [{gsi: $g, pin: $g * 2}]}}]}}]}\n")
+        (op,) = sc.guests[0].ops
+        assert [(e.gsi, e.pin) for e in op.action.entries] == [(9, 9), (1, 2), (2, 4), (3, 6)]
+
+    def test_a_malformed_for_item_names_its_path(self):
+        with pytest.raises(InputError) as info:
+            load("vm: {vcpus: 1}\nguests:\n  vcpu0:\n    - host: {do: set_gsi_routing, "
+                 "entries: [{for: {var: g, from: 0, do: [{gsi: $g}]}}]}\n")
+        assert "$.guests.vcpu0[0].host.entries[0].for" in str(info.value)
+        assert "either 'in: [values]' or both 'from' and 'to'" in str(info.value)
+
+    def test_an_unbound_name_inside_a_for_item_is_reported(self):
+        with pytest.raises(InputError) as info:
+            load("vm: {vcpus: 1}\nguests:\n  vcpu0:\n    - host: {do: set_gsi_routing, "
+                 "entries: [{for: {var: g, in: [0], do: [{gsi: $h, pin: 0}]}}]}\n")
+        assert "h in '$h'" in str(info.value)
+
+
+# --- reset_stats -----------------------------------------------------------------------------
+
+ONCE_OPS = [  # one SPI, injected and handled once
+            "group_enable: true", "pmr: 0xf8", "write: {reg: ISENABLER, intid: 32}",
+            "host: {do: inject_edge, intid: 32}", "unmask:", "wfi_until: 1"]
+
+
+def once(*more: str):
+    ops = [*ONCE_OPS, *more]
+    return load("vm: {vcpus: 1}\nguests:\n  vcpu0:\n    handler: eoi\n    ops:\n"
+                + "".join(f"      - {op}\n" for op in ops))
+
+
+class TestResetStats:
+    def test_without_reset_the_count_is_cumulative(self):
+        """A second wfi_until 1 is already satisfied by the first acknowledge."""
+        assert run_once(once("wfi_until: 1"), "merged", 0, "pct:3").broken == set()
+
+    def test_after_reset_wfi_until_waits_for_new_acks(self):
+        """irq_handled = 0: nothing more is injected, so the second wait never ends."""
+        report = run_once(once("reset_stats:", "wfi_until: 1"), "merged", 0, "pct:3",
+                          max_steps=3000)
+        assert report.broken & {"deadlock", "livelock"}
+
+    def test_reset_then_a_new_injection_is_counted(self):
+        sc = once("reset_stats:", "host: {do: inject_edge, intid: 32}", "wfi_until: 1")
+        assert run_once(sc, "merged", 0, "pct:3").broken == set()
+
+
+def test_every_operation_and_action_field_is_documented():
+    """Each field of each guest operation and VMM action appears in docs/scenarios.md as code."""
+    import re
+
+    import msgspec
+
+    from vgic_actors.scenario import host_ops
+    from vgic_actors.scenario.ops import OPS
+
+    doc = (ROOT / "docs/scenarios.md").read_text(encoding="utf-8")
+    prose = re.sub(r"```.*?```", " ", doc, flags=re.S)
+    code = " ".join(re.findall(r"```.*?```", doc, flags=re.S)
+                    + re.findall(r"`([^`\n]+)`", prose))
+    specs = [(name, kind.spec) for name, kind in OPS.items()
+             if isinstance(kind.spec, type) and issubclass(kind.spec, msgspec.Struct)]
+    specs += [(t.__name__, t) for t in (*host_ops.ActionSpec.__args__, host_ops.RouteSpec,
+                                         host_ops.WaitSpec, host_ops.StoreSpec,
+                                         host_ops.WaitResampleSpec)]
+    assert len(specs) > 30
+    missing = [f"{name}.{f.encode_name}" for name, spec in specs
+               for f in msgspec.structs.fields(spec)
+               if not re.search(rf"(?<![\w-]){re.escape(f.encode_name)}(?![\w-])", code)]
+    assert missing == []

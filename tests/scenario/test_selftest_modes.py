@@ -1,13 +1,16 @@
 """The vgic_irq selftest library in every mode, and what it needs: the routing-pin switch
-(A3's negative control), `for` in value lists, and `reset_stats`."""
+(A3's negative control), `for` in value lists, `reset_stats`, and request names in events."""
 
 from __future__ import annotations
 
+import io
+import json
 from pathlib import Path
 
 import pytest
 
 from vgic_actors.errors import InputError
+from vgic_actors.events import RequestMade, decode_lines
 from vgic_actors.guest.host import (
     Host,
     InjectEdge,
@@ -18,6 +21,7 @@ from vgic_actors.guest.host import (
     WriteIsactiver,
     WriteIspendr,
 )
+from vgic_actors.logs.describe import describe
 from vgic_actors.scenario import load_scenario, load_scenario_text, run_once
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -163,6 +167,24 @@ class TestResetStats:
     def test_reset_then_a_new_injection_is_counted(self):
         sc = once("reset_stats:", "host: {do: inject_edge, intid: 32}", "wfi_until: 1")
         assert run_once(sc, "merged", 0, "pct:3").broken == set()
+
+
+# --- item 4: request names in the raw events ---------------------------------------------------
+
+
+def test_request_events_carry_the_kernel_name_and_old_logs_still_read():
+    buf = io.BytesIO()
+    run_once(load_scenario(ROOT / "scenarios/asym_dir.yaml"), "merged", 0, "pct:3", log=buf)
+    lines = buf.getvalue().splitlines()
+    raw = [json.loads(line) for line in lines if b'"RequestMade"' in line]
+    assert raw and all(r["req_name"] == "KVM_REQ_IRQ_PENDING" for r in raw if r["req"] == 9)
+    kicks = [json.loads(line) for line in lines if b'"KickSent"' in line]
+    assert any(k["req"] == 9 and k["req_name"] == "KVM_REQ_IRQ_PENDING" for k in kicks)
+    assert all(k["req_name"] == "" for k in kicks if k["req"] == -1)
+    old = raw[0].copy()
+    del old["req_name"]  # a log written before the field existed
+    (event,) = [e for e in decode_lines([json.dumps(old).encode()]) if isinstance(e, RequestMade)]
+    assert event.req_name == "" and "KVM_REQ_IRQ_PENDING" in describe(event)
 
 
 def test_every_operation_and_action_field_is_documented():

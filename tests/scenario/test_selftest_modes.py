@@ -210,3 +210,14 @@ def test_every_operation_and_action_field_is_documented():
                for f in msgspec.structs.fields(spec)
                if not re.search(rf"(?<![\w-]){re.escape(f.encode_name)}(?![\w-])", code)]
     assert missing == []
+
+
+def test_every_kernel_switch_is_documented():
+    """Each KernelSwitches field (a `kernel:` key) is named in docs/scenarios.md's table."""
+    from dataclasses import fields
+
+    from vgic_actors.kvm.variants import KernelSwitches
+
+    doc = (ROOT / "docs/scenarios.md").read_text(encoding="utf-8")
+    table = doc[doc.index("## Kernel switches"):doc.index("## HW-mapped interrupts")]
+    assert [f.name for f in fields(KernelSwitches) if f"`{f.name}`" not in table] == []

@@ -221,3 +221,36 @@ def test_every_kernel_switch_is_documented():
     doc = (ROOT / "docs/scenarios.md").read_text(encoding="utf-8")
     table = doc[doc.index("## Kernel switches"):doc.index("## HW-mapped interrupts")]
     assert [f.name for f in fields(KernelSwitches) if f"`{f.name}`" not in table] == []
+
+
+# --- the level irqfd case and its control ----------------------------------------------------
+
+LEVEL_IRQFD = """vm: {vcpus: 1}
+guests:
+  vcpu0:
+    handler: [{iar: {eret_if_spurious: true}}, {lower_line: }, {eoir: last}]
+    ops:
+      - group_enable: true
+      - pmr: 0xf8
+      - write: {reg: ICFGR, intid: 32, value: 0}
+      - write: {reg: ISENABLER, intid: 32}
+      - host: {do: irqfd_assign, gsi: 0, eventfd: 1}
+      - host: {do: irqfd_signal, eventfd: 1}
+      - unmask:
+      - wfi_until: 1
+"""
+
+
+class TestLevelIrqfd:
+    def test_the_atomic_injection_leaves_the_line_high_until_the_guest_lowers_it(self):
+        """irqfd_wakeup injects level 1 only: the level SPI is taken once on every seed."""
+        for seed in range(5):
+            assert run_once(load(LEVEL_IRQFD), "merged", seed, "pct:3").broken == set()
+
+    def test_the_kworker_pulse_can_vanish_before_the_flush(self):
+        """irqfd_inject's level 1 then 0: a level SPI whose line is low is not pending, so
+        it is pruned unseen and the guest waits for ever (on some seed)."""
+        sc = load(LEVEL_IRQFD + "kernel: {irqfd_spi_inatomic: false}\n")
+        found = set().union(*(run_once(sc, "merged", seed, "pct:3", max_steps=5000).broken
+                              for seed in range(5)))
+        assert found & {"deadlock", "livelock"}

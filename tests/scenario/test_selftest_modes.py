@@ -147,10 +147,14 @@ ONCE_OPS = [  # one SPI, injected and handled once
             "host: {do: inject_edge, intid: 32}", "unmask:", "wfi_until: 1"]
 
 
+def program(ops: list[str], handler: str = "eoi", tail: str = ""):
+    """A one-vCPU scenario running ``ops`` with ``handler``, then ``tail`` (top-level keys)."""
+    return load("vm: {vcpus: 1}\nguests:\n  vcpu0:\n    handler: " + handler + "\n    ops:\n"
+                + "".join(f"      - {op}\n" for op in ops) + tail)
+
+
 def once(*more: str):
-    ops = [*ONCE_OPS, *more]
-    return load("vm: {vcpus: 1}\nguests:\n  vcpu0:\n    handler: eoi\n    ops:\n"
-                + "".join(f"      - {op}\n" for op in ops))
+    return program([*ONCE_OPS, *more])
 
 
 class TestResetStats:
@@ -225,32 +229,24 @@ def test_every_kernel_switch_is_documented():
 
 # --- the level irqfd case and its control ----------------------------------------------------
 
-LEVEL_IRQFD = """vm: {vcpus: 1}
-guests:
-  vcpu0:
-    handler: [{iar: {eret_if_spurious: true}}, {lower_line: }, {eoir: last}]
-    ops:
-      - group_enable: true
-      - pmr: 0xf8
-      - write: {reg: ICFGR, intid: 32, value: 0}
-      - write: {reg: ISENABLER, intid: 32}
-      - host: {do: irqfd_assign, gsi: 0, eventfd: 1}
-      - host: {do: irqfd_signal, eventfd: 1}
-      - unmask:
-      - wfi_until: 1
-"""
+LEVEL_HANDLER = "[{iar: {eret_if_spurious: true}}, {lower_line: }, {eoir: last}]"
+LEVEL_IRQFD = [  # a level SPI raised once through an irqfd without resamplefd
+    "group_enable: true", "pmr: 0xf8", "write: {reg: ICFGR, intid: 32, value: 0}",
+    "write: {reg: ISENABLER, intid: 32}", "host: {do: irqfd_assign, gsi: 0, eventfd: 1}",
+    "host: {do: irqfd_signal, eventfd: 1}", "unmask:", "wfi_until: 1"]
 
 
 class TestLevelIrqfd:
     def test_the_atomic_injection_leaves_the_line_high_until_the_guest_lowers_it(self):
         """irqfd_wakeup injects level 1 only: the level SPI is taken once on every seed."""
         for seed in range(5):
-            assert run_once(load(LEVEL_IRQFD), "merged", seed, "pct:3").broken == set()
+            sc = program(LEVEL_IRQFD, LEVEL_HANDLER)
+            assert run_once(sc, "merged", seed, "pct:3").broken == set()
 
     def test_the_kworker_pulse_can_vanish_before_the_flush(self):
         """irqfd_inject's level 1 then 0: a level SPI whose line is low is not pending, so
         it is pruned unseen and the guest waits for ever (on some seed)."""
-        sc = load(LEVEL_IRQFD + "kernel: {irqfd_spi_inatomic: false}\n")
+        sc = program(LEVEL_IRQFD, LEVEL_HANDLER, "kernel: {irqfd_spi_inatomic: false}\n")
         found = set().union(*(run_once(sc, "merged", seed, "pct:3", max_steps=5000).broken
                               for seed in range(5)))
         assert found & {"deadlock", "livelock"}

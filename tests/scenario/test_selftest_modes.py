@@ -250,3 +250,19 @@ class TestLevelIrqfd:
         found = set().union(*(run_once(sc, "merged", seed, "pct:3", max_steps=5000).broken
                               for seed in range(5)))
         assert found & {"deadlock", "livelock"}
+
+
+# --- timer_read's busy loop (kvm-unit-tests arm/timer.c) --------------------------------------
+
+
+class TestTimerBusyLoop:
+    def test_the_loop_ends_when_the_deadline_passes(self):
+        """ENABLE (bit 0) and ISTATUS (bit 2) read back once CNTVCT reaches CVAL."""
+        sc = program(["timer: {delay: 50, ctl: 1}", "timer_read: {wait_istatus: true, expect: 5}",
+                      "timer_read: 5"])
+        assert run_once(sc, "merged", 0, "pct:3").broken == set()
+
+    def test_without_a_deadline_the_loop_never_ends(self):
+        """A CVAL far ahead: the spin makes no progress and the liveness monitor says so."""
+        sc = program(["timer: {delay: 1000000, ctl: 1}", "timer_read: {wait_istatus: true}"])
+        assert "livelock" in run_once(sc, "merged", 0, "pct:3", max_steps=3000).broken

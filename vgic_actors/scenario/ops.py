@@ -240,6 +240,7 @@ def _timer(s: TimerSpec) -> GuestOp:
 
 class TimerReadSpec(Base):
     expect: Annotated[int, Meta(ge=0, le=7)] | None = None
+    wait_istatus: bool = False
 
 
 class SgiSpec(Base):
@@ -319,7 +320,7 @@ OPS: dict[str, OpKind] = {
                    gicd=True),
     "icc": OpKind(NoArgs, "reg", lambda _: Wfi(), custom=_icc),
     "timer": OpKind(TimerSpec, "ctl", _timer),
-    "timer_read": OpKind(TimerReadSpec, "expect", lambda s: TimerRead(s.expect)),
+    "timer_read": OpKind(TimerReadSpec, "expect", lambda s: TimerRead(s.expect, s.wait_istatus)),
     "read": OpKind(GicdReadSpec, None,
                    lambda s: Mmio(s.reg, LAST if s.intid == "last" else s.intid, write=False,
                                   expect=s.expect), "intid", gicd=True),

@@ -266,3 +266,20 @@ class TestTimerBusyLoop:
         """A CVAL far ahead: the spin makes no progress and the liveness monitor says so."""
         sc = program(["timer: {delay: 1000000, ctl: 1}", "timer_read: {wait_istatus: true}"])
         assert "livelock" in run_once(sc, "merged", 0, "pct:3", max_steps=3000).broken
+
+
+class TestLabelBudget:
+    def test_a_label_runs_with_its_own_step_budget_and_the_command_line_wins(self):
+        text = (ROOT / "scenarios/selftest_vgic_edge.yaml").read_text(encoding="utf-8")
+        sc = load(text)
+        assert sc.judgement("actives-sorted-first").max_steps == 40000
+        assert sc.judgement("merged").max_steps is None
+        assert run_once(sc, "actives-sorted-first", 0, "pct:3").steps == 40000
+        assert run_once(sc, "actives-sorted-first", 0, "pct:3", max_steps=5000).steps == 5000
+
+    def test_a_label_budget_is_range_checked(self):
+        text = ("vm: {vcpus: 1}\nexpect:\n  verdicts:\n    merged: {max_steps: 50}\n")
+        with pytest.raises(InputError) as info:
+            load(text)
+        assert "$.expect.verdicts.merged.max_steps: expected an integer >= 100, got 50" in str(
+            info.value)

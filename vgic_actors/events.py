@@ -129,18 +129,22 @@ class LockReleased(Event, frozen=True):
 
 
 class RequestMade(Event, frozen=True):
-    """kvm_make_request: a bit was set in vcpu->requests."""
+    """kvm_make_request: a bit was set in vcpu->requests (`req`, the low byte; `req_name`
+    its kvm_host.h name, "" for a number the model does not name or an older log)."""
 
     vcpu: int
     req: int
+    req_name: str = ""
 
 
 class RequestChecked(Event, frozen=True):
-    """kvm_check_request: the bit was tested and cleared (found: it was set)."""
+    """kvm_check_request: the bit was tested and cleared (found: it was set); `req_name`
+    as in RequestMade."""
 
     vcpu: int
     req: int
     found: bool
+    req_name: str = ""
 
 
 class ModeChanged(Event, frozen=True):
@@ -162,11 +166,14 @@ class KickSent(Event, frozen=True):
     """kvm_vcpu_kick or one leg of kvm_make_all_cpus_request decided how to reach `vcpu`.
 
     how: "wake" (was blocked), "ipi" (was in guest mode), "none" (nothing to do).
+    req: the request of a kvm_make_all_cpus_request leg (-1: a plain kick), `req_name`
+    its name as in RequestMade.
     """
 
     vcpu: int
     how: str
     req: int = -1
+    req_name: str = ""
 
 
 class GuestEntered(Event, frozen=True):

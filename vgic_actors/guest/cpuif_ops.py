@@ -172,12 +172,13 @@ class Unmask(GuestOp):
 @dataclass(frozen=True, slots=True)
 class WfiUntil(GuestOp):
     """The selftest's wait loop: WFI until this vCPU has acknowledged ``acks`` interrupts
-    in all (its handler takes them while unmasked; vIRQ high means one is coming)."""
+    since the last ``ResetStats`` (or the start; its handler takes them while unmasked;
+    vIRQ high means one is coming)."""
 
     acks: int
 
     def execute(self, prog: GuestProgram, env: GuestEnv) -> StepResult:
-        if len(prog.acked) >= self.acks:
+        if len(prog.acked) - prog.handled_base >= self.acks:
             return None
         if env.cpuif.virq_vfiq()[0]:
             if prog.masked:
@@ -188,3 +189,13 @@ class WfiUntil(GuestOp):
 
     def complete(self, prog: GuestProgram, value: int | None) -> bool:
         return False  # woken: check again
+
+
+@dataclass(frozen=True, slots=True)
+class ResetStats(GuestOp):
+    """vgic_irq.c: reset_stats (irq_handled = 0): later ``WfiUntil`` counts start here.
+    Guest memory only: no instruction that reaches the GIC, no exit."""
+
+    def execute(self, prog: GuestProgram, env: GuestEnv) -> StepResult:
+        prog.handled_base = len(prog.acked)
+        return None

@@ -321,6 +321,7 @@ class GuestProgram:
         self.frames: list[tuple[list[GuestOp], int]] = []  # code the handler interrupted
         self.ledger = ledger if ledger is not None else GuestLedger()
         self.acked: list[int] = []
+        self.handled_base = 0  # len(acked) at the last ResetStats (WfiUntil counts from it)
         self.eoi_stack: list[int] = []
         self.failures: list[str] = []
         self.irqs_taken = 0

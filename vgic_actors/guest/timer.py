@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vgic_actors.guest.program import GuestOp, GuestProgram, StepResult
+from vgic_actors.guest.program import RETRY, GuestOp, GuestProgram, StepResult
 from vgic_actors.kvm.guest_api import GuestEnv
+from vgic_actors.runtime import spin_yield
+
+CNTV_CTL_ISTATUS = 1 << 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +41,19 @@ class TimerWrite(GuestOp):
 
 @dataclass(frozen=True, slots=True)
 class TimerRead(GuestOp):
-    """MRS CNTV_CTL_EL0, compared with ``expect`` (ISTATUS is bit 2)."""
+    """MRS CNTV_CTL_EL0, compared with ``expect`` (ISTATUS is bit 2). ``wait_istatus``:
+    ``while (!(read_ctl() & ISTATUS));`` first, one read per instruction and no exit
+    (kvm-unit-tests arm/timer.c test_cval_10msec's busy loop)."""
 
     expect: int | None = None
+    wait_istatus: bool = False
 
     def execute(self, prog: GuestProgram, env: GuestEnv) -> StepResult:
         timer = prog.timer
         value = timer.read_ctl() if timer is not None else 0
+        if self.wait_istatus and timer is not None and not value & CNTV_CTL_ISTATUS:
+            spin_yield()
+            return RETRY
         if self.expect is not None and value != self.expect:
             prog.fail(f"CNTV_CTL_EL0 read {value:#x}, expected {self.expect:#x}")
         return None

@@ -291,6 +291,7 @@ async def kvm_set_gsi_routing(kvm: Kvm, entries: Sequence[RoutingEntry]) -> int:
     KVM_MSI_VALID_DEVID on MSI routes (any on irqchip routes); an irqchip pin >=
     KVM_IRQCHIP_NUM_PINS (988: only this is checked, not nr_spis) or irqchip >= 1; a
     GSI routed twice to the irqchip, or an MSI GSI with any other route.
+    Switch ``routing_pin_check`` off: the off-by-one pin bound (pin 988 accepted).
     """
     if len(entries) > KVM_MAX_IRQ_ROUTES:
         return errno.EINVAL
@@ -308,7 +309,8 @@ async def kvm_set_gsi_routing(kvm: Kvm, entries: Sequence[RoutingEntry]) -> int:
             if ei.type != "irqchip" or ue.type != "irqchip" or ue.irqchip == ei.irqchip:
                 return errno.EINVAL
         if ue.type == "irqchip":
-            if not 0 <= ue.pin < KVM_IRQCHIP_NUM_PINS or not 0 <= ue.irqchip < KVM_NR_IRQCHIPS:
+            pins = KVM_IRQCHIP_NUM_PINS + (0 if kvm.sw.routing_pin_check else 1)
+            if not 0 <= ue.pin < pins or not 0 <= ue.irqchip < KVM_NR_IRQCHIPS:
                 return errno.EINVAL
             chip[ue.pin] = ue.gsi
         routes.setdefault(ue.gsi, []).append(ue)

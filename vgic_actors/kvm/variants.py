@@ -132,6 +132,12 @@ class KernelSwitches:
     # ICACTIVER path a trapped DIR of an LR-held interrupt takes). Off: the virtual
     # interrupt is deactivated and the physical one stays Active.
     hw_deactivate_phys: bool = True
+    # vgic-irqfd.c kvm_set_routing_entry refuses an irqchip pin >= KVM_IRQCHIP_NUM_PINS
+    # (988: SPI 1020 would be the first special INTID). Off: the off-by-one
+    # "pin > KVM_IRQCHIP_NUM_PINS", a plausible regression that accepts pin 988 (the
+    # injection then fails silently in vgic_irqfd_set_irq's vgic_valid_spi), which
+    # vgic_irq.c test_injection_failure catches (KVM_SET_GSI_ROUTING must give EINVAL).
+    routing_pin_check: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from vgic_actors.runtime import (
     SpinLock,
     VcpuCore,
     Workqueue,
+    name_request,
 )
 
 if TYPE_CHECKING:
@@ -51,6 +52,9 @@ are mutexes: no context change."""
 KVM_REQ_SLEEP = 8 | KVM_REQUEST_WAIT | KVM_REQUEST_NO_WAKEUP
 KVM_REQ_IRQ_PENDING = 9
 KVM_REQ_VGIC_PROCESS_UPDATE = 8 + 11
+name_request(KVM_REQ_SLEEP, "KVM_REQ_SLEEP")  # the events carry these names
+name_request(KVM_REQ_IRQ_PENDING, "KVM_REQ_IRQ_PENDING")
+name_request(KVM_REQ_VGIC_PROCESS_UPDATE, "KVM_REQ_VGIC_PROCESS_UPDATE")
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,21 +43,18 @@ from vgic_actors.events import (
     RunStarted,
     VcpuWoken,
 )
-from vgic_actors.kvm.vm import KVM_REQ_IRQ_PENDING, KVM_REQ_SLEEP, KVM_REQ_VGIC_PROCESS_UPDATE
-from vgic_actors.runtime import KVM_REQUEST_MASK
+from vgic_actors.kvm import vm as _vm  # noqa: F401  (registers the request names)
+from vgic_actors.runtime import KVM_REQUEST_MASK, REQUEST_NAMES
 
 _CPU_ACTOR = re.compile(r"^p?cpu(\d+)(?:\..*)?$")
 _MODES = {0: "OUTSIDE", 1: "IN_GUEST", 2: "EXITING", 3: "READING_SHADOW"}
 
-_REQUESTS = {KVM_REQ_SLEEP & KVM_REQUEST_MASK: "KVM_REQ_SLEEP",
-             KVM_REQ_IRQ_PENDING: "KVM_REQ_IRQ_PENDING",
-             KVM_REQ_VGIC_PROCESS_UPDATE: "KVM_REQ_VGIC_PROCESS_UPDATE"}
 
-
-def request_name(req: int) -> str:
-    """A vcpu->requests bit under the kernel's name (kvm_host.h): ``KVM_REQ_IRQ_PENDING``;
-    a number the model does not name stays ``request N``."""
-    return _REQUESTS.get(req & KVM_REQUEST_MASK, f"request {req}")
+def request_name(req: int, name: str = "") -> str:
+    """A vcpu->requests bit under the kernel's name (kvm_host.h): ``KVM_REQ_IRQ_PENDING``.
+    ``name`` is the event's own ``req_name`` (logs written before it existed have none:
+    the model's table names the number); a number nobody names stays ``request N``."""
+    return name or REQUEST_NAMES.get(req & KVM_REQUEST_MASK, f"request {req}")
 
 
 def lane_of(actor: str) -> str:
@@ -125,18 +122,18 @@ def describe(event: AnyEvent) -> str:
             return f"exit vcpu{v}: {r} after {n} instr"
         case EntryAborted(vcpu=v):
             return f"entry aborted vcpu{v} (request pending)"
-        case KickSent(vcpu=v, how=h, req=r):
-            return f"kick vcpu{v}: {h}" + (f" ({request_name(r)})" if r >= 0 else "")
+        case KickSent(vcpu=v, how=h, req=r, req_name=n):
+            return f"kick vcpu{v}: {h}" + (f" ({request_name(r, n)})" if r >= 0 else "")
         case MessageSent(msg=m, kind=k, dst=d):
             return f"send #{m} {k} -> {d}"
         case MessageDelivered(msg=m, kind=k, src=s):
             return f"recv #{m} {k} from {s}"
         case CellAccessed(cell=c, op=o, old=a, new=b):
             return f"{c} {o} {a}" + (f" -> {b}" if a != b else "")
-        case RequestMade(vcpu=v, req=r):
-            return f"make request {request_name(r)} vcpu{v}"
-        case RequestChecked(vcpu=v, req=r, found=f):
-            return f"check request {request_name(r)} vcpu{v}: {'set' if f else 'clear'}"
+        case RequestMade(vcpu=v, req=r, req_name=n):
+            return f"make request {request_name(r, n)} vcpu{v}"
+        case RequestChecked(vcpu=v, req=r, found=f, req_name=n):
+            return f"check request {request_name(r, n)} vcpu{v}: {'set' if f else 'clear'}"
         case ModeChanged(vcpu=v, old=a, new=b, op=o):
             return f"vcpu{v} mode {_MODES.get(a, a)} -> {_MODES.get(b, b)} ({o})"
         case VcpuWoken(vcpu=v):

@@ -9,10 +9,12 @@ from vgic_actors.runtime.cells import (
     IN_GUEST_MODE,
     KVM_REQUEST_MASK,
     OUTSIDE_GUEST_MODE,
+    REQUEST_NAMES,
     AtomicInt,
     Mode,
     VcpuMode,
     VcpuRequests,
+    name_request,
 )
 from vgic_actors.runtime.choices import ChoiceLog, ReplayReport
 from vgic_actors.runtime.context import (
@@ -97,6 +99,7 @@ __all__ = [
     "KVM_REQUEST_WAIT",
     "OUTSIDE_GUEST_MODE",
     "PCT",
+    "REQUEST_NAMES",
     "TIMING_MODES",
     "Actor",
     "ActorSnapshot",
@@ -157,6 +160,7 @@ __all__ = [
     "local_irq_save",
     "make_strategy",
     "might_sleep",
+    "name_request",
     "point",
     "preempt_disable",
     "preempt_enable",

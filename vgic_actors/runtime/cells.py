@@ -16,6 +16,15 @@ from vgic_actors.runtime.scheduler import Actor, point
 KVM_REQUEST_MASK = 0xFF
 """kvm_host.h: the request number is the low byte; flags live above it."""
 
+REQUEST_NAMES: dict[int, str] = {}
+"""Request number (low byte) -> kernel name, as the layer that defines the requests
+registers them (kvm/vm.py); the events carry the name."""
+
+
+def name_request(req: int, name: str) -> None:
+    """Register ``name`` (``KVM_REQ_IRQ_PENDING``) for request ``req``'s number."""
+    REQUEST_NAMES[req & KVM_REQUEST_MASK] = name
+
 
 def _int32(value: int) -> int:
     """``value`` as a C ``int`` holds it (two's complement, 32 bits: atomic_t's counter)."""
@@ -115,6 +124,7 @@ class VcpuRequests:
                 RequestMade(
                     step=sched.step, vt=sched.vt, actor=actor.name, vcpu=self.vcpu_id,
                     req=req & KVM_REQUEST_MASK,
+                    req_name=REQUEST_NAMES.get(req & KVM_REQUEST_MASK, ""),
                 )
             )
 
@@ -130,6 +140,7 @@ class VcpuRequests:
                 RequestChecked(
                     step=sched.step, vt=sched.vt, actor=actor.name, vcpu=self.vcpu_id,
                     req=req & KVM_REQUEST_MASK, found=found,
+                    req_name=REQUEST_NAMES.get(req & KVM_REQUEST_MASK, ""),
                 )
             )
         return found

@@ -14,6 +14,7 @@ from vgic_actors.runtime.cells import (
     IN_GUEST_MODE,
     KVM_REQUEST_MASK,
     OUTSIDE_GUEST_MODE,
+    REQUEST_NAMES,
     Mode,
     VcpuMode,
     VcpuRequests,
@@ -108,7 +109,8 @@ def _emit_kick(actor: Actor, vcpu: VcpuCore, how: str, req: int) -> None:
     if sched.em.on:
         sched.em.emit(
             KickSent(step=sched.step, vt=sched.vt, actor=actor.name, vcpu=vcpu.vcpu_id,
-                     how=how, req=req)
+                     how=how, req=req,
+                     req_name=REQUEST_NAMES.get(req & KVM_REQUEST_MASK, "") if req >= 0 else "")
         )
 
 

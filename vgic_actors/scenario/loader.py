@@ -86,7 +86,8 @@ class Judgement:
     ``variant`` and ``kernel``: the kernel it runs (a variant with single switches
     changed); ``found``: the invariants its runs must violate, sorted ([] = pass);
     ``final``/``counters``: the expectations judged when ``judge_expect``;
-    ``required``/``forbidden``: warnings that must / must not be reported.
+    ``required``/``forbidden``: warnings that must / must not be reported;
+    ``max_steps``: the label's own step budget (None: the scenario's).
     """
 
     label: str
@@ -98,6 +99,7 @@ class Judgement:
     judge_expect: bool = True
     required: tuple[str, ...] = ()
     forbidden: tuple[str, ...] = ()
+    max_steps: int | None = None
 
 
 @dataclass(frozen=True)
@@ -546,7 +548,7 @@ def _judgement(src: Source, label: Any, verdict: Any, expect: Expect,
         invariants, expect.final if spec.final is None else spec.final,
         expect.counters if spec.counters is None else spec.counters,
         not invariants or own or "expectation" in invariants,
-        tuple(warnings.required), tuple(warnings.forbidden))
+        tuple(warnings.required), tuple(warnings.forbidden), spec.max_steps)
 
 
 Count = Annotated[int, Meta(ge=0)]

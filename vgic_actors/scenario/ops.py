@@ -38,6 +38,7 @@ from vgic_actors.guest.cpuif_ops import (
     Hppir,
     Iar,
     Mask,
+    ResetStats,
     Rpr,
     SetBpr,
     Unmask,
@@ -239,6 +240,7 @@ def _timer(s: TimerSpec) -> GuestOp:
 
 class TimerReadSpec(Base):
     expect: Annotated[int, Meta(ge=0, le=7)] | None = None
+    wait_istatus: bool = False
 
 
 class SgiSpec(Base):
@@ -298,6 +300,7 @@ OPS: dict[str, OpKind] = {
     "wfi": OpKind(NoArgs, None, lambda _: Wfi()),
     "wfi_until": OpKind(WfiUntilSpec, "acks", lambda s: WfiUntil(s.acks)),
     "mask": OpKind(NoArgs, None, lambda _: Mask()),
+    "reset_stats": OpKind(NoArgs, None, lambda _: ResetStats()),
     "unmask": OpKind(NoArgs, None, lambda _: Unmask()),
     "store": OpKind(StoreSpec, None, lambda s: Store(
         s.var, 0 if s.value == "last_ack" else s.value, last_ack=s.value == "last_ack")),
@@ -317,7 +320,7 @@ OPS: dict[str, OpKind] = {
                    gicd=True),
     "icc": OpKind(NoArgs, "reg", lambda _: Wfi(), custom=_icc),
     "timer": OpKind(TimerSpec, "ctl", _timer),
-    "timer_read": OpKind(TimerReadSpec, "expect", lambda s: TimerRead(s.expect)),
+    "timer_read": OpKind(TimerReadSpec, "expect", lambda s: TimerRead(s.expect, s.wait_istatus)),
     "read": OpKind(GicdReadSpec, None,
                    lambda s: Mmio(s.reg, LAST if s.intid == "last" else s.intid, write=False,
                                   expect=s.expect), "intid", gicd=True),
@@ -533,6 +536,7 @@ def decode_ops(items: Any, path: str, templates: Mapping[str, tuple[list[Any], s
 
 def _decode_one(kind: OpKind, arg: Any, path: str, env: Mapping[str, int]) -> DecodedOp:
     if kind.custom is not None:
+        arg = _expand_values(arg, path, env)
         _unbound(arg, path, env)
         return DecodedOp(kind.custom(arg, path), path, None)
     if arg is None:
@@ -541,6 +545,7 @@ def _decode_one(kind: OpKind, arg: Any, path: str, env: Mapping[str, int]) -> De
         if kind.shorthand is None:
             raise OpError(path, "a mapping of fields", describe(arg))
         arg = {kind.shorthand: arg}
+    arg = _expand_values(arg, path, env)
     _unbound(arg, path, env)
     spec = convert(arg, kind.spec, path)
     intid = getattr(spec, kind.intid_field, None) if kind.intid_field else None
@@ -560,24 +565,54 @@ def _expand(form: str, arg: Any, path: str, templates: Mapping[str, tuple[list[A
     if form == "call":
         return _call(arg, path, templates, env, depth, work)
     loop: ForSpec = convert(arg, ForSpec, path)
-    if (loop.in_ is None) == (loop.from_ is None or loop.to is None):
-        raise OpError(path, "either 'in: [values]' or both 'from' and 'to'",
-                      "neither" if loop.in_ is None else "both")
-    if loop.in_ is None:
-        first, last = loop.from_ or 0, loop.to or 0
-        if (last - first) // loop.step >= MAX_EXPANDED_OPS:
-            raise OpError(child_path(path, "to"), f"a loop of at most {MAX_EXPANDED_OPS} "
-                          f"values ((to - from) / step < {MAX_EXPANDED_OPS})", str(last))
-        values = list(range(first, last + 1, loop.step))
-    else:
-        values = loop.in_
     out: list[DecodedOp] = []
-    for value in values:
+    for value in _loop_values(loop, path):
         out += decode_ops(loop.do, child_path(path, "do"), templates,
                           {**env, loop.var: value}, depth + 1, work)
         if len(out) > MAX_EXPANDED_OPS:
             raise OpError(path, f"at most {MAX_EXPANDED_OPS} operations after expansion",
                           "more")
+    return out
+
+
+def _loop_values(loop: ForSpec, path: str) -> list[int]:
+    """The values a ``for`` binds its variable to, in order (bounded)."""
+    if (loop.in_ is None) == (loop.from_ is None or loop.to is None):
+        raise OpError(path, "either 'in: [values]' or both 'from' and 'to'",
+                      "neither" if loop.in_ is None else "both")
+    if loop.in_ is not None:
+        return loop.in_
+    first, last = loop.from_ or 0, loop.to or 0
+    if (last - first) // loop.step >= MAX_EXPANDED_OPS:
+        raise OpError(child_path(path, "to"), f"a loop of at most {MAX_EXPANDED_OPS} "
+                      f"values ((to - from) / step < {MAX_EXPANDED_OPS})", str(last))
+    return list(range(first, last + 1, loop.step))
+
+
+def _expand_values(value: Any, path: str, env: Mapping[str, int]) -> Any:
+    """An operation's fields with each ``{for: {...}}`` item of a list replaced by the
+    values its ``do`` list gives for each value of its variable (a route table of N
+    entries: ``entries: [{for: {var: g, from: 0, to: 31, do: [{gsi: $g, pin: $g}]}}]``);
+    at most MAX_EXPANDED_OPS values per list."""
+    if isinstance(value, dict):
+        return {k: _expand_values(v, child_path(path, k), env) for k, v in value.items()}
+    if not isinstance(value, list):
+        return value
+    out: list[Any] = []
+    for i, item in enumerate(value):
+        ipath = child_path(path, i)
+        if not (isinstance(item, dict) and len(item) == 1 and "for" in item):
+            out.append(_expand_values(item, ipath, env))
+            continue
+        fpath = child_path(ipath, "for")
+        loop: ForSpec = convert(item["for"], ForSpec, fpath)
+        for x in _loop_values(loop, fpath):
+            inner = {**env, loop.var: x}
+            dpath = child_path(fpath, "do")
+            out += _expand_values(_substitute(loop.do, inner, dpath), dpath, inner)
+            if len(out) > MAX_EXPANDED_OPS:
+                raise OpError(ipath, f"at most {MAX_EXPANDED_OPS} values after expansion",
+                              "more")
     return out
 
 

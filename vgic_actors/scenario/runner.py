@@ -330,7 +330,8 @@ def run_once(scenario: Scenario, variant: str, seed: int, strategy: str | Strate
     strat = parse_strategy(strategy, seed) if isinstance(strategy, str) else strategy
     if timing is None and isinstance(strategy, str) and strategy.startswith("replay:"):
         timing = timing_model(load_recorded(Path(strategy[7:]), verify=False).timing)
-    result = run(setup, strat, seed=seed, max_steps=max_steps or scenario.run.max_steps or 20_000,
+    budget = max_steps or judgement.max_steps or scenario.run.max_steps or 20_000
+    result = run(setup, strat, seed=seed, max_steps=budget,
                  log=log, variant=variant, scenario=scenario.name, digest=scenario.digest,
                  choices=choices,
                  kernel_sinks=[ledger.kernel_event, ack_oracle.event,

@@ -112,7 +112,8 @@ class VerdictSpec(Base):
     kernel switches changed (``variant``, ``kernel``: a named control runs a variant with
     single switches flipped), and this variant's own ``final``, ``counters`` and
     ``warnings`` (instead of the top-level ones; given here, they are judged even when
-    ``found`` is not ``pass``, so ``expectation`` may be among the invariants found)."""
+    ``found`` is not ``pass``, so ``expectation`` may be among the invariants found);
+    ``max_steps``: this label's step budget (a control that livelocks early needs less)."""
 
     found: str | list[str] = "pass"
     variant: str | None = None
@@ -120,6 +121,7 @@ class VerdictSpec(Base):
     final: list[FinalIrq] | None = None
     counters: Counters | None = None
     warnings: WarningsSpec | None = None
+    max_steps: Annotated[int, Meta(ge=100, le=MAX_STEPS)] | None = None
 
 
 class Expect(Base):

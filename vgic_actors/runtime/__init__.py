@@ -76,6 +76,7 @@ from vgic_actors.runtime.scheduler import (
 )
 from vgic_actors.runtime.strategies import (
     PCT,
+    EntryWindow,
     HypothesisSource,
     RandomWalk,
     Replay,
@@ -107,6 +108,7 @@ __all__ = [
     "ContextViolation",
     "Ctx",
     "Emitter",
+    "EntryWindow",
     "ExitReason",
     "Finding",
     "GuestExit",

@@ -81,6 +81,7 @@ class Actor(Schedulable):
         "blocked_on",
         "cpu",
         "ctx",
+        "entries",
         "fn",
         "held",
         "history",
@@ -92,8 +93,11 @@ class Actor(Schedulable):
         "state",
         "steps",
         "task",
+        "window",
     )
     # task: the actor's coroutine once it has started (Scheduler.run drives it)
+    # window, entries: where a run-loop shell stands in its entry (strategies.WINDOW_*,
+    # set by pcpu.py) and how many guest entries it made; read by strategies.EntryWindow
 
     def __init__(
         self,
@@ -114,6 +118,8 @@ class Actor(Schedulable):
         self.held: list[Any] = []  # model locks held, innermost last (see locks.SpinLock)
         self.history: deque[str] = deque(maxlen=history)
         self.steps = 0
+        self.window = 0
+        self.entries = 0
         self.ctx = ExecContext(self)
 
     def __repr__(self) -> str:

@@ -82,6 +82,7 @@ from vgic_actors.runtime.strategies import (
     Replay,
     Schedulable,
     Strategy,
+    TrioBatch,
     TrioLike,
     make_strategy,
 )
@@ -135,6 +136,7 @@ __all__ = [
     "Timer",
     "Timing",
     "TimingModel",
+    "TrioBatch",
     "TrioLike",
     "VcpuCore",
     "VcpuMode",

@@ -324,6 +324,58 @@ WINDOW_GUEST = 3
 """`Actor.window`: entered, at the guest's first instruction."""
 
 
+class TrioBatch:
+    """Trio's own run loop, step for step (``trio-batch``): the faithful form of the
+    uncontrolled baseline.
+
+    trio/_core/_run.py (unrolled_run, trio 0.35): every pass takes the whole run queue as
+    one batch, in the order the tasks became runnable, reverses it with probability 1/2
+    ("each task can appear before/after any other task"), and runs each task of the batch
+    one step; a task made runnable meanwhile waits for the next batch. Here the enabled
+    set plays the run queue: a batch is formed from it (oldest first by the time each
+    item last ran or appeared, `prio`), maybe reversed, and consumed in order, skipping
+    items no longer enabled; a new batch starts when it runs out. `TrioLike` is the
+    simpler least-recently-run rule without the reversal.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self._rng = random.Random(seed)
+        self._clock = 0
+        self._batch: list[Schedulable] = []
+
+    def register(self, item: Schedulable) -> None:
+        """A new item joins the back of the run queue."""
+        self._clock += 1
+        item.prio = float(self._clock)
+
+    def choose(self, enabled: Sequence[Schedulable]) -> int:
+        """The next item of the current batch that is still enabled (a new batch when none
+        is)."""
+        where = {id(item): i for i, item in enumerate(enabled)}
+        batch = self._batch
+        while batch:
+            item = batch.pop()
+            i = where.get(id(item))
+            if i is not None:
+                self._ran(item)
+                return i
+        batch.extend(sorted(enabled, key=lambda it: it.prio))
+        if self._rng.random() >= 0.5:  # popped from the end: unreversed runs oldest first
+            batch.reverse()
+        item = batch.pop()
+        self._ran(item)
+        return where[id(item)]
+
+    def _ran(self, item: Schedulable) -> None:
+        self._clock += 1
+        item.prio = float(self._clock)
+
+    def describe(self) -> str:
+        """``trio-batch(seed=...)``."""
+        return f"trio-batch(seed={self.seed})"
+
+
 def _argmax_prio(enabled: Sequence[Schedulable]) -> int:
     best, best_prio = 0, enabled[0].prio
     for i in range(1, len(enabled)):
@@ -415,7 +467,8 @@ class HypothesisSource:
 
 
 def make_strategy(name: str, seed: int, *, depth: int = 2, k: int = 100) -> Strategy:
-    """A seeded strategy by name: ``random``, ``pct``, ``trio`` or ``window``."""
+    """A seeded strategy by name: ``random``, ``pct``, ``trio``, ``trio-batch`` or
+    ``window``."""
     if name == "random":
         return RandomWalk(seed)
     if name == "trio":
@@ -424,4 +477,6 @@ def make_strategy(name: str, seed: int, *, depth: int = 2, k: int = 100) -> Stra
         return PCT(seed, depth, k)
     if name == "window":
         return EntryWindow(seed)
-    raise ValueError(f"unknown strategy {name!r} (random, pct, trio, window)")
+    if name == "trio-batch":
+        return TrioBatch(seed)
+    raise ValueError(f"unknown strategy {name!r} (random, pct, trio, trio-batch, window)")

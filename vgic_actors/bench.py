@@ -314,13 +314,12 @@ def to_markdown(b: AllBench) -> str:
         lines.append(f"| scenario {c.scenario} ({c.steps_per_run:g} steps/run, "
                      f"{c.runs_per_s:g} runs/s) | {c.strategy} | {1e6 / c.us_per_step:,.0f} | "
                      f"{c.us_per_step} | {r.trio_hops_per_s:,.0f} | {c.ratio} | | |")
-    lines += ["", "## The asymmetric-deactivation race: PCT against Trio-like scheduling "
-              "(goal >= 10x)", "",
-              "Runs per find = runs / finds, the expected runs to the first finding. `trio` "
-              "runs the least recently run item first; `trio-batch` is Trio's own run loop "
-              "(whole run-queue batches, each reversed with probability 1/2).", "",
-              "| scenario | variant | strategy | found | rate | runs per find |",
-              "|---|---|---|---|---|---|"]
+    lines += _section(
+        "The asymmetric-deactivation race: PCT against Trio-like scheduling (goal >= 10x)",
+        "Runs per find = runs / finds, the expected runs to the first finding. `trio` runs "
+        "the least recently run item first; `trio-batch` is Trio's own run loop (whole "
+        "run-queue batches, each reversed with probability 1/2).",
+        ("scenario", "variant", "strategy", "found", "rate", "runs per find"))
     lines += [f"| {r.scenario} | {r.variant} | {r.strategy} | {r.found}/{r.runs} | {r.rate} "
               f"| {_runs_per_find(r)} |" for r in b.race]
     i = b.inspector
@@ -337,14 +336,13 @@ def to_markdown(b: AllBench) -> str:
               "", "| profile | runs | steps/run | us/step | runs/s |", "|---|---|---|---|---|"]
     lines += [f"| {p.profile} | {p.runs} | {p.steps_per_run:g} | {p.us_per_step} | "
               f"{p.runs_per_s} |" for p in s.profiles]
-    lines += ["", "## Soak runs/s, default profile, 1 and 2 workers in alternating rounds "
-              "(goal: 2 workers >= 1.9x one)", "",
-              "CPU ms/run: CPU time per run in the processes running the runs; parent: in the "
-              "soak's own process beside its workers (records, IPC); cores: all that CPU time "
-              "over the wall time (below the worker count: the campaign did not get the "
-              "cores).", "",
-              "| workers | runs | seconds | runs/s | CPU ms/run | parent ms/run | cores |",
-              "|---|---|---|---|---|---|---|"]
+    lines += _section(
+        "Soak runs/s, default profile, 1 and 2 workers in alternating rounds (goal: 2 "
+        "workers >= 1.9x one)",
+        "CPU ms/run: CPU time per run in the processes running the runs; parent: in the "
+        "soak's own process beside its workers (records, IPC); cores: all that CPU time "
+        "over the wall time (below the worker count: the campaign did not get the cores).",
+        ("workers", "runs", "seconds", "runs/s", "CPU ms/run", "parent ms/run", "cores"))
     lines += [f"| {t.workers} | {t.runs} | {t.seconds} | {t.runs_per_s} | {t.cpu_ms_per_run} | "
               f"{t.parent_ms_per_run} | {t.cores} |" for t in s.throughput]
     lines += ["", f"Scaling on 2 workers (median of the rounds' ratios): {s.scaling_2_workers}x.",
@@ -369,6 +367,12 @@ def to_markdown(b: AllBench) -> str:
                      f"{f.median_cpu_s} | {f.median_runs:g} | "
                      f"{f.signature and f'`{f.signature}`'} |")
     return "\n".join(lines) + "\n"
+
+
+def _section(title: str, intro: str, columns: tuple[str, ...]) -> list[str]:
+    """A Markdown section's opening: its title, a paragraph, a table header."""
+    return ["", f"## {title}", "", intro, "", "| " + " | ".join(columns) + " |",
+            "|" + "---|" * len(columns)]
 
 
 def _strategies(rates: list[Any]) -> list[str]:

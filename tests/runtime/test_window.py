@@ -187,3 +187,16 @@ def test_the_run_loop_marks_every_part_of_its_entry_window():
     assert (WINDOW_MODE, "flush") in seen
     assert (WINDOW_GUEST, "insn") in seen
     assert not {label for window, label in seen if window} & {"sync", "start"}
+
+
+def test_a_window_run_replays_from_its_choice_log():
+    """Holds are the strategy's own business: the choice log alone replays the run."""
+    from vgic_actors.runtime import Replay
+
+    box: dict[str, object] = {}
+    for seed in range(10):
+        first = run(stale_entry(box, seed % 5), EntryWindow(seed))
+        stale = box["stale"]
+        again = run(stale_entry(box, seed % 5), Replay(first.choices))
+        assert again.choices == first.choices and again.steps == first.steps
+        assert box["stale"] == stale

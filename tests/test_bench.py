@@ -35,9 +35,18 @@ def test_find_rates_count_own_findings_over_the_same_seeds():
 
 def test_the_race_rates_use_the_same_seeds_for_every_strategy():
     """The mutant's lost deactivation on asym_dir.yaml shows within a few seeds."""
-    rates = {r.strategy: r for r in model_bench.race_rates(6)}
+    rates = {r.strategy: r for r in model_bench.race_rates(6, (model_bench.RACE,))}
     assert set(rates) == set(model_bench.RACE_STRATEGIES)
     assert rates["trio"].found > 0 and all(r.runs == 6 for r in rates.values())
+    assert rates["trio-batch"].found > 0
+
+
+def test_the_deep_race_tells_the_two_trio_baselines_apart():
+    """On late_mi_overflow.yaml the least-recently-run rule never loses v4-applied's
+    deactivation while Trio's reversed batches do: the baselines are not the same."""
+    rates = {r.strategy: r for r in model_bench.race_rates(12, (model_bench.DEEP_RACE,))}
+    assert rates["trio"].found == 0
+    assert rates["trio-batch"].found > 0
 
 
 def test_the_markdown_report_has_every_section():
@@ -45,7 +54,7 @@ def test_the_markdown_report_has_every_section():
     everything = model_bench.AllBench(
         tool_version="t", machine=model_bench.this_machine(),
         steps_random=model_bench.bench(2, 400, "random"),
-        steps_pct=model_bench.bench(2, 400, "pct"), race=model_bench.race_rates(2),
+        steps_pct=model_bench.bench(2, 400, "pct"), race=model_bench.race_rates(1),
         inspector=bench_inspector(2000),
         soak=soak_bench.SoakBench(
             profiles=[soak_bench.profile_cost("default", 3)], throughput=[],

@@ -71,8 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, help="first seed (default 0; a replay: the recorded one)")
     run.add_argument("--runs", type=int, help="seeds per variant (default: the scenario's)")
     run.add_argument("--strategy", metavar="S",
-                     help="random | pct:D[:K] | trio | replay:FILE.choices.json (default: the "
-                     "scenario's)")
+                     help="random | pct:D[:K] | trio | trio-batch | window | "
+                     "replay:FILE.choices.json (default: the scenario's)")
     run.add_argument("--max-steps", type=int, help="step budget per run")
     run.add_argument("--timing", choices=("realistic", "adversarial", "unbounded"),
                      help="timing model: realistic (default: atomic regions and IPIs "

@@ -78,11 +78,13 @@ from vgic_actors.runtime.scheduler import (
 )
 from vgic_actors.runtime.strategies import (
     PCT,
+    EntryWindow,
     HypothesisSource,
     RandomWalk,
     Replay,
     Schedulable,
     Strategy,
+    TrioBatch,
     TrioLike,
     make_strategy,
 )
@@ -110,6 +112,7 @@ __all__ = [
     "ContextViolation",
     "Ctx",
     "Emitter",
+    "EntryWindow",
     "ExitReason",
     "Finding",
     "GuestExit",
@@ -136,6 +139,7 @@ __all__ = [
     "Timer",
     "Timing",
     "TimingModel",
+    "TrioBatch",
     "TrioLike",
     "VcpuCore",
     "VcpuMode",

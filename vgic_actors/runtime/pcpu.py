@@ -36,6 +36,7 @@ from vgic_actors.runtime.context import (
 )
 from vgic_actors.runtime.kick import VcpuCore
 from vgic_actors.runtime.scheduler import Actor, current_actor
+from vgic_actors.runtime.strategies import WINDOW_GUEST, WINDOW_MODE, WINDOW_REQUESTS
 
 
 class ExitReason(enum.Enum):
@@ -154,8 +155,11 @@ async def kvm_arch_vcpu_ioctl_run(
     if vcpu.pcpu is not None:
         vcpu.pcpu.bind(actor)  # vcpu_load: this thread runs on that CPU, IRQs enabled
     while True:
+        actor.window = WINDOW_REQUESTS  # the entry window's marks (strategies.EntryWindow)
         if not await hooks.check_vcpu_requests():
+            actor.window = 0
             return
+        actor.window = WINDOW_MODE
         preempt_disable(_RUN)
         local_irq_disable(_RUN)
         await hooks.flush_hwstate()
@@ -165,6 +169,7 @@ async def kvm_arch_vcpu_ioctl_run(
             if em.on:
                 em.emit(EntryAborted(step=sched.step, vt=sched.vt, actor=actor.name,
                                      vcpu=vcpu.vcpu_id))
+            actor.window = 0
             await hooks.sync_hwstate()
             _leave_atomic()
             continue
@@ -173,7 +178,10 @@ async def kvm_arch_vcpu_ioctl_run(
                                  vcpu=vcpu.vcpu_id))
         ctx.enter_guest()
         sched.world_switch(actor)  # __kvm_vcpu_run: the entry takes time
+        actor.entries += 1
+        actor.window = WINDOW_GUEST
         exit = await run_guest_slice(vcpu, hooks, cfg.timeslice)
+        actor.window = 0
         ctx.exit_guest()
         await vcpu.mode.store(OUTSIDE_GUEST_MODE)
         if em.on:

@@ -253,18 +253,20 @@ def step_budget(guests: list[GuestPlan], host: list[HostStep], default: int | No
     return min(MAX_STEPS, max(default or 20_000, int(STEPS_PER_OP * size)))
 
 
-_STRATEGY = re.compile(r"(random|trio)\Z|pct(?::([0-9]{1,2})(?::([0-9]{1,7}))?)?\Z")
+_STRATEGY = re.compile(r"(random|trio|trio-batch|window)\Z"
+                       r"|pct(?::([0-9]{1,2})(?::([0-9]{1,7}))?)?\Z")
 
 
 def check_strategy(text: str, error: Any) -> None:
-    """``random``, ``trio`` or ``pct[:D[:K]]`` (1 <= D <= 16, 1 <= K <= MAX_STEPS: PCT's
-    step horizon), in ASCII digits; ``error(expected, got)`` builds the exception."""
+    """``random``, ``trio``, ``trio-batch``, ``window`` or ``pct[:D[:K]]`` (1 <= D <= 16,
+    1 <= K <= MAX_STEPS: PCT's step horizon), in ASCII digits; ``error(expected, got)``
+    builds the exception."""
     m = _STRATEGY.match(text)
     ok = m is not None and (m[2] is None or 1 <= int(m[2]) <= 16) and (
         m[3] is None or 1 <= int(m[3]) <= MAX_STEPS)
     if not ok:
-        raise error(f"random, trio or pct:D[:K] with 1 <= D <= 16 and 1 <= K <= {MAX_STEPS}",
-                    describe(text))
+        raise error("random, trio, trio-batch, window or pct:D[:K] with 1 <= D <= 16 and "
+                    f"1 <= K <= {MAX_STEPS}", describe(text))
 
 
 def _vm_config(src: Source, vm: VmSection, base: VmSection) -> VmConfig:

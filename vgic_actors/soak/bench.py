@@ -24,7 +24,7 @@ from vgic_actors.soak.pool import WorkerPool
 from vgic_actors.soak.profile import load_profile
 from vgic_actors.soak.worker import RunRecord, ScenarioSource, run_index
 
-FINDING_STRATEGIES = ("portfolio", "random", "pct:3", "trio")
+FINDING_STRATEGIES = ("portfolio", "random", "pct:3", "trio", "window")
 ROUNDS = 3
 """Alternating 1-worker / 2-worker rounds behind the scaling figure."""
 MERGED_SCHEDULES = tuple((s, k) for s in ("random", "pct:3", "trio") for k in range(4))

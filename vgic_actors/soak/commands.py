@@ -48,8 +48,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     what.add_argument("--scenario", metavar="FILE", help="soak one scenario over many seeds")
     soak.add_argument("--variant", help="kernel variant (default merged)")
     soak.add_argument("--strategy",
-                      help="portfolio (random walk alternating with pct:2, pct:3, pct:4) | "
-                      "random | pct:D[:K] | trio (default portfolio)")
+                      help="portfolio (random walk, pct:2, pct:3, pct:4 and window in turn) "
+                      "| random | pct:D[:K] | trio | trio-batch | window (default portfolio)")
     budget = soak.add_mutually_exclusive_group()
     budget.add_argument("--runs", type=int, help="number of runs")
     budget.add_argument("--time", help="wall-clock budget: 90s, 10m, 1h")

@@ -2,8 +2,8 @@
 
 Seed + scenario + variant + code version (+ the strategy, itself seeded) determine a
 run. The event stream opens with a `RunStarted` header line. `run` is the synchronous
-entry (it drives `arun` itself: `Scheduler.drive`, no ``trio.run``); `arun` runs inside
-an existing Trio run (pytest-trio tests).
+entry (its own ``trio.run`` with Trio's deterministic mode); `arun` runs inside an
+existing Trio run (pytest-trio tests).
 """
 
 from __future__ import annotations
@@ -11,8 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import BinaryIO
 
+import trio
+import trio.testing
+
 from vgic_actors import __version__
 from vgic_actors.events import RunStarted
+from vgic_actors.runtime._trio_determinism import deterministic_trio
 from vgic_actors.runtime.context import TimingModel
 from vgic_actors.runtime.eventlog import Emitter, EventSink
 from vgic_actors.runtime.findings import RunResult
@@ -94,8 +98,7 @@ def run(
     kernel_sinks: Iterable[EventSink] = (),
     timing: TimingModel | None = None,
 ) -> RunResult:
-    """`arun` driven to its end in this thread, without a Trio run (`Scheduler.drive`:
-    no Trio task or run loop is involved, so none can make a run nondeterministic)."""
+    """`arun` in its own deterministic ``trio.run`` (virtual clock, seeded Trio)."""
 
     async def main() -> RunResult:
         return await arun(
@@ -104,8 +107,8 @@ def run(
             digest=digest, choices=choices, kernel_sinks=kernel_sinks, timing=timing,
         )
 
-    with runs_shielded():
-        # Ctrl-C waits for the run to end (runtime/interrupt.py). No trio.run: the
-        # scheduler's driver loop needs no Trio run loop (Scheduler.drive).
-        result: RunResult = Scheduler.drive(main())
-        return result
+    with runs_shielded(), deterministic_trio(seed):
+        # Ctrl-C waits for the run to end (runtime/interrupt.py). autojump: if every
+        # task blocks on something the scheduler does not control,
+        # virtual time jumps to the scheduler's guard deadline instead of hanging.
+        return trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))

@@ -261,18 +261,6 @@ def _park() -> Generator[object, None, None]:
     yield _PARKED
 
 
-_UNCONTROLLED = ("{} blocked on a Trio primitive the scheduler does not control (use "
-                 "point, block, Mailbox or sleep from the runtime)")
-
-
-def _from_trio(exc: BaseException) -> bool:
-    """`exc` was raised inside Trio itself (its innermost frame is in the trio package)."""
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    return tb is not None and str(tb.tb_frame.f_globals.get("__name__", "")).startswith("trio.")
-
-
 def current_actor() -> Actor:
     """The actor whose task is running (raises OutsideActorError outside any actor)."""
     actor = _CURRENT.get(None)
@@ -758,15 +746,12 @@ class Scheduler:
     async def run(self) -> Outcome:
         """Run every spawned actor under control until quiescence, a finding or the budget.
 
-        Inside a Trio run (`arun` under pytest-trio) it is a checkpoint; outside one
-        (`drive`, what `runtime.run` uses) it needs none. The driver loop: resume the
-        chosen actor's coroutine until it parks (having set the next actor) or
-        finishes, until no actor is chosen (the run ended). Then the unfinished
-        coroutines are torn down. An exception raised by model code (a model
+        The driver loop: resume the chosen actor's coroutine until it parks (having set
+        the next actor) or finishes, until no actor is chosen (the run ended). Then the
+        unfinished coroutines are torn down. An exception raised by model code (a model
         bug) propagates as it is.
         """
-        if trio.lowlevel.in_trio_run():
-            await trio.lowlevel.checkpoint()  # a Trio checkpoint, called from a Trio task
+        await trio.lowlevel.checkpoint()
         token = _CURRENT.set(None)
         try:
             nxt = self._next_actor()
@@ -780,32 +765,17 @@ class Scheduler:
                     parked = coro.send(None)
                 except StopIteration:
                     parked = _PARKED
-                except RuntimeError as exc:  # outside a Trio run, Trio refuses to wait
-                    if not _from_trio(exc):
-                        raise
-                    raise RuntimeModelError(_UNCONTROLLED.format(nxt.name)) from exc
                 if parked is not _PARKED:
-                    raise RuntimeModelError(_UNCONTROLLED.format(nxt.name))
+                    raise RuntimeModelError(
+                        f"{nxt.name} blocked on a Trio primitive the scheduler does not "
+                        "control (use point, block, Mailbox or sleep from the runtime)"
+                    )
                 nxt = self._next
         finally:
             self._teardown()
             _CURRENT.reset(token)
         assert self.outcome is not None
         return self.outcome
-
-    @staticmethod
-    def drive(coro: Coroutine[Any, Any, Any]) -> Any:
-        """Run `coro` (a `run` and whatever it is wrapped in) to its end without a Trio
-        run: the driver loop switches actors itself, so nothing inside needs Trio's run
-        loop, and ``trio.run``'s start-up (about 0.4 ms, a tenth of a short run) is
-        saved. A coroutine that waits on Trio all the same is a model error."""
-        try:
-            coro.send(None)
-        except StopIteration as done:
-            return done.value
-        coro.close()
-        raise RuntimeModelError("a run waited on Trio outside any actor (setup or teardown "
-                                "awaited a Trio primitive)")
 
     def _teardown(self) -> None:
         """End every started, unfinished actor coroutine (its finally blocks run)."""

@@ -1,15 +1,18 @@
-"""Mailboxes, request/reply, and the serving-actor shell.
+"""Mailboxes on Trio memory channels, request/reply, and the serving-actor shell.
 
 A send puts a `Message` in flight; only the scheduler's delivery moves it into the
-receiver's queue (a plain FIFO; a Trio memory channel used only through its
-non-blocking calls did the same at a higher cost). Receiving from an empty mailbox
-blocks the actor as *idle* (it waits for new work); the delivery wakes it.
+receiver's memory channel (unbounded, used with the non-blocking calls, so Trio never
+wakes a task behind the scheduler's back). Receiving from an empty mailbox blocks the
+actor as *idle* (it waits for new work); the delivery wakes it.
 """
 
 from __future__ import annotations
 
-from collections import Counter, deque
+import math
+from collections import Counter
 from collections.abc import Awaitable, Callable
+
+import trio
 
 from vgic_actors.errors import RuntimeModelError
 from vgic_actors.runtime.scheduler import Actor, Message, Scheduler, current_actor, point
@@ -21,7 +24,7 @@ class Mailbox:
     def __init__(self, sched: Scheduler, name: str) -> None:
         self.sched = sched
         self.name = name
-        self._queue: deque[Message] = deque()  # delivered, in delivery order (FIFO)
+        self._tx, self._rx = trio.open_memory_channel[Message](math.inf)
         self._count = 0
         self._kinds: Counter[str] = Counter()
         self._waiter: Actor | None = None
@@ -29,7 +32,7 @@ class Mailbox:
         self._l_recv = f"recv:{name}"
 
     def _arrive(self, msg: Message) -> None:
-        self._queue.append(msg)
+        self._tx.send_nowait(msg)
         self._count += 1
         self._kinds[msg.kind] += 1
         if self._waiter is not None:
@@ -73,9 +76,10 @@ class Mailbox:
 
     def receive_nowait(self) -> Message | None:
         """The next delivered message, or None (no interleaving point)."""
-        if not self._queue:
+        try:
+            msg = self._rx.receive_nowait()
+        except trio.WouldBlock:
             return None
-        msg = self._queue.popleft()
         self._count -= 1
         self._kinds[msg.kind] -= 1
         return msg

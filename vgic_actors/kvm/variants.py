@@ -257,9 +257,8 @@ VARIANTS: dict[str, Variant] = {
         ),
         Variant(
             "merged+fix-spi-count",
-            "proposed fix for F6: active_spis counts SPIs on ap_lists: vgic_prune_ap_list "
-            "decrements it when it takes an SPI off its list, vgic_v3_fold_lr no longer "
-            "does, so edge SPIs leak no count and it cannot wrap",
+            "proposed fix for F6: active_spis counts SPIs on ap_lists (vgic_prune_ap_list "
+            "decrements it, vgic_v3_fold_lr no longer does): no leak, no wrap",
             replace(_MERGED, fix_count_spis_on_ap_lists=True),
             bug="fix",
         ),

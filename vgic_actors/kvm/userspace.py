@@ -256,6 +256,7 @@ async def vgic_uaccess_write(kvm: Kvm, vcpu_id: int, reg: UaccessReg, intid: int
                 irq.source |= 1 << vcpu_id
             irq.pending_latch = True
         elif not irq.hw:
+            kvm.coverage["uaccess.sactive"] += 1
             irq.active = True
             if v2_sgi:
                 irq.active_source = 0

@@ -167,10 +167,9 @@ def _inflight_write(plan: Plan, p: float, rng: random.Random) -> None:
         if irq.klass not in ("spi", "sgi") or irq.injector in ("level_irqfd", "hw") or (
                 plan.v2 and irq.klass == "sgi") or irq is plan.reroute:
             continue
-        # One vCPU (in userspace at its GUEST_SYNC, as kvm_trylock_all_vcpus needs):
-        # mostly the VMM's write, the rarer case.
-        kind = ("vmm" if plan.vcpus == 1 and rng.random() < 0.7
-                else rng.choice(("ICPENDR", "ISACTIVER")))
+        # One vCPU (in userspace at its GUEST_SYNC, as kvm_trylock_all_vcpus needs): the
+        # VMM's write, the rarer case; else the guest's, as likely ICPENDR as ISACTIVER.
+        kind = "vmm" if plan.vcpus == 1 else rng.choice(("ICPENDR", "ISACTIVER"))
         plan.inflight[v] = (
             {"host": {"do": "write_isactiver", "intid": irq.intid, "vcpu": v}}
             if kind == "vmm" else {"write": {"reg": kind, "intid": irq.intid}})

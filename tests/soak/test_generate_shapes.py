@@ -47,6 +47,13 @@ def _targets(data):
             for m in re.finditer(r"[A-Z]+ (\d+) -> vcpu(\d+)", data["description"])}
 
 
+def _remote_writes(data):
+    """vCPU0's writes to an interrupt another vCPU holds: (that vCPU, the write)."""
+    ops = data["guests"]["vcpu0"]["ops"]
+    return [(int(op["wait"]["var"][4:]), ops[k + 1]["write"]) for k, op in enumerate(ops)
+            if op.get("wait", {}).get("var", "").startswith("held")]
+
+
 def _has(shape, data):
     """Whether ``data`` holds ``shape``, read from the scenario itself."""
     ops = _ops(data)
@@ -67,7 +74,8 @@ def _has(shape, data):
                    for op in ([{"write": w} for w in _writes(data, "ICPENDR")]
                               + [{"write": w} for w in _writes(data, "ISACTIVER")]
                               + [o for o in g["handler"] if "host" in o
-                                 and o["host"]["do"] == "write_isactiver"]))
+                                 and o["host"]["do"] == "write_isactiver"])) or bool(
+            _remote_writes(data))
     assert shape == "v2_no_tdir"
     return data["vm"].get("gic") == "v2" and data["vm"].get("host_tdir") is False
 
@@ -130,6 +138,25 @@ def test_the_expectations_follow_each_interrupts_fate():
                 before = guest["ops"][at - 1].get("wfi_until", 0)
                 assert guest["ops"][at + 1] == {"wfi_until": before + 1}
                 assert guest["handler"][1] == {"timer": {"ctl": 0}}
+
+
+def test_a_write_from_vcpu0_waits_until_its_target_holds_the_interrupt():
+    """vCPU0 writes ICPENDR/ISACTIVER only after the target's handler stored held<v>
+    (right after its IAR), and the handler goes on only once written<v> is stored."""
+    seen = 0
+    for seed in range(200):
+        data = generate(_profile(inflight_write=1.0), seed)
+        ops = data["guests"]["vcpu0"]["ops"]
+        for v, write in _remote_writes(data):
+            seen += 1
+            at = ops.index({"wait": {"var": f"held{v}", "value": 1}})
+            assert ops[at + 2] == {"store": {"var": f"written{v}", "value": 1}}
+            assert write["reg"] in ("ICPENDR", "ISACTIVER") and v != 0
+            assert _targets(data)[write["intid"]] == v
+            assert data["guests"][f"vcpu{v}"]["handler"][1:3] == [
+                {"store": {"var": f"held{v}", "value": 1}},
+                {"wait": {"var": f"written{v}", "value": 1}}]
+    assert seen >= 5
 
 
 @pytest.mark.parametrize("shape", SHAPES)

@@ -209,9 +209,7 @@ def _after_iar(plan: _Plan, v: int) -> list[Any]:
         ops.append({"timer": {"ctl": 0}})
     elif hw is not None:
         ops.append({"host": {"do": "phys_deassert", "hwintid": hw.hwintid}})
-    if v in plan.inflight:
-        ops.append(plan.inflight[v])
-    return ops
+    return ops + plan.inflight.get(v, [])
 
 
 def _wait_acks(plan: _Plan, v: int) -> list[Any]:
@@ -328,6 +326,9 @@ def _injections(plan: _Plan, v: int) -> list[Any]:
         ops += plan.its_after  # DISCARD, MOVI, disable + INV in flight (shapes.py)
         if plan.burst:
             ops.append({"store": {"var": "burst", "value": 1}})
+        for held, write in plan.remote_writes:  # while vCPU ``held`` holds it Active
+            ops += [{"wait": {"var": f"held{held}", "value": 1}}, write,
+                    {"store": {"var": f"written{held}", "value": 1}}]
     return ops
 
 

@@ -43,7 +43,8 @@ class Plan:
     icactiver: dict[int, int] = field(default_factory=dict)  # vCPU -> its one INTID
     last_hw: dict[int, Irq] = field(default_factory=dict)  # vCPU -> its HW irq, taken last
     its_after: list[Any] = field(default_factory=list)  # vCPU0's ITS ops after injecting
-    inflight: dict[int, Any] = field(default_factory=dict)  # vCPU -> op after its IAR
+    inflight: dict[int, list[Any]] = field(default_factory=dict)  # vCPU -> after its IAR
+    remote_writes: list[tuple[int, Any]] = field(default_factory=list)  # vCPU0's, (v, op)
     burst: list[int] = field(default_factory=list)  # masked until vCPU0 stores "burst"
 
     def mine(self, v: int) -> list[Irq]:

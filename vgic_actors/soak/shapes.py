@@ -35,8 +35,10 @@ expectations each writes are the architecture's:
   re-enable queues it again: update_lpi_config).
 * ``inflight_write``: on a vCPU whose one interrupt is an edge SPI or GICv3 SGI, its
   handler writes GICD_ICPENDR or GICD_ISACTIVER of that interrupt right after IAR,
-  while it is Active: clearing the pending state of an interrupt not pending, or
-  setting the active state of an active one, changes nothing. On a one-vCPU VM (every
+  while it is Active, or (an SPI or SGI of another vCPU) stores ``held<v>`` and waits
+  for vCPU0 to write it and store ``written<v>``: clearing the pending state of an
+  interrupt not pending, or setting the active state of an active one, changes
+  nothing, so it is still taken once and ends inactive. On a one-vCPU VM (every
   vCPU in userspace, as KVM_SET_DEVICE_ATTR's kvm_trylock_all_vcpus needs) the VMM's
   ISACTIVER write (GUEST_SYNC) is chosen too.
 * ``multi_overflow``: 2 or more vCPUs get more interrupts than LRs (guest ISPENDR SPIs
@@ -169,10 +171,19 @@ def _inflight_write(plan: Plan, p: float, rng: random.Random) -> None:
             continue
         # One vCPU (in userspace at its GUEST_SYNC, as kvm_trylock_all_vcpus needs): the
         # VMM's write, the rarer case; else the guest's, as likely ICPENDR as ISACTIVER.
-        kind = "vmm" if plan.vcpus == 1 else rng.choice(("ICPENDR", "ISACTIVER"))
-        plan.inflight[v] = (
-            {"host": {"do": "write_isactiver", "intid": irq.intid, "vcpu": v}}
-            if kind == "vmm" else {"write": {"reg": kind, "intid": irq.intid}})
+        if plan.vcpus == 1:
+            plan.inflight[v] = [{"host": {"do": "write_isactiver", "intid": irq.intid,
+                                          "vcpu": v}}]
+            continue
+        write = {"write": {"reg": rng.choice(("ICPENDR", "ISACTIVER")), "intid": irq.intid}}
+        # From vCPU0 while v holds it, or from v's own handler. Not on a vCPU that takes
+        # hand-offs: vCPU0's handler may wait for it while vCPU0's program waits for v.
+        if v != 0 and not plan.defer[v - 1] and rng.random() < 0.5:
+            plan.inflight[v] = [{"store": {"var": f"held{v}", "value": 1}},
+                                {"wait": {"var": f"written{v}", "value": 1}}]
+            plan.remote_writes.append((v, write))
+        else:
+            plan.inflight[v] = [write]
 
 
 def _multi_overflow(plan: Plan, p: float, rng: random.Random) -> None:

@@ -50,7 +50,8 @@ PATHS: dict[str, str] = {
     "its.inv-disable-queued": "update_lpi_config clearing the enable of an LPI on an ap_list",
     "mmio.cpending-queued": "vgic_mmio_write_cpending of an irq on an ap_list",
     "mmio.sactive": "vgic_mmio_write_sactive: a guest GICD/GICR_ISACTIVER write",
-    "uaccess.sactive": "vgic_mmio_uaccess_write_sactive: the VMM's ISACTIVER write",
+    "uaccess.write": "the VMM's ISACTIVER, ICACTIVER or ICPENDR write (vgic_mmio_uaccess_"
+                     "write_sactive/cactive, vgic_uaccess_write_cpending)",
 }
 """Every path the table reports, with the kernel code it stands for."""
 

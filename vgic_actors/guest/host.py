@@ -102,6 +102,16 @@ class WriteIsactiver:
 
 
 @dataclass(frozen=True, slots=True)
+class WriteUaccess:
+    """A userspace write of 1 to ``intid``'s GICD/GICR_ICACTIVER or ICPENDR bit
+    (KVM_DEV_ARM_VGIC_GRP_DIST_REGS / REDIST_REGS)."""
+
+    reg: UaccessReg
+    intid: int
+    vcpu: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class SetGsiRouting:
     """KVM_SET_GSI_ROUTING with ``entries`` (replacing the default GSI n -> SPI 32+n)."""
 
@@ -183,7 +193,7 @@ class PhysDeassert:
 HostAction: TypeAlias = (
     InjectEdge | SetLevel | SetLevelInfo | WriteIspendr | WriteIsactiver | SetGsiRouting
     | IrqfdAssign | IrqfdDeassign | IrqfdSignal | SignalMsi | MapPhys | PhysAssert
-    | PhysDeassert
+    | PhysDeassert | WriteUaccess
 )
 
 
@@ -213,6 +223,8 @@ async def perform(kvm: Kvm, action: HostAction) -> int:
             return await _uaccess(kvm, vcpu, "ISPENDR", intid)
         case WriteIsactiver(intid, vcpu):
             return await _uaccess(kvm, vcpu, "ISACTIVER", intid)
+        case WriteUaccess(reg, intid, vcpu):
+            return await _uaccess(kvm, vcpu, reg, intid)
         case SetGsiRouting(entries):
             return await kvm_set_gsi_routing(kvm, entries)
         case IrqfdAssign(gsi, eventfd):

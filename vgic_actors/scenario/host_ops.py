@@ -35,6 +35,7 @@ from vgic_actors.guest.host import (
     WaitResample,
     WriteIsactiver,
     WriteIspendr,
+    WriteUaccess,
 )
 from vgic_actors.kvm.irq_routing import RoutingEntry
 from vgic_actors.scenario.ops import OpError, OpKind, convert, register_op
@@ -74,6 +75,21 @@ class WriteIspendrSpec(_Act, tag="write_ispendr"):
 class WriteIsactiverSpec(_Act, tag="write_isactiver"):
     intid: U32
     vcpu: Vcpu = 0
+
+
+class _UaccessClear(_Act):
+    """A userspace write of a clear-bit register (the two subclasses name which)."""
+
+    intid: U32
+    vcpu: Vcpu = 0
+
+
+class WriteIcactiverSpec(_UaccessClear, tag="write_icactiver"):
+    pass
+
+
+class WriteIcpendrSpec(_UaccessClear, tag="write_icpendr"):
+    pass
 
 
 class RouteSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -151,7 +167,7 @@ class WaitResampleSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True,
 ActionSpec = (InjectEdgeSpec | SetLevelSpec | SetLevelInfoSpec | WriteIspendrSpec
               | WriteIsactiverSpec | RoutingSpec | IrqfdAssignSpec | IrqfdDeassignSpec
               | IrqfdSignalSpec | SignalMsiSpec | MapPhysSpec | PhysAssertSpec
-              | PhysDeassertSpec)
+              | PhysDeassertSpec | WriteIcactiverSpec | WriteIcpendrSpec)
 StepSpec = ActionSpec | WaitSpec | StoreSpec | WaitResampleSpec
 
 ACTION_NAMES = sorted(str(t.__struct_config__.tag) for t in ActionSpec.__args__)
@@ -170,6 +186,9 @@ def build_action(spec: Any) -> HostAction:
         return WriteIspendr(spec.intid, spec.vcpu)
     if isinstance(spec, WriteIsactiverSpec):
         return WriteIsactiver(spec.intid, spec.vcpu)
+    if isinstance(spec, WriteIcactiverSpec | WriteIcpendrSpec):
+        return WriteUaccess("ICACTIVER" if isinstance(spec, WriteIcactiverSpec) else "ICPENDR",
+                            spec.intid, spec.vcpu)
     if isinstance(spec, RoutingSpec):
         return SetGsiRouting(tuple(RoutingEntry(e.gsi, e.type, e.irqchip, e.pin, e.devid,
                                                 e.data, e.flags) for e in spec.entries))

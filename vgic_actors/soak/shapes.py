@@ -40,7 +40,8 @@ expectations each writes are the architecture's:
   interrupt not pending, or setting the active state of an active one, changes
   nothing, so it is still taken once and ends inactive. On a one-vCPU VM (every
   vCPU in userspace, as KVM_SET_DEVICE_ATTR's kvm_trylock_all_vcpus needs) the VMM's
-  ISACTIVER write (GUEST_SYNC) is chosen too.
+  ISACTIVER or ICPENDR write (GUEST_SYNC) instead, or with EOImode 1 its ICACTIVER:
+  deactivated there, the EOIR only drops the priority and the DIR finds nothing.
 * ``multi_overflow``: 2 or more vCPUs get more interrupts than LRs (guest ISPENDR SPIs
   from vCPU0), and stay masked until vCPU0 has injected them all (``burst``), so their
   ap_lists overflow at once. vCPU0 then unmasks only after its injections (it never
@@ -172,8 +173,12 @@ def _inflight_write(plan: Plan, p: float, rng: random.Random) -> None:
         # One vCPU (in userspace at its GUEST_SYNC, as kvm_trylock_all_vcpus needs): the
         # VMM's write, the rarer case; else the guest's, as likely ICPENDR as ISACTIVER.
         if plan.vcpus == 1:
-            plan.inflight[v] = [{"host": {"do": "write_isactiver", "intid": irq.intid,
-                                          "vcpu": v}}]
+            # ICACTIVER with EOImode 1 only: the EOIR then only drops the priority, and
+            # the DIR of an inactive interrupt does nothing (with EOImode 0 the EOIR's
+            # deactivation would count in EOIcount against another active interrupt).
+            do = rng.choice(("write_isactiver", "write_icpendr")
+                            + (("write_icactiver",) if plan.eoimode1[v] else ()))
+            plan.inflight[v] = [{"host": {"do": do, "intid": irq.intid, "vcpu": v}}]
             continue
         write = {"write": {"reg": rng.choice(("ICPENDR", "ISACTIVER")), "intid": irq.intid}}
         # From vCPU0 while v holds it, or from v's own handler. Not on a vCPU that takes

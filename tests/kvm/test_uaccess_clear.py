@@ -2,11 +2,15 @@
 
 import errno
 
+import pytest
+
 from tests.kvm.test_userspace import drive, spi
 from vgic_actors.arch.registers import GicVersion
 from vgic_actors.kvm.phys_gic import kvm_vgic_map_phys_irq
 from vgic_actors.kvm.userspace import irq_should_queue, vgic_uaccess_write
 from vgic_actors.kvm.vm import VmConfig
+from vgic_actors.scenario.loader import load_scenario_text
+from vgic_actors.scenario.runner import run_once
 
 
 def test_userspace_icactiver_clears_a_sw_irq_and_leaves_a_hw_one():
@@ -51,3 +55,44 @@ def test_only_a_set_write_or_a_still_active_irq_is_queued():
     assert irq_should_queue("ISPENDR", False) and not irq_should_queue("ICPENDR", True)
     assert irq_should_queue("ISACTIVER", True) and not irq_should_queue("ICACTIVER", False)
     assert irq_should_queue("ICACTIVER", True)  # a HW irq the write left active
+
+
+HELD = """
+name: uaccess_last
+vm: {vcpus: 1, lrs: 2}
+guests:
+  vcpu0:
+    handler:
+      - iar: {eret_if_spurious: true}
+      - host: {do: DO, intid: last}
+      - eoir: last
+      - dir: last
+    ops:
+      - group_enable: true
+      - pmr: 0xf8
+      - eoimode: 1
+      - write: {reg: ISENABLER, intid: 33}
+      - write: {reg: ISENABLER, intid: 34}
+      - write: {reg: ISPENDR, intid: 33}
+      - write: {reg: ISPENDR, intid: 34}
+      - unmask:
+      - wfi_until: 2
+      - mask:
+host:
+  - {do: write_icpendr, intid: last, expect_errno: 22}
+expect:
+  final: [{intid: 33, active: false, pending: false}, {intid: 34, active: false, pending: false}]
+  counters: {acks: {33: 1, 34: 1}}
+"""
+
+
+@pytest.mark.parametrize("do", ["write_isactiver", "write_icactiver", "write_icpendr"])
+def test_the_vmms_write_of_the_interrupt_just_acknowledged_leaves_it_taken_once(do):
+    """A one-vCPU guest's handler asks the VMM to write the INTID it acknowledged last
+    (intid: last): each SPI is still taken once and ends inactive; on the VMM's own
+    list ``last`` names nothing (EINVAL)."""
+    scenario = load_scenario_text(HELD.replace("DO", do), "uaccess_last.yaml")
+    for seed in range(3):
+        report = run_once(scenario, "merged", seed, "random")
+        assert not report.violations, report.violations
+        assert report.coverage["uaccess.write"] == 2

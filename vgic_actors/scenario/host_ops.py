@@ -15,6 +15,7 @@ import msgspec
 from msgspec import Meta
 
 from vgic_actors.guest.host import (
+    LAST_ACKED,
     Do,
     Host,
     HostAction,
@@ -38,6 +39,7 @@ from vgic_actors.guest.host import (
     WriteUaccess,
 )
 from vgic_actors.kvm.irq_routing import RoutingEntry
+from vgic_actors.kvm.userspace import UaccessReg
 from vgic_actors.scenario.ops import OpError, OpKind, convert, register_op
 from vgic_actors.scenario.source import child_path, describe
 
@@ -73,14 +75,14 @@ class WriteIspendrSpec(_Act, tag="write_ispendr"):
 
 
 class WriteIsactiverSpec(_Act, tag="write_isactiver"):
-    intid: U32
+    intid: U32 | Literal["last"]  # last: the INTID the guest acknowledged last
     vcpu: Vcpu = 0
 
 
 class _UaccessClear(_Act):
     """A userspace write of a clear-bit register (the two subclasses name which)."""
 
-    intid: U32
+    intid: U32 | Literal["last"]
     vcpu: Vcpu = 0
 
 
@@ -184,11 +186,13 @@ def build_action(spec: Any) -> HostAction:
         return SetLevelInfo(spec.intid, spec.level, spec.vcpu)
     if isinstance(spec, WriteIspendrSpec):
         return WriteIspendr(spec.intid, spec.vcpu)
-    if isinstance(spec, WriteIsactiverSpec):
+    if isinstance(spec, WriteIsactiverSpec) and spec.intid != "last":
         return WriteIsactiver(spec.intid, spec.vcpu)
-    if isinstance(spec, WriteIcactiverSpec | WriteIcpendrSpec):
-        return WriteUaccess("ICACTIVER" if isinstance(spec, WriteIcactiverSpec) else "ICPENDR",
-                            spec.intid, spec.vcpu)
+    if isinstance(spec, WriteIsactiverSpec | WriteIcactiverSpec | WriteIcpendrSpec):
+        reg: UaccessReg = ("ISACTIVER" if isinstance(spec, WriteIsactiverSpec) else
+                           "ICACTIVER" if isinstance(spec, WriteIcactiverSpec) else "ICPENDR")
+        return WriteUaccess(reg, LAST_ACKED if spec.intid == "last" else spec.intid,
+                            spec.vcpu)
     if isinstance(spec, RoutingSpec):
         return SetGsiRouting(tuple(RoutingEntry(e.gsi, e.type, e.irqchip, e.pin, e.devid,
                                                 e.data, e.flags) for e in spec.entries))

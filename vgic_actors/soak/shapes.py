@@ -39,8 +39,9 @@ expectations each writes are the architecture's:
   for vCPU0 to write it and store ``written<v>``: clearing the pending state of an
   interrupt not pending, or setting the active state of an active one, changes
   nothing, so it is still taken once and ends inactive. On a one-vCPU VM (every
-  vCPU in userspace, as KVM_SET_DEVICE_ATTR's kvm_trylock_all_vcpus needs) the VMM's
-  ISACTIVER or ICPENDR write (GUEST_SYNC) instead, or with EOImode 1 its ICACTIVER:
+  vCPU in userspace, as KVM_SET_DEVICE_ATTR's kvm_trylock_all_vcpus needs) whose
+  interrupts are all such, the VMM's ISACTIVER or ICPENDR write (GUEST_SYNC) of the
+  INTID just acknowledged instead, or with EOImode 1 and no nesting its ICACTIVER:
   deactivated there, the EOIR only drops the priority and the DIR finds nothing.
 * ``multi_overflow``: 2 or more vCPUs get more interrupts than LRs (guest ISPENDR SPIs
   from vCPU0), and stay masked until vCPU0 has injected them all (``burst``), so their
@@ -160,27 +161,31 @@ def _its_disable(plan: Plan, p: float, rng: random.Random) -> None:
                                            "priority": irq.priority}}, inv]
 
 
+def _writable(plan: Plan, irq: Irq) -> bool:
+    """An edge SPI or GICv3 SGI whose state only its one injection and its handler move."""
+    return (irq.klass in ("spi", "sgi") and irq.injector not in ("level_irqfd", "hw")
+            and not (plan.v2 and irq.klass == "sgi") and irq is not plan.reroute)
+
+
 def _inflight_write(plan: Plan, p: float, rng: random.Random) -> None:
     for v in range(plan.vcpus):
         mine = plan.mine(v)
-        if (plan.defer[v] or len(mine) != 1 or not _plain(plan, v) or v in plan.hold
-                or rng.random() >= p):
+        if (plan.defer[v] or not mine or not _plain(plan, v) or v in plan.hold
+                or rng.random() >= p or not all(_writable(plan, i) for i in mine)):
             continue
-        irq = mine[0]
-        if irq.klass not in ("spi", "sgi") or irq.injector in ("level_irqfd", "hw") or (
-                plan.v2 and irq.klass == "sgi") or irq is plan.reroute:
-            continue
-        # One vCPU (in userspace at its GUEST_SYNC, as kvm_trylock_all_vcpus needs): the
-        # VMM's write, the rarer case; else the guest's, as likely ICPENDR as ISACTIVER.
         if plan.vcpus == 1:
-            # ICACTIVER with EOImode 1 only: the EOIR then only drops the priority, and
-            # the DIR of an inactive interrupt does nothing (with EOImode 0 the EOIR's
-            # deactivation would count in EOIcount against another active interrupt).
-            do = rng.choice(("write_isactiver", "write_icpendr")
-                            + (("write_icactiver",) if plan.eoimode1[v] else ()))
-            plan.inflight[v] = [{"host": {"do": do, "intid": irq.intid, "vcpu": v}}]
+            # One vCPU (in userspace at its GUEST_SYNC, as kvm_trylock_all_vcpus needs):
+            # the VMM's write of the INTID just acknowledged, whatever it is. ICACTIVER
+            # with EOImode 1 and no nesting only: the EOIR then only drops the priority
+            # and the DIR of an inactive interrupt finds no other active one (with
+            # EOImode 0 the EOIR's deactivation would count in EOIcount against another).
+            do = rng.choice(("write_isactiver", "write_icpendr") + (
+                ("write_icactiver",) if plan.eoimode1[v] and not plan.nested[v] else ()))
+            plan.inflight[v] = [{"host": {"do": do, "intid": "last", "vcpu": v}}]
             continue
-        write = {"write": {"reg": rng.choice(("ICPENDR", "ISACTIVER")), "intid": irq.intid}}
+        if len(mine) != 1:
+            continue
+        write = {"write": {"reg": rng.choice(("ICPENDR", "ISACTIVER")), "intid": mine[0].intid}}
         # From vCPU0 while v holds it, or from v's own handler. Not on a vCPU that takes
         # hand-offs: vCPU0's handler may wait for it while vCPU0's program waits for v.
         if v != 0 and not plan.defer[v - 1] and rng.random() < 0.5:

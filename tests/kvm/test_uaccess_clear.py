@@ -71,10 +71,8 @@ guests:
       - group_enable: true
       - pmr: 0xf8
       - eoimode: 1
-      - write: {reg: ISENABLER, intid: 33}
-      - write: {reg: ISENABLER, intid: 34}
-      - write: {reg: ISPENDR, intid: 33}
-      - write: {reg: ISPENDR, intid: 34}
+      - for: {var: i, in: [33, 34], do: [{write: {reg: ISENABLER, intid: $i}}]}
+      - for: {var: i, in: [33, 34], do: [{write: {reg: ISPENDR, intid: $i}}]}
       - unmask:
       - wfi_until: 2
       - mask:

@@ -46,7 +46,8 @@ expectations each writes are the architecture's:
 * ``multi_overflow``: 2 or more vCPUs get more interrupts than LRs (guest ISPENDR SPIs
   from vCPU0), and stay masked until vCPU0 has injected them all (``burst``), so their
   ap_lists overflow at once. vCPU0 then unmasks only after its injections (it never
-  waits for a burst vCPU before storing ``burst``).
+  waits for a burst vCPU before storing ``burst``). Not on a common-trap host whose
+  plan `_privatize` left without SPIs (an SPI would set TDIR there).
 * ``v2_no_tdir``: a GICv2 guest on a GICv3 host without ICH_HCR_EL2.TDIR.
 """
 
@@ -200,6 +201,8 @@ def _multi_overflow(plan: Plan, p: float, rng: random.Random) -> None:
     cand = [v for v in range(plan.vcpus) if _plain(plan, v) and v not in plan.hold]
     if len(cand) < 2 or rng.random() >= p:
         return
+    if plan.no_tdir == "host_common_trap" and not any(i.klass == "spi" for i in plan.irqs):
+        return  # `_privatize` keeps active_spis 0 for the hyp's own DIR: add no SPI
     used = {i.intid for i in plan.irqs if i.klass in ("spi", "timer")}
     pool = [s for s in range(32, 64) if s not in used]
     rng.shuffle(pool)

@@ -39,6 +39,19 @@ PATHS: dict[str, str] = {
     "deactivate.hyp-lr": "__vgic_v3_perform_cpuif_access: DIR cleared in this vCPU's LR",
     "deactivate.hyp-eoicount": "__vgic_v3_perform_cpuif_access: DIR with TDIR clear (EOIcount)",
     "halt": "kvm_arm_halt_guest (ICACTIVER/ISACTIVER with every vCPU stopped)",
+    "flush.overflow-multi": "vgic_flush_lr_state overflowing while another vCPU's ap_list "
+                            "holds more entries than LRs too (the model's count)",
+    "hw.host-inject": "kvm_arch_timer_handler (or a forwarded SPI's): kvm_vgic_inject_irq",
+    "hw.deactivate-lr": "physical deactivation through an LR's HW bit (guest EOIR/DIR)",
+    "hw.deactivate-kvm": "vgic_v3_deactivate_phys / vgic_hw_irq_change_active: KVM "
+                         "deactivates the physical interrupt (trapped DIR, EOIcount, ICACTIVER)",
+    "its.discard-queued": "vgic_its_cmd_handle_discard of an LPI on an ap_list",
+    "its.movi-queued": "vgic_its_cmd_handle_movi of an LPI on an ap_list (update_affinity)",
+    "its.inv-disable-queued": "update_lpi_config clearing the enable of an LPI on an ap_list",
+    "mmio.cpending-queued": "vgic_mmio_write_cpending of an irq on an ap_list",
+    "mmio.sactive": "vgic_mmio_write_sactive: a guest GICD/GICR_ISACTIVER write",
+    "uaccess.write": "the VMM's ISACTIVER, ICACTIVER or ICPENDR write (vgic_mmio_uaccess_"
+                     "write_sactive/cactive, vgic_uaccess_write_cpending)",
 }
 """Every path the table reports, with the kernel code it stands for."""
 

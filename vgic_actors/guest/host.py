@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeAlias
 
 from vgic_actors.guest.program import GuestOp, GuestProgram, StepResult, now_step
@@ -97,6 +97,20 @@ class WriteIspendr:
 class WriteIsactiver:
     """A userspace write of ``intid``'s GICD/GICR_ISACTIVER bit (KVM_WRITE_ISACTIVER)."""
 
+    intid: int
+    vcpu: int = 0
+
+
+LAST_ACKED = -1
+"""WriteUaccess.intid in a guest's ``host`` op: the INTID it acknowledged last."""
+
+
+@dataclass(frozen=True, slots=True)
+class WriteUaccess:
+    """A userspace write of 1 to ``intid``'s GICD/GICR_ISACTIVER, ICACTIVER or ICPENDR bit
+    (KVM_DEV_ARM_VGIC_GRP_DIST_REGS / REDIST_REGS); `LAST_ACKED` from a guest's handler."""
+
+    reg: UaccessReg
     intid: int
     vcpu: int = 0
 
@@ -183,7 +197,7 @@ class PhysDeassert:
 HostAction: TypeAlias = (
     InjectEdge | SetLevel | SetLevelInfo | WriteIspendr | WriteIsactiver | SetGsiRouting
     | IrqfdAssign | IrqfdDeassign | IrqfdSignal | SignalMsi | MapPhys | PhysAssert
-    | PhysDeassert
+    | PhysDeassert | WriteUaccess
 )
 
 
@@ -213,6 +227,8 @@ async def perform(kvm: Kvm, action: HostAction) -> int:
             return await _uaccess(kvm, vcpu, "ISPENDR", intid)
         case WriteIsactiver(intid, vcpu):
             return await _uaccess(kvm, vcpu, "ISACTIVER", intid)
+        case WriteUaccess(reg, intid, vcpu):  # LAST_ACKED outside a guest: no such INTID
+            return errno.EINVAL if intid < 0 else await _uaccess(kvm, vcpu, reg, intid)
         case SetGsiRouting(entries):
             return await kvm_set_gsi_routing(kvm, entries)
         case IrqfdAssign(gsi, eventfd):
@@ -269,7 +285,10 @@ class Host(GuestOp):
     expect_errno: int = 0
 
     def execute(self, prog: GuestProgram, env: GuestEnv) -> StepResult:
-        return GuestExit(ExitReason.USERSPACE, _VmmCall(self.action))
+        action = self.action
+        if isinstance(action, WriteUaccess) and action.intid == LAST_ACKED:
+            action = replace(action, intid=prog.acked[-1] if prog.acked else 1023)
+        return GuestExit(ExitReason.USERSPACE, _VmmCall(action))
 
     def complete(self, prog: GuestProgram, value: int | None) -> bool:
         if value != self.expect_errno:

@@ -50,6 +50,7 @@ async def vgic_mmio_access(kvm: Kvm, access: MmioAccess) -> int:
     if reg in ("ISACTIVER", "ICACTIVER"):
         if not access.write:
             return int(await vgic_mmio_read_active(kvm, vcpu, access.intid))
+        kvm.coverage["mmio.sactive"] += reg == "ISACTIVER"
         await vgic_mmio_change_active(kvm, vcpu, access.intid, reg == "ISACTIVER")
         return 0
     if reg in _FIELD_REGS:
@@ -79,6 +80,7 @@ async def vgic_mmio_access(kvm: Kvm, access: MmioAccess) -> int:
         irq.pending_latch = True
         await vgic_queue_irq_unlock(kvm, irq)
     elif reg == "ICPENDR":  # vgic_mmio_write_cpending
+        kvm.coverage["mmio.cpending-queued"] += irq.vcpu is not None
         irq.pending_latch = False
         irq.lock.release()
     elif reg == "ISENABLER":  # vgic_mmio_write_senable

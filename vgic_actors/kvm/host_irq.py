@@ -35,6 +35,7 @@ async def kvm_host_irq_handler(kvm: Kvm, hwintid: int) -> None:
         mapping = kvm.phys.mappings.get(hwintid)
         if mapping is None:  # unmapped meanwhile: nothing to forward
             return
+        kvm.coverage["hw.host-inject"] += 1
         await kvm_vgic_inject_irq(kvm, mapping.vcpu_id, mapping.vintid, True,
                                   owner=mapping.owner)
 

@@ -142,6 +142,8 @@ async def update_lpi_config(kvm: Kvm, irq: VgicIrq, filter_vcpu: int | None) -> 
     prop = kvm.guest_memory.get(lpi_prop_key(irq.intid), 0)
     await irq.lock.acquire()
     if filter_vcpu is None or filter_vcpu == irq.target_vcpu:
+        kvm.coverage["its.inv-disable-queued"] += (
+            irq.enabled and not prop & LPI_PROP_ENABLED and irq.vcpu is not None)
         irq.priority = prop & LPI_PROP_PRIORITY_MASK
         irq.enabled = bool(prop & LPI_PROP_ENABLED)
         await vgic_queue_irq_unlock(kvm, irq)
@@ -323,7 +325,7 @@ async def vgic_its_cmd_handle_mapi(kvm: Kvm, its: VgicIts, cmd: ItsCommandWrite)
     return 0
 
 
-async def vgic_its_cmd_handle_movi(its: VgicIts, cmd: ItsCommandWrite) -> int:
+async def vgic_its_cmd_handle_movi(kvm: Kvm, its: VgicIts, cmd: ItsCommandWrite) -> int:
     """vgic-its.c: vgic_its_cmd_handle_movi. Move an ITTE to another mapped collection and
     retarget its LPI (update_affinity: no kick, prune migrates a queued one)."""
     ite = find_ite(its, cmd.device_id, cmd.event_id)
@@ -336,6 +338,7 @@ async def vgic_its_cmd_handle_movi(its: VgicIts, cmd: ItsCommandWrite) -> int:
         return E_ITS_MOVI_UNMAPPED_COLLECTION
     ite.collection = coll
     if ite.irq is not None:
+        kvm.coverage["its.movi-queued"] += ite.irq.vcpu is not None
         await update_affinity(ite.irq, coll.target_addr)
     return 0
 
@@ -348,6 +351,7 @@ async def vgic_its_cmd_handle_discard(kvm: Kvm, its: VgicIts, cmd: ItsCommandWri
     ite = device.itt.get(cmd.event_id) if device is not None else None
     if device is None or ite is None or not its_is_collection_mapped(ite.collection):
         return E_ITS_DISCARD_UNMAPPED_INTERRUPT
+    kvm.coverage["its.discard-queued"] += ite.irq is not None and ite.irq.vcpu is not None
     its_free_ite(kvm, device, ite)
     return 0
 
@@ -408,7 +412,7 @@ async def vgic_its_handle_command(kvm: Kvm, its: VgicIts, cmd: ItsCommandWrite) 
         if cmd.cmd in ("MAPTI", "MAPI"):
             return await vgic_its_cmd_handle_mapi(kvm, its, cmd)
         if cmd.cmd == "MOVI":
-            return await vgic_its_cmd_handle_movi(its, cmd)
+            return await vgic_its_cmd_handle_movi(kvm, its, cmd)
         if cmd.cmd == "DISCARD":
             return await vgic_its_cmd_handle_discard(kvm, its, cmd)
         if cmd.cmd == "CLEAR":

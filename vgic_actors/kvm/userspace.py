@@ -64,7 +64,7 @@ KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_MASK = 0x3FFFFF << 10
 KVM_DEV_ARM_VGIC_LINE_LEVEL_INTID_MASK = 0x3FF
 VGIC_LEVEL_INFO_LINE_LEVEL = 0
 
-UaccessReg = Literal["ISPENDR", "ISACTIVER"]
+UaccessReg = Literal["ISPENDR", "ISACTIVER", "ICACTIVER", "ICPENDR"]
 
 
 def kvm_arm_irq_line_encode(irq_type: int, vcpu_idx: int, irq_num: int) -> int:
@@ -226,7 +226,7 @@ async def kvm_vgic_set_level_info(kvm: Kvm, attr: int, val: int) -> int:
 
 async def vgic_uaccess_write(kvm: Kvm, vcpu_id: int, reg: UaccessReg, intid: int) -> int:
     """KVM_SET_DEVICE_ATTR, DIST_REGS (SPIs) / REDIST_REGS (vCPU ``vcpu_id``'s SGIs and
-    PPIs): write 1 to ``intid``'s bit of GICD_ISPENDR / GICD_ISACTIVER.
+    PPIs): write 1 to ``intid``'s bit of GICD_ISPENDR / ISACTIVER / ICACTIVER / ICPENDR.
 
     vgic-mmio.c: vgic_uaccess_write_spending (__set_pending, is_user): latch pending
     (GICv2-model SGI: source = the vCPU itself) and queue; unlike the guest's write,
@@ -236,6 +236,10 @@ async def vgic_uaccess_write(kvm: Kvm, vcpu_id: int, reg: UaccessReg, intid: int
     (every vCPU is already out, see kvm_trylock_all_vcpus) and a HW interrupt is left
     alone (vgic_hw_irq_change_active returns for uaccess); otherwise active is set
     (GICv2-model SGI: active_source 0) and the irq queued.
+    vgic_mmio_uaccess_write_cactive -> __vgic_mmio_write_cactive: the same with active
+    cleared, nothing queued. vgic_uaccess_write_cpending: clear the latch (a GICv2-model
+    SGI loses all its sources), nothing queued, nothing physical (read in vgic-mmio.c at
+    039aeb9deb92, the version stored here; 1c3b3cadcd69 was not readable).
     ENXIO: a register word beyond the VM's INTIDs (vgic_get_mmio_region).
     """
     if vcpu_id >= len(kvm.vcpus):
@@ -251,13 +255,18 @@ async def vgic_uaccess_write(kvm: Kvm, vcpu_id: int, reg: UaccessReg, intid: int
     v2_sgi = kvm.config.v2_model and is_sgi(intid)
     async with kvm.dist.config_lock:
         await irq.lock.acquire()
+        kvm.coverage["uaccess.write"] += reg != "ISPENDR"
         if reg == "ISPENDR":
             if v2_sgi:
                 irq.source |= 1 << vcpu_id
             irq.pending_latch = True
-        elif not irq.hw:
-            irq.active = True
+        elif reg == "ICPENDR":  # vgic_uaccess_write_cpending: a GICv2 SGI loses every source
             if v2_sgi:
+                irq.source = 0
+            irq.pending_latch = False
+        elif not irq.hw:
+            irq.active = reg == "ISACTIVER"
+            if v2_sgi and irq.active:
                 irq.active_source = 0
         if irq_should_queue(reg, irq.active):
             await vgic_queue_irq_unlock(kvm, irq)
@@ -267,8 +276,9 @@ async def vgic_uaccess_write(kvm: Kvm, vcpu_id: int, reg: UaccessReg, intid: int
 
 
 def irq_should_queue(reg: UaccessReg, active: bool) -> bool:
-    """ISPENDR always queues; vgic_mmio_change_active queues only an active irq."""
-    return reg == "ISPENDR" or active
+    """ISPENDR always queues, ICPENDR never; vgic_mmio_change_active queues only an
+    active irq (a HW one stays as it was, so a userspace ICACTIVER may queue it)."""
+    return reg == "ISPENDR" or (reg != "ICPENDR" and active)
 
 
 # --- GSI routing and irqfds (irqchip.c, eventfd.c, vgic-irqfd.c) -----------------------

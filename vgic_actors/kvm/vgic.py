@@ -280,6 +280,9 @@ async def vgic_flush_lr_state(kvm: Kvm, vcpu: KvmVcpu) -> None:
     als = summarize_ap_list(vcpu.ap_list, vid, dist.enabled)
     if als.outside_lrs(nr_lr):
         kvm.coverage["flush.sort"] += 1
+        # the model's count of overflow on several vCPUs at once (another ap_list too long)
+        kvm.coverage["flush.overflow-multi"] += any(
+            o is not vcpu and len(o.ap_list) > nr_lr for o in kvm.vcpus)
         vgic_sort_ap_list(vcpu.ap_list, vid, vmcr, dist.enabled, sw)
     vcpu.last_lr_irq = None
     n = 0
@@ -447,6 +450,7 @@ async def vgic_fold_lr_state(kvm: Kvm, vcpu: KvmVcpu) -> None:
                 continue
             lr = pseudo_lr(irq, kvm.config.v2_model)
         if lr.hw:  # vgic_v3_deactivate_phys
+            kvm.coverage["hw.deactivate-kvm"] += 1
             kvm.phys.deactivate_on(vcpu.vcpu_id, lr.pintid)
         kvm.coverage["eoicount.replay"] += 1
         if _logging():
@@ -561,6 +565,7 @@ async def vgic_mmio_change_active(kvm: Kvm, requester: KvmVcpu | None, intid: in
         irq.active = active
         if irq.hw and (active or kvm.sw.hw_deactivate_phys):
             # vgic_hw_irq_change_active: the physical active state follows
+            kvm.coverage["hw.deactivate-kvm"] += not active
             kvm.phys.set_active(irq.hwintid, active)
         if _logging():
             _log(ActiveChanged, intid=intid, active=active, halted=halt)
@@ -686,6 +691,7 @@ async def vgic_v3_deactivate(kvm: Kvm, vcpu: KvmVcpu, val: int) -> None:
                  owner=-1 if owner is None else owner)
         if lr is not None:
             if lr.hw and sw.hw_deactivate_phys:  # vgic_v3_deactivate_phys
+                kvm.coverage["hw.deactivate-kvm"] += 1
                 kvm.phys.deactivate_on(vcpu.vcpu_id, lr.pintid)
             if folded is None:
                 await vgic_fold_lr(kvm, vcpu, lr, pseudo=True)

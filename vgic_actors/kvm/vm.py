@@ -275,6 +275,13 @@ class Kvm:
         return [v.core for v in self.vcpus]
 
 
+def _hw_bit_deactivate(kvm: Kvm, cpu: int, pintid: int) -> None:
+    """The guest's EOIR or DIR (or the hyp's emulated DIR) deactivates physical ``pintid``
+    through an LR's HW bit (ICH_LR_EL2.HW, pINTID): counted, then done on CPU ``cpu``."""
+    kvm.coverage["hw.deactivate-lr"] += 1
+    kvm.phys.deactivate_on(cpu, pintid)
+
+
 def _new_irq(intid: int, target: int) -> VgicIrq:
     irq = VgicIrq(intid=intid, target_vcpu=target, config=default_config(intid))
     irq.lock = SpinLock(f"irq{intid}" if intid >= 32 else f"vcpu{target}.irq{intid}",
@@ -331,8 +338,8 @@ def build_kvm(sched: Scheduler, config: VmConfig) -> Kvm:
             irq.group = group
             irq.priority = 0xA0
         core = VcpuCore(n, Pcpu(sched, n, ipi_latency=config.ipi_latency))
-        cpuif = VirtualCpuInterface(cif, on_physical_deactivate=partial(kvm.phys.deactivate_on,
-                                                                        n))
+        cpuif = VirtualCpuInterface(cif, on_physical_deactivate=partial(_hw_bit_deactivate,
+                                                                        kvm, n))
         if config.v2_model:
             cpuif.state.v2_dir_page_trapped = config.switches.dir_trapping
         vcpus.append(KvmVcpu(

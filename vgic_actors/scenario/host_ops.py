@@ -15,6 +15,7 @@ import msgspec
 from msgspec import Meta
 
 from vgic_actors.guest.host import (
+    LAST_ACKED,
     Do,
     Host,
     HostAction,
@@ -35,8 +36,10 @@ from vgic_actors.guest.host import (
     WaitResample,
     WriteIsactiver,
     WriteIspendr,
+    WriteUaccess,
 )
 from vgic_actors.kvm.irq_routing import RoutingEntry
+from vgic_actors.kvm.userspace import UaccessReg
 from vgic_actors.scenario.ops import OpError, OpKind, convert, register_op
 from vgic_actors.scenario.source import child_path, describe
 
@@ -72,8 +75,23 @@ class WriteIspendrSpec(_Act, tag="write_ispendr"):
 
 
 class WriteIsactiverSpec(_Act, tag="write_isactiver"):
-    intid: U32
+    intid: U32 | Literal["last"]  # last: the INTID the guest acknowledged last
     vcpu: Vcpu = 0
+
+
+class _UaccessClear(_Act):
+    """A userspace write of a clear-bit register (the two subclasses name which)."""
+
+    intid: U32 | Literal["last"]
+    vcpu: Vcpu = 0
+
+
+class WriteIcactiverSpec(_UaccessClear, tag="write_icactiver"):
+    pass
+
+
+class WriteIcpendrSpec(_UaccessClear, tag="write_icpendr"):
+    pass
 
 
 class RouteSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -151,7 +169,7 @@ class WaitResampleSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True,
 ActionSpec = (InjectEdgeSpec | SetLevelSpec | SetLevelInfoSpec | WriteIspendrSpec
               | WriteIsactiverSpec | RoutingSpec | IrqfdAssignSpec | IrqfdDeassignSpec
               | IrqfdSignalSpec | SignalMsiSpec | MapPhysSpec | PhysAssertSpec
-              | PhysDeassertSpec)
+              | PhysDeassertSpec | WriteIcactiverSpec | WriteIcpendrSpec)
 StepSpec = ActionSpec | WaitSpec | StoreSpec | WaitResampleSpec
 
 ACTION_NAMES = sorted(str(t.__struct_config__.tag) for t in ActionSpec.__args__)
@@ -168,8 +186,13 @@ def build_action(spec: Any) -> HostAction:
         return SetLevelInfo(spec.intid, spec.level, spec.vcpu)
     if isinstance(spec, WriteIspendrSpec):
         return WriteIspendr(spec.intid, spec.vcpu)
-    if isinstance(spec, WriteIsactiverSpec):
+    if isinstance(spec, WriteIsactiverSpec) and spec.intid != "last":
         return WriteIsactiver(spec.intid, spec.vcpu)
+    if isinstance(spec, WriteIsactiverSpec | WriteIcactiverSpec | WriteIcpendrSpec):
+        reg: UaccessReg = ("ISACTIVER" if isinstance(spec, WriteIsactiverSpec) else
+                           "ICACTIVER" if isinstance(spec, WriteIcactiverSpec) else "ICPENDR")
+        return WriteUaccess(reg, LAST_ACKED if spec.intid == "last" else spec.intid,
+                            spec.vcpu)
     if isinstance(spec, RoutingSpec):
         return SetGsiRouting(tuple(RoutingEntry(e.gsi, e.type, e.irqchip, e.pin, e.devid,
                                                 e.data, e.flags) for e in spec.entries))

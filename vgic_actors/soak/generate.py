@@ -56,41 +56,15 @@ architecture:
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
 from typing import Any
 
+from vgic_actors.soak.plan import Irq as _Irq
+from vgic_actors.soak.plan import Plan as _Plan
 from vgic_actors.soak.profile import CLASSES, INJECTORS, Profile
+from vgic_actors.soak.shapes import add_shapes
 
 LPI_BASE = 8192
 PPI_POOL = range(16, 25)  # below the timer PPIs
-
-
-@dataclass
-class _Irq:
-    klass: str
-    intid: int
-    target: int
-    priority: int
-    injector: str = ""
-    sender: int = 0
-    first: int = -1  # a re-routed SPI: the vCPU it is routed to first (target: the second)
-
-
-@dataclass
-class _Plan:
-    vcpus: int
-    v2: bool
-    eoimode1: list[bool]
-    defer: list[bool]
-    late_unmask: list[bool]
-    slow_handler: list[bool]
-    irqs: list[_Irq] = field(default_factory=list)
-    no_tdir: str = ""  # "host_tdir" or "host_common_trap": the hyp handles trapped DIRs
-    reroute: _Irq | None = None
-    hold: dict[int, int] = field(default_factory=dict)  # vCPU A -> B: A masked until B done
-    toggle: list[int] = field(default_factory=list)  # SPIs disabled and re-enabled
-    nested: list[bool] = field(default_factory=list)
-    icactiver: dict[int, int] = field(default_factory=dict)  # vCPU -> its one INTID
 
 
 def _weighted(rng: random.Random, table: dict[str, int], allowed: tuple[str, ...]) -> str:
@@ -107,7 +81,7 @@ def _plan(profile: Profile, rng: random.Random, v2: bool) -> tuple[_Plan, int, i
              for v in range(n)]
     plan = _Plan(n, v2, eoimode1, defer,
                  [rng.random() < profile.late_handler_unmask for _ in range(n)],
-                 [rng.random() < profile.handler_exit for _ in range(n)])
+                 [rng.random() < profile.handler_exit for _ in range(n)], lrs)
     spis = list(range(32, 32 + profile.nr_spis))
     rng.shuffle(spis)
     sgis = list(range(16))
@@ -203,6 +177,7 @@ def _handler(plan: _Plan, v: int) -> list[Any]:
         # entry), then the DIR of an interrupt no longer active.
         return [*ops, {"eoir": "last"}, {"write": {"reg": "ICACTIVER", "intid": intid}},
                 {"read": {"reg": "ISENABLER", "intid": 32}}, {"dir": intid}]
+    ops += _after_iar(plan, v)
     if plan.nested[v]:
         # Unmasked between IAR and EOIR: a higher priority may preempt this handler.
         # EOImode 1 deactivates first (the active priority stays set until EOIR).
@@ -225,15 +200,49 @@ def _handler(plan: _Plan, v: int) -> list[Any]:
     return ops
 
 
+def _after_iar(plan: _Plan, v: int) -> list[Any]:
+    """What the handler does right after IAR for the in-flight shapes (shapes.py): quiet
+    its HW source (the timer off, the device's line low) and the GICD write in flight."""
+    ops: list[Any] = []
+    hw = plan.last_hw.get(v)
+    if hw is not None and hw.klass == "timer":
+        ops.append({"timer": {"ctl": 0}})
+    elif hw is not None:
+        ops.append({"host": {"do": "phys_deassert", "hwintid": hw.hwintid}})
+    return ops + plan.inflight.get(v, [])
+
+
+def _wait_acks(plan: _Plan, v: int) -> list[Any]:
+    """wfi_until the interrupts certain to reach ``v``; a HW one (shapes.py) is raised
+    only once the others are acknowledged: the timer armed, or ``hwready<v>`` stored."""
+    n = sum(not i.uncertain for i in plan.mine(v))
+    hw = plan.last_hw.get(v)
+    if hw is None:
+        return [{"wfi_until": n}] if n else []
+    ops: list[Any] = [{"wfi_until": n - 1}] if n > 1 else []
+    if hw.klass == "timer":
+        ops.append({"timer": {"ctl": 1, "delay": hw.sender}})
+    else:
+        ops.append({"store": {"var": f"hwready{v}", "value": 1}})
+    return [*ops, {"wfi_until": n}]
+
+
+def _unmask(plan: _Plan, v: int) -> list[Any]:
+    """PSTATE.I clear; a burst vCPU (shapes.py) first waits for vCPU0's "burst"."""
+    if v in plan.burst and v != 0:
+        return [{"wait": {"var": "burst", "value": 1}}, {"unmask": None}]
+    return [{"unmask": None}]
+
+
 def _program(plan: _Plan, v: int) -> list[Any]:
     ops: list[Any] = [{"group_enable": True}, {"pmr": 0xF8},
                       {"eoimode": int(plan.eoimode1[v])}]
     mine = [i for i in plan.irqs if i.target == v]
     for irq in mine:
-        if irq.klass in ("sgi", "ppi"):
+        if irq.klass in ("sgi", "ppi", "timer"):
             ops.append({"write": {"reg": "IPRIORITYR", "intid": irq.intid,
                                   "value": irq.priority}})
-        if irq.klass == "ppi":
+        if irq.klass in ("ppi", "timer"):
             ops.append({"write": {"reg": "ISENABLER", "intid": irq.intid}})
     if v == 0:
         ops += _configure_shared(plan)
@@ -242,12 +251,12 @@ def _program(plan: _Plan, v: int) -> list[Any]:
         ops.append({"wait": {"var": "configured", "value": 1}})
     held = v in plan.hold  # a re-routed SPI's first target: masked until its second is done
     if not plan.late_unmask[v] and not held:
-        ops.append({"unmask": None})
+        ops += _unmask(plan, v)
     ops += _injections(plan, v)
     if held:
         ops.append({"wait": {"var": f"done{plan.hold[v]}", "value": 1}})
     if plan.late_unmask[v] or held:
-        ops.append({"unmask": None})
+        ops += _unmask(plan, v)
     if v > 0 and plan.defer[v - 1]:
         served = sum(1 for i in plan.irqs if i.target == v - 1)
         var = f"handoff{v - 1}"
@@ -255,8 +264,7 @@ def _program(plan: _Plan, v: int) -> list[Any]:
             ops.append({"repeat": {"count": served, "do": [
                 {"wait_set": var}, {"dir": {"from_var": var}},
                 {"store": {"var": var, "value": 0}}]}})
-    if mine:
-        ops.append({"wfi_until": len(mine)})
+    ops += _wait_acks(plan, v)
     if v in plan.hold.values():
         ops.append({"store": {"var": f"done{v}", "value": 1}})
     ops.append({"mask": None})
@@ -273,12 +281,12 @@ def _configure_shared(plan: _Plan) -> list[Any]:
                     {"write": {"reg": "ISENABLER", "intid": irq.intid}}]
     if lpis:
         ops.append({"its": {"cmd": "MAPD", "device": 0, "size": 8}})
-        for target in sorted({i.target for i in lpis}):
+        for target in sorted(({i.target for i in lpis} | {i.first for i in lpis}) - {-1}):
             ops.append({"its": {"cmd": "MAPC", "collection": target, "target": target}})
         for event, irq in enumerate(lpis):
             ops += [{"lpi_config": {"intid": irq.intid, "priority": irq.priority}},
                     {"its": {"cmd": "MAPTI", "device": 0, "event": event, "intid": irq.intid,
-                             "collection": irq.target}}]
+                             "collection": irq.first if irq.first >= 0 else irq.target}}]
     return ops
 
 
@@ -309,12 +317,18 @@ def _injections(plan: _Plan, v: int) -> list[Any]:
             ops.append({"write": {"reg": "ISPENDR", "intid": irq.intid}})
         elif irq.klass == "lpi" and v == 0:
             ops.append({"its": {"cmd": "INT", "device": 0, "event": lpis.index(irq)}})
-    if v == 0 and plan.reroute is not None:
+    if v == 0 and plan.reroute is not None and plan.reroute.klass == "spi":
         ops.append(_route(plan, plan.reroute.intid, plan.reroute.target))
     if v == 0:
         for intid in plan.toggle:
             if intid in {i.intid for i in plan.irqs if i.injector == "guest_ispendr"}:
                 ops += _toggle(intid)
+        ops += plan.its_after  # DISCARD, MOVI, disable + INV in flight (shapes.py)
+        if plan.burst:
+            ops.append({"store": {"var": "burst", "value": 1}})
+        for held, write in plan.remote_writes:  # while vCPU ``held`` holds it Active
+            ops += [{"wait": {"var": f"held{held}", "value": 1}}, write,
+                    {"store": {"var": f"written{held}", "value": 1}}]
     return ops
 
 
@@ -340,8 +354,12 @@ def _host(plan: _Plan) -> list[Any]:
     for irq in host:
         if irq.injector in ("irqfd", "level_irqfd"):
             steps.append({"do": "irqfd_signal", "eventfd": f"efd{irqfds.index(irq)}"})
-        else:
+        elif irq.injector != "hw":
             steps.append({"do": "inject_edge", "intid": irq.intid})
+    for irq in host:  # a HW SPI's line, once its target took its other interrupts
+        if irq.injector == "hw":
+            steps += [{"do": "wait", "var": f"hwready{irq.target}", "value": 1},
+                      {"do": "phys_assert", "hwintid": irq.hwintid}]
     steps += [{"do": "wait_resample", "resamplefd": f"efd{irqfds.index(irq)}.resample"}
               for irq in host if irq.injector == "level_irqfd"]
     return steps
@@ -355,11 +373,14 @@ def generate(profile: Profile, seed: int) -> dict[str, Any]:
     v2 = random.Random(f"gicv2-{seed}").random() < profile.gicv2_on_gicv3
     plan, lrs, timeslice = _plan(profile, rng, v2)
     _reach(plan, profile, random.Random(f"reach-{seed}"))
+    add_shapes(plan, profile, seed)
     guests: dict[str, Any] = {}
     for v in range(plan.vcpus):
         guests[f"vcpu{v}"] = {"handler": _handler(plan, v), "ops": _program(plan, v)}
+    # An interrupt of open fate (shapes.py: an LPI DISCARDed in flight, freed once
+    # nothing holds it) has no final state to judge, nor an acknowledge count.
     final = [{"intid": i.intid, **({"vcpu": i.target} if i.intid < 32 else {}),
-              "active": False, "pending": False} for i in plan.irqs]
+              "active": False, "pending": False} for i in plan.irqs if not i.uncertain]
     data: dict[str, Any] = {
         "name": f"gen-{seed}",
         "description": f"generated from seed {seed}: {plan.vcpus} vCPUs, {lrs} LRs, "
@@ -371,11 +392,14 @@ def generate(profile: Profile, seed: int) -> dict[str, Any]:
                "vcpus": plan.vcpus, "lrs": lrs, "nr_spis": profile.nr_spis,
                "timeslice": timeslice, "ipi_latency": profile.ipi_latency},
         "guests": guests,
-        "expect": {"final": final, "counters": {"acks": {i.intid: 1 for i in plan.irqs}}},
+        "expect": {"final": final, "counters": {"acks": {i.intid: 1 for i in plan.irqs
+                                                          if not i.uncertain}}},
         "run": {"max_steps": profile.max_steps},
     }
     levels = [{"intid": i.intid, "trigger": "level"} for i in plan.irqs
               if i.injector == "level_irqfd"]
+    levels += [{"intid": i.intid, "trigger": "level", "hw": i.hwintid, "target": i.target}
+               for i in plan.irqs if i.injector == "hw"]
     if levels:
         data["irqs"] = levels
     host = _host(plan)

@@ -44,6 +44,15 @@ class Profile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=T
     toggle_enable: Prob = 0.0
     nested: Prob = 0.0
     icactiver_dir: Prob = 0.0
+    # The in-flight shapes (shapes.py), each from its own random stream as well.
+    hw_timer: Prob = 0.0
+    hw_spi: Prob = 0.0
+    multi_overflow: Prob = 0.0
+    its_discard: Prob = 0.0
+    its_movi: Prob = 0.0
+    its_disable: Prob = 0.0
+    inflight_write: Prob = 0.0
+    v2_no_tdir: Prob = 0.0
     strategy: str = "portfolio"
     max_steps: Annotated[int, Meta(ge=100, le=MAX_STEPS)] = 60_000
 

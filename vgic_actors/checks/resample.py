@@ -41,12 +41,16 @@ def resample_violations(kvm: Kvm, ledger: GuestLedger, *, settled: bool) -> list
         if not fds:
             continue
         signals = min(fd.signals for fd in fds)
+        most = max(fd.signals for fd in fds)
         for pin in sorted(p for p, gsi in routing.chip.items() if gsi == resampler.gsi):
             intid = pin + SPI_BASE
             spi = kvm.dist.spis[pin] if pin < len(kvm.dist.spis) else None
             if spi is None or spi.config is not IrqConfig.LEVEL:
                 continue  # an edge SPI has no EOI notification on any version: no resample owed
             deactivations = ledger.completed[irq_key(0, intid)]
+            attempts = ledger.deactivations[irq_key(0, intid)]
+            if most > attempts:
+                out.append(_extra(kvm, intid, most, attempts))
             if signals >= deactivations - slack:
                 continue
             notified = kvm.acked_notifications.count(intid)
@@ -64,3 +68,21 @@ def resample_violations(kvm: Kvm, ledger: GuestLedger, *, settled: bool) -> list
                 f"resamplefd was signalled {signals} times; {why}",
                 how=how, outcome=outcome))
     return out
+
+
+def _extra(kvm: Kvm, intid: int, signals: int, attempts: int) -> Violation:
+    """`resample-extra`: more resamples than the guest's deactivations of ``intid`` (every
+    EOIR/DIR/ICACTIVER it wrote, held or not: the bound holds at any moment, since the fold
+    notifies only after the guest's write). Named like `resample-lost`: where the extra
+    one came from."""
+    notified = kvm.acked_notifications.count(intid)
+    if notified > attempts:
+        how = "vgic_v2_fold_lr" if kvm.config.host_v2 else "vgic_v3_fold_lr"
+        outcome, why = "extra-notify", f"KVM notified {notified} times (kvm_notify_acked_irq)"
+    else:
+        how, outcome = "irqfd_resampler_ack", "extra-signal"
+        why = f"KVM notified {notified} times, the resamplefd was signalled more"
+    return Violation(
+        invariant="resample-extra", kind=INVARIANTS["resample-extra"].kind,
+        message=f"SPI {intid}'s resamplefd was signalled {signals} times but the guest "
+        f"deactivated it at most {attempts} times; {why}", how=how, outcome=outcome)

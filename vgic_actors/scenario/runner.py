@@ -22,6 +22,7 @@ import msgspec
 from vgic_actors.checks import Violation, check_run, irq_name, is_active
 from vgic_actors.checks.ack_oracle import AckOracle
 from vgic_actors.checks.final import violation
+from vgic_actors.checks.liveness import LivenessMonitors
 from vgic_actors.checks.loss import LossTracker
 from vgic_actors.checks.monitor import StepMonitor
 from vgic_actors.checks.signature import Signature
@@ -318,6 +319,7 @@ def run_once(scenario: Scenario, variant: str, seed: int, strategy: str | Strate
     ack_oracle = AckOracle([(g.ops, g.handler) for g in scenario.guests], scenario.irqs,
                            scenario.host)
     loss = LossTracker(host_v2=config.host_v2)
+    hot = LivenessMonitors(guests)
 
     def setup(sched: Scheduler) -> None:
         machine = start_vm(sched, config, guests, host=vmm)
@@ -336,7 +338,7 @@ def run_once(scenario: Scenario, variant: str, seed: int, strategy: str | Strate
     result = run(setup, strat, seed=seed, max_steps=max_steps or scenario.run.max_steps or 20_000,
                  log=log, variant=variant, scenario=scenario.name, digest=scenario.digest,
                  choices=choices,
-                 kernel_sinks=[ledger.kernel_event, ack_oracle.event, loss.event,
+                 kernel_sinks=[ledger.kernel_event, ack_oracle.event, loss.event, hot.event,
                                *([step_monitor] if monitor else [])],
                  timing=timing)
     kvm = box[0].kvm
@@ -346,6 +348,8 @@ def run_once(scenario: Scenario, variant: str, seed: int, strategy: str | Strate
     at_end = {v.invariant for v in found}
     found += [v for v in step_monitor.violations() if v.invariant not in at_end]
     found += ack_oracle.violations()
+    found += [v for v in hot.violations(kvm, ledger, result.outcome, result.vt)
+              if v.invariant not in at_end]
     found += [violation("guest-assertion", f) for p in vmm for f in p.failures]
     if judgement.judge_expect:
         found += check_expectations(scenario, kvm, ledger, judgement.final, judgement.counters)

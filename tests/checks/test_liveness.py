@@ -65,6 +65,8 @@ def test_stuck_active_names_how_long_it_was_hot():
     report = run_once(scn, "merged", seed, "random")
     text = next(v.message for v in report.violations if v.invariant == "stuck-active")
     assert "SPI 32 is still Active" in text and "hot for " in text and " vt (since vt " in text
+    # where it was lost, as for a quiet run's deactivation-lost (checks/loss.py)
+    assert report.signature.site.startswith("undo:vgic_v3_fold_lr<-vgic_v3_fold_lr_state,clear:")
 
 
 def waits_for_40(pmr=0xF8):

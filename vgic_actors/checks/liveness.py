@@ -40,9 +40,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from vgic_actors.arch.priority import IDLE_PRIORITY
 from vgic_actors.checks.catalogue import INVARIANTS
 from vgic_actors.checks.final import all_irqs, irq_name, is_active
+from vgic_actors.checks.loss import LossTracker
 from vgic_actors.checks.violation import Violation
 from vgic_actors.events import (
     AnyEvent,
@@ -121,12 +124,13 @@ class LivenessMonitors:
         streak.count += 1
 
     def violations(self, kvm: Kvm, ledger: GuestLedger, outcome: Outcome,
-                   end_vt: int) -> list[Violation]:
-        """Every monitor still hot at the end of the run."""
+                   end_vt: int, loss: LossTracker | None = None) -> list[Violation]:
+        """Every monitor still hot at the end of the run (``loss`` names where a stuck
+        deactivation was lost, as for deactivation-lost)."""
         self.vt = max(self.vt, end_vt)
         out: list[Violation] = []
         if outcome is not Outcome.QUIESCENT:
-            out += self._stuck_active(kvm, ledger)
+            out += self._stuck_active(kvm, ledger, loss)
         out += self._undelivered(kvm, outcome)
         out += self._storms()
         return out
@@ -143,7 +147,8 @@ class LivenessMonitors:
                    or v.used_lrs == 0
                    for v in kvm.vcpus if v.vcpu_id < len(entries))
 
-    def _stuck_active(self, kvm: Kvm, ledger: GuestLedger) -> list[Violation]:
+    def _stuck_active(self, kvm: Kvm, ledger: GuestLedger,
+                      loss: LossTracker | None) -> list[Violation]:
         out = []
         for irq in all_irqs(kvm):
             owner = irq.target_vcpu if irq.is_private else 0
@@ -152,10 +157,14 @@ class LivenessMonitors:
             if (seen is None or ledger.held[key] > 0 or not is_active(kvm, irq)
                     or not self._settled(kvm, seen[1])):
                 continue
-            out.append(self._hot("stuck-active", seen[0],
-                                 f"{irq_name(irq)} is still Active after its last "
-                                 f"deactivation ({ledger.last_deactivation.get(key, '?')}) "
-                                 "and every vCPU has been through the kernel since"))
+            hot = self._hot("stuck-active", seen[0],
+                            f"{irq_name(irq)} is still Active after its last "
+                            f"deactivation ({ledger.last_deactivation.get(key, '?')}) "
+                            "and every vCPU has been through the kernel since")
+            out.append(msgspec.structs.replace(
+                hot, how=ledger.last_kind.get(key, ""), outcome=ledger.last_outcome.get(key, ""),
+                where="in-lr" if irq.on_lr else "on-ap-list" if irq.vcpu is not None
+                else "off-ap-list", site=loss.site(key[0], irq.intid) if loss else ""))
         return out
 
     def _undelivered(self, kvm: Kvm, outcome: Outcome) -> list[Violation]:

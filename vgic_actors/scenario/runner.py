@@ -348,7 +348,7 @@ def run_once(scenario: Scenario, variant: str, seed: int, strategy: str | Strate
     at_end = {v.invariant for v in found}
     found += [v for v in step_monitor.violations() if v.invariant not in at_end]
     found += ack_oracle.violations()
-    found += [v for v in hot.violations(kvm, ledger, result.outcome, result.vt)
+    found += [v for v in hot.violations(kvm, ledger, result.outcome, result.vt, loss)
               if v.invariant not in at_end]
     found += [violation("guest-assertion", f) for p in vmm for f in p.failures]
     if judgement.judge_expect:

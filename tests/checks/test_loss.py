@@ -113,3 +113,18 @@ def test_a_parked_coroutine_shows_its_kernel_functions():
         assert render(["a", "b", "c"]) == "a<-b"
     finally:
         coro.close()
+
+
+def test_a_gicv2_host_names_the_vgic_v2_functions():
+    """The model's fold and DIR emulation serve both hosts; on a GICv2 host the key names
+    vgic-v2.c's functions (vgic_v2_fold_lr, vgic_v2_deactivate)."""
+    from vgic_actors.checks.loss import Loss, LossTracker, Moment
+
+    tracker = LossTracker(host_v2=True)
+    tracker.losses[(None, 32)] = Loss(
+        how="dir", step=1, actor="pcpu1",
+        clear=Moment(2, "pcpu1", {"pcpu1": ["vgic_fold_lr", "vgic_v3_deactivate"]}),
+        undo=Moment(3, "pcpu0", {"pcpu0": ["vgic_fold_lr", "vgic_fold_lr_state"]}))
+    assert tracker.site(None, 32) == ("undo:vgic_v2_fold_lr<-vgic_v2_fold_lr_state,"
+                                      "clear:vgic_v2_fold_lr<-vgic_v2_deactivate")
+    assert "undone at step 3 by pcpu0" in tracker.describe(None, 32)

@@ -42,6 +42,7 @@ from vgic_actors.events import (
 KERNEL_NAMES = {
     "vgic_fold_lr": "vgic_v3_fold_lr",
     "vgic_fold_lr_state": "vgic_v3_fold_lr_state",
+    "vgic_v3_deactivate": "vgic_v3_deactivate",  # vgic_v2_deactivate on a GICv2 host
 }
 """Model functions that serve both GIC versions, by their GICv3 kernel name (a GICv2 host
 swaps v3 for v2: `LossTracker.host_v2`)."""

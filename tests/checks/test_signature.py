@@ -64,3 +64,16 @@ def test_a_lost_deactivation_says_how_and_where_as_data():
     assert "ordering/deactivation-lost/DIR-untrapped:no-broadcast/in-lr/undo:ICV_DIR_EL1" in sigs \
         or "ordering/deactivation-lost/DIR-untrapped:no-broadcast/on-ap-list/undo:ICV_DIR_EL1" \
         in sigs, sigs
+
+
+def test_a_lost_deactivation_names_the_key_before_a_lost_resample():
+    """F2 inside an F3 storm: the key's how/outcome/where/site are the deactivation's,
+    whichever violation came first."""
+    resample = Violation(invariant="resample-lost", kind="liveness", message="r",
+                         how="vgic_v3_fold_lr", outcome="no-notify")
+    stuck = Violation(invariant="stuck-active", kind="liveness", message="s",
+                      how="DIR-trapped", outcome="pseudo-lr", where="on-ap-list",
+                      site="undo:vgic_v3_fold_lr<-vgic_v3_fold_lr_state")
+    sig = Signature.of([resample, stuck], "ordering")
+    assert sig.key == ("ordering/resample-lost+stuck-active/DIR-trapped:pseudo-lr/on-ap-list/"
+                       "undo:vgic_v3_fold_lr<-vgic_v3_fold_lr_state")

@@ -47,6 +47,11 @@ while the storm keeps the guest's handler making progress) or the guest taking t
 interrupt again (expectation), one bug (F3) whatever the run then did."""
 
 
+LOSSES = ("deactivation-lost", "stuck-active")
+"""Violations whose how/outcome/where/site name the finding before any other's: a lost
+deactivation inside an F3 storm is keyed by where the deactivation was lost."""
+
+
 def core_invariants(violations: Iterable[str]) -> set[str]:
     """The invariants that make a finding what it is (a scenario's own expectations and
     guest checks follow from them, and shrinking may drop those checks; a root cause's
@@ -82,7 +87,8 @@ class Signature(msgspec.Struct, frozen=True, kw_only=True):
     def of(cls, violations: Sequence[Violation], finding_class: str = "") -> Signature:
         """The signature of a run that broke ``violations`` (warnings excluded), of class
         ``finding_class``."""
-        lost = next((v for v in violations if v.how), None)
+        lost = next((v for v in violations if v.how and v.invariant in LOSSES), None) or \
+            next((v for v in violations if v.how), None)
         return cls(finding_class=finding_class if violations else "",
                    invariants=tuple(sorted(core_invariants(v.invariant for v in violations))),
                    how=lost.how if lost else "", outcome=lost.outcome if lost else "",

@@ -128,3 +128,18 @@ def test_a_gicv2_host_names_the_vgic_v2_functions():
     assert tracker.site(None, 32) == ("undo:vgic_v2_fold_lr<-vgic_v2_fold_lr_state,"
                                       "clear:vgic_v2_fold_lr<-vgic_v2_deactivate")
     assert "undone at step 3 by pcpu0" in tracker.describe(None, 32)
+
+
+def test_the_message_names_every_cpu_at_the_clear_and_the_undo_and_is_deterministic():
+    """F2's violation says where each CPU was at both moments; a re-run of the same seed
+    says it byte for byte (the stacks are read from the scheduler's deterministic state)."""
+    scenario = load_scenario("scenarios/pseudo_lr_window.yaml")
+    seed = next(s for s in range(120)
+                if run_once(scenario, "merged", s, "random").signature.site == F2_SITE)
+    runs = [run_once(scenario, "merged", seed, "random") for _ in range(2)]
+    texts = [next(v.message for v in r.violations if v.invariant == "deactivation-lost")
+             for r in runs]
+    assert texts[0] == texts[1]
+    assert "cleared at step" in texts[0] and "undone at step" in texts[0]
+    assert "in vgic_v3_fold_lr<-vgic_v3_deactivate" in texts[0]
+    assert "in vgic_v3_fold_lr<-vgic_v3_fold_lr_state" in texts[0]

@@ -29,6 +29,8 @@ breaks it, and the violation says how long it had been hot in virtual time.
   operation completing in between (vgic_v3_configure_hcr enabling an MI whose condition
   holds at entry: each entry exits at once).
 
+Kernel functions named here are read at 1c3b3cadcd69 (vgic.c: vgic_flush_lr_state,
+kvm_vgic_vcpu_pending_irq; vgic-v3.c: vgic_v3_fold_lr_state, vgic_v3_configure_hcr).
 `LivenessMonitors` is a kernel-event sink (scenario/runner.py wires it beside the step
 monitor); `violations` judges the end of the run.
 """

@@ -16,6 +16,11 @@ notification was dropped, the root cause in the finding's signature:
   fewer times than the guest deactivated (F3: a level SPI acknowledged and EOIed in one
   guest run folds with KVM's copy never Active, so ``deactivated`` is false);
 - ``irqfd_resampler_ack:not-signalled``: KVM notified, the resamplefd was not signalled.
+
+The other bound, `resample-extra`: more signals than the guest's deactivation writes.
+kvm_notify_acked_irq runs only from the folds (vgic_v3_fold_lr for LRs, EOIcount units and
+vgic_v3_deactivate's pseudo-LR; vgic_v2_fold_lr), after the guest's write, once per Invalid
+LR with the EOI bit, so no version notifies more often than the guest deactivates.
 """
 
 from __future__ import annotations

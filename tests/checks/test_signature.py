@@ -14,12 +14,18 @@ HOW = st.sampled_from(["", "EOIR", "DIR-trapped", "DIR-untrapped", "ICACTIVER"])
 OUTCOME = st.sampled_from(["", "icactiver", "pseudo-lr", "not-queued", "v1-inactive"])
 
 
+SITE = st.sampled_from(["", "undo:ICV_DIR_EL1", "undo:vgic_v3_deactivate<-handle_exit",
+                        "undo:vgic_v3_fold_lr<-vgic_v3_fold_lr_state,"
+                        "clear:vgic_v3_fold_lr<-vgic_v3_deactivate"])
+
+
 @given(st.lists(NAMES, min_size=1, unique=True), HOW, OUTCOME, st.sampled_from(("", *WHERE)),
-       st.booleans())
-def test_the_text_form_reads_back_as_the_same_signature(names, how, outcome, where, merged):
+       SITE, st.booleans())
+def test_the_text_form_reads_back_as_the_same_signature(names, how, outcome, where, site,
+                                                        merged):
     """key then from_key gives back every field."""
     sig = Signature(invariants=tuple(sorted(names)), how=how, outcome=outcome if how else "",
-                    where=where, merged_too=merged)
+                    where=where, site=site, merged_too=merged)
     assert Signature.from_key(sig.key) == sig
 
 
@@ -32,6 +38,7 @@ def test_same_finding_ignores_only_the_merged_rerun():
                   "deactivation-lost/DIR-trapped:icactiver/on-ap-list",
                   "deactivation-lost/DIR-trapped:pseudo-lr/in-lr",
                   "deactivation-lost/DIR-trapped",
+                  "deactivation-lost/DIR-trapped:pseudo-lr/on-ap-list/undo:ICV_DIR_EL1",
                   "deactivation-lost+livelock/DIR-trapped:pseudo-lr/on-ap-list"):
         assert not base.same_finding(Signature.from_key(other)), other
 
@@ -54,5 +61,19 @@ def test_a_lost_deactivation_says_how_and_where_as_data():
     scenario = load_scenario("scenarios/asym_dir.yaml")
     sigs = {run_once(scenario, "no-spi-tracking", seed, "pct:3").signature.key
             for seed in range(8)}
-    assert "ordering/deactivation-lost/DIR-untrapped:no-broadcast/in-lr" in sigs or \
-        "ordering/deactivation-lost/DIR-untrapped:no-broadcast/on-ap-list" in sigs, sigs
+    assert "ordering/deactivation-lost/DIR-untrapped:no-broadcast/in-lr/undo:ICV_DIR_EL1" in sigs \
+        or "ordering/deactivation-lost/DIR-untrapped:no-broadcast/on-ap-list/undo:ICV_DIR_EL1" \
+        in sigs, sigs
+
+
+def test_a_lost_deactivation_names_the_key_before_a_lost_resample():
+    """F2 inside an F3 storm: the key's how/outcome/where/site are the deactivation's,
+    whichever violation came first."""
+    resample = Violation(invariant="resample-lost", kind="liveness", message="r",
+                         how="vgic_v3_fold_lr", outcome="no-notify")
+    stuck = Violation(invariant="stuck-active", kind="liveness", message="s",
+                      how="DIR-trapped", outcome="pseudo-lr", where="on-ap-list",
+                      site="undo:vgic_v3_fold_lr<-vgic_v3_fold_lr_state")
+    sig = Signature.of([resample, stuck], "ordering")
+    assert sig.key == ("ordering/resample-lost+stuck-active/DIR-trapped:pseudo-lr/on-ap-list/"
+                       "undo:vgic_v3_fold_lr<-vgic_v3_fold_lr_state")

@@ -12,13 +12,18 @@ from vgic_actors.scenario.runner import run_once, with_horizon
 # finding -> (scenario, signature merged shows there)
 CASES = {
     "F1": ("scenarios/pseudo_lr_window.yaml",
-           "ordering/deactivation-lost/DIR-trapped:icactiver/on-ap-list"),
+           "ordering/deactivation-lost/DIR-trapped:icactiver/on-ap-list"
+           "/undo:vgic_v3_fold_lr<-vgic_v3_fold_lr_state,"
+           "clear:vgic_mmio_change_active<-vgic_v3_deactivate"),
     "F2": ("scenarios/pseudo_lr_window.yaml",
-           "ordering/deactivation-lost/DIR-trapped:pseudo-lr/on-ap-list"),
+           "ordering/deactivation-lost/DIR-trapped:pseudo-lr/on-ap-list"
+           "/undo:vgic_v3_fold_lr<-vgic_v3_fold_lr_state,"
+           "clear:vgic_v3_fold_lr<-vgic_v3_deactivate"),
     "F3": ("scenarios/irqfd_resample.yaml", "ordering/resample-lost/vgic_v3_fold_lr:no-notify"),
     "F4": ("scenarios/irqfd_broadcast_atomic.yaml", "ordering/smp-call-in-atomic"),
     "F5": ("scenarios/broadcast_after_publish.yaml",
-           "ordering/deactivation-lost/DIR-untrapped:flushed-before-bcst/on-ap-list"),
+           "ordering/deactivation-lost/DIR-untrapped:flushed-before-bcst/on-ap-list"
+           "/undo:ICV_DIR_EL1"),
     "F6": ("scenarios/active_spis_wrap.yaml", "ordering/active-spis-undercount"),
 }
 SEEDS = {"F1": 80, "F2": 40, "F3": 4, "F4": 8, "F5": 80, "F6": 4}

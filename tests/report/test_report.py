@@ -17,7 +17,8 @@ from vgic_actors.report.table import MAX_ROWS
 ROOT = Path(__file__).resolve().parents[2]
 QUICK = Options(sweep=2, fix_sweep=2, bound=0, exposure=Sweep(4))
 
-UNTRAPPED = "ordering/deactivation-lost/DIR-untrapped:no-broadcast/on-ap-list"
+UNTRAPPED = ("ordering/deactivation-lost/DIR-untrapped:no-broadcast/on-ap-list"
+             "/undo:ICV_DIR_EL1")
 
 
 @pytest.fixture
@@ -82,7 +83,8 @@ def test_bisection_of_the_k1_overflow_finding_starts_at_the_head_walk(tmp_path, 
     v4-applied, not before the series nor on merged: the first is v2-posted."""
     monkeypatch.chdir(ROOT)
     folder = make_finding(Example("K1", "scenarios/late_mi_overflow.yaml", "v4-applied",
-                                  "ordering/deactivation-lost/EOIR/on-ap-list"),
+                                  "ordering/deactivation-lost/EOIR/on-ap-list"
+                                  "/undo:vgic_v3_fold_lr<-vgic_v3_fold_lr_state"),
                           tmp_path / "k1", seeds=40)
     result = bisect(load_case(str(folder)), sweep=3)
     verdicts = {v.variant: v.shows for v in result.versions}

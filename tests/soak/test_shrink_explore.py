@@ -35,7 +35,8 @@ def test_a_shrunk_finding_is_smaller_and_replays_to_the_same_invariant(tmp_path)
     original = yaml.safe_load((folder / "scenario.yaml").read_text())
     shrunk = yaml.safe_load((folder / "shrunk.yaml").read_text())
     assert ops_in(shrunk) < ops_in(original)
-    assert shrunk["expect"]["verdicts"] == {"no-spi-tracking": ["deactivation-lost"]}
+    # the core invariant, and whatever else the replay breaks (test_shrink_verdict.py)
+    assert "deactivation-lost" in shrunk["expect"]["verdicts"]["no-spi-tracking"]
     code, stdout, _ = cli("replay", str(folder), "--log", str(tmp_path / "r.jsonl"))
     assert code == 0 and "the finding came back" in stdout
     header = json.loads((tmp_path / "r.jsonl").read_text().splitlines()[0])

@@ -20,8 +20,12 @@ from vgic_actors.soak import worker
 from vgic_actors.soak.shrink import _Search
 
 SCENARIO = "scenarios/pseudo_lr_window.yaml"
-F1 = "ordering/deactivation-lost/DIR-trapped:icactiver/on-ap-list"
-F2 = "ordering/deactivation-lost/DIR-trapped:pseudo-lr/on-ap-list"
+F1 = ("ordering/deactivation-lost/DIR-trapped:icactiver/on-ap-list"
+      "/undo:vgic_v3_fold_lr<-vgic_v3_fold_lr_state,"
+      "clear:vgic_mmio_change_active<-vgic_v3_deactivate")
+F2 = ("ordering/deactivation-lost/DIR-trapped:pseudo-lr/on-ap-list"
+      "/undo:vgic_v3_fold_lr<-vgic_v3_fold_lr_state,"
+      "clear:vgic_v3_fold_lr<-vgic_v3_deactivate")
 
 
 def cli(*argv):

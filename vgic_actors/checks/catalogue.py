@@ -98,6 +98,33 @@ INVARIANTS: dict[str, Invariant] = {
                   "or its last reference was put (LPIs), or put a freed irq",
                   "vgic_irq lifetime: ap_list links (list_del poisons them) and irq->refcount "
                   "(vgic_get_irq_ref / vgic_put_irq)"),
+        Invariant("stuck-active", "liveness",
+                  "a run cut short (deadlock, livelock, budget) ended with an interrupt the "
+                  "guest deactivated still Active, after every vCPU had been through the "
+                  "kernel since (checks/liveness.py)",
+                  "every guest deactivation takes effect, also in a run that never settles"),
+        Invariant("undelivered", "liveness",
+                  "an interrupt was pending and deliverable to a vCPU whose guest waited for "
+                  "one (idle, polling, PMR and group allowing it) and was never acknowledged "
+                  "(checks/liveness.py)",
+                  "a pending interrupt the CPU interface may signal reaches the guest: "
+                  "vgic_flush_lr_state puts it in an LR, kvm_vgic_vcpu_pending_irq wakes WFI"),
+        Invariant("level-unacked", "liveness",
+                  "a level interrupt's line was held high, the interrupt enabled and the "
+                  "guest idle and polling, and it was not acknowledged before the run ended "
+                  "(checks/liveness.py)",
+                  "a level interrupt stays pending while its line is high "
+                  "(vgic_validate_injection, irq->line_level)"),
+        Invariant("mi-storm", "liveness",
+                  "a vCPU took a run of maintenance-interrupt exits with no guest operation "
+                  "completing in between (checks/liveness.py: MI_STORM)",
+                  "MI enables are only an optimisation (vgic_flush_lr_state's comment): "
+                  "vgic_v3_configure_hcr must not enable an MI that holds at entry"),
+        Invariant("resample-extra", "safety",
+                  "a resampling irqfd's resamplefd was signalled more times than the guest "
+                  "deactivated (or wrote EOIR/DIR for) its level SPI (checks/resample.py)",
+                  "irqfd_resampler_ack once per deactivation: kvm_notify_acked_irq only from "
+                  "the folds (vgic_v3_fold_lr, vgic_v2_fold_lr)"),
         Invariant("expectation", "expectation",
                   "the scenario's expected final state or counters did not hold",
                   "what the scenario's author wrote down"),

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 
 from vgic_actors.checks.catalogue import INVARIANTS
 from vgic_actors.checks.delivery import delivery_violations
+from vgic_actors.checks.loss import LossTracker
 from vgic_actors.checks.resample import resample_violations
 from vgic_actors.checks.violation import Violation, violation
 
@@ -61,9 +62,11 @@ def is_active(kvm: Kvm, irq: VgicIrq) -> bool:
 
 
 def check_run(kvm: Kvm, guests: Sequence[GuestProgram], ledger: GuestLedger,
-              result: RunResult, vmm: Sequence[HostProgram] = ()) -> list[Violation]:
+              result: RunResult, vmm: Sequence[HostProgram] = (),
+              loss: LossTracker | None = None) -> list[Violation]:
     """Every end-of-run invariant and warning, in catalogue order. A run that went quiet
-    while a guest or VMM program still had steps to run is a deadlock (a lost wake-up)."""
+    while a guest or VMM program still had steps to run is a deadlock (a lost wake-up).
+    ``loss``: the run's `LossTracker`, which names where a lost deactivation was lost."""
     out: list[Violation] = []
     if result.outcome is Outcome.DEADLOCK:
         out.append(violation("deadlock", result.finding.message if result.finding else ""))
@@ -80,7 +83,7 @@ def check_run(kvm: Kvm, guests: Sequence[GuestProgram], ledger: GuestLedger,
                              else f"step budget spent ({result.steps} steps)"))
     out += [violation("guest-assertion", f) for g in guests for f in g.failures]
     if result.outcome is Outcome.QUIESCENT:  # a run cut short has deactivations in flight
-        out += _deactivations(kvm, ledger)
+        out += _deactivations(kvm, ledger, loss)
     out += resample_violations(kvm, ledger, settled=result.outcome is Outcome.QUIESCENT)
     out += delivery_violations(kvm, guests, vmm, ledger)
     out += ap_list_violations(kvm)
@@ -98,7 +101,8 @@ def context_violation(cv: ContextViolation) -> Violation:
     return violation(cv.invariant, f"{cv.message}; on {cv.actor}: {chain}; {cv.context}")
 
 
-def _deactivations(kvm: Kvm, ledger: GuestLedger) -> list[Violation]:
+def _deactivations(kvm: Kvm, ledger: GuestLedger,
+                   loss: LossTracker | None = None) -> list[Violation]:
     out = []
     for irq in all_irqs(kvm):
         owner = irq.target_vcpu if irq.is_private else 0
@@ -107,13 +111,15 @@ def _deactivations(kvm: Kvm, ledger: GuestLedger) -> list[Violation]:
             continue
         where = (f"in vcpu{irq.vcpu}'s List Register" if irq.on_lr
                  else f"on vcpu{irq.vcpu}'s ap_list" if irq.vcpu is not None else "off any ap_list")
+        story = loss.describe(owner, irq.intid) if loss is not None else ""
         out.append(Violation(
             invariant="deactivation-lost", kind=INVARIANTS["deactivation-lost"].kind,
             message=f"{irq_name(irq)} is still Active ({where}) after its last deactivation "
-            f"({ledger.last_deactivation[key]}); no vCPU holds it",
+            f"({ledger.last_deactivation[key]}); no vCPU holds it" + (f"; {story}" if story
+                                                                     else ""),
             how=ledger.last_kind.get(key, ""), outcome=ledger.last_outcome.get(key, ""),
             where="in-lr" if irq.on_lr else "on-ap-list" if irq.vcpu is not None
-            else "off-ap-list",
+            else "off-ap-list", site=loss.site(owner, irq.intid) if loss is not None else "",
         ))
     return out
 

@@ -16,6 +16,11 @@ notification was dropped, the root cause in the finding's signature:
   fewer times than the guest deactivated (F3: a level SPI acknowledged and EOIed in one
   guest run folds with KVM's copy never Active, so ``deactivated`` is false);
 - ``irqfd_resampler_ack:not-signalled``: KVM notified, the resamplefd was not signalled.
+
+The other bound, `resample-extra`: more signals than the guest's deactivation writes.
+kvm_notify_acked_irq runs only from the folds (vgic_v3_fold_lr for LRs, EOIcount units and
+vgic_v3_deactivate's pseudo-LR; vgic_v2_fold_lr), after the guest's write, once per Invalid
+LR with the EOI bit, so no version notifies more often than the guest deactivates.
 """
 
 from __future__ import annotations
@@ -41,12 +46,16 @@ def resample_violations(kvm: Kvm, ledger: GuestLedger, *, settled: bool) -> list
         if not fds:
             continue
         signals = min(fd.signals for fd in fds)
+        most = max(fd.signals for fd in fds)
         for pin in sorted(p for p, gsi in routing.chip.items() if gsi == resampler.gsi):
             intid = pin + SPI_BASE
             spi = kvm.dist.spis[pin] if pin < len(kvm.dist.spis) else None
             if spi is None or spi.config is not IrqConfig.LEVEL:
                 continue  # an edge SPI has no EOI notification on any version: no resample owed
             deactivations = ledger.completed[irq_key(0, intid)]
+            attempts = ledger.deactivations[irq_key(0, intid)]
+            if most > attempts:
+                out.append(_extra(kvm, intid, most, attempts))
             if signals >= deactivations - slack:
                 continue
             notified = kvm.acked_notifications.count(intid)
@@ -64,3 +73,21 @@ def resample_violations(kvm: Kvm, ledger: GuestLedger, *, settled: bool) -> list
                 f"resamplefd was signalled {signals} times; {why}",
                 how=how, outcome=outcome))
     return out
+
+
+def _extra(kvm: Kvm, intid: int, signals: int, attempts: int) -> Violation:
+    """`resample-extra`: more resamples than the guest's deactivations of ``intid`` (every
+    EOIR/DIR/ICACTIVER it wrote, held or not: the bound holds at any moment, since the fold
+    notifies only after the guest's write). Named like `resample-lost`: where the extra
+    one came from."""
+    notified = kvm.acked_notifications.count(intid)
+    if notified > attempts:
+        how = "vgic_v2_fold_lr" if kvm.config.host_v2 else "vgic_v3_fold_lr"
+        outcome, why = "extra-notify", f"KVM notified {notified} times (kvm_notify_acked_irq)"
+    else:
+        how, outcome = "irqfd_resampler_ack", "extra-signal"
+        why = f"KVM notified {notified} times, the resamplefd was signalled more"
+    return Violation(
+        invariant="resample-extra", kind=INVARIANTS["resample-extra"].kind,
+        message=f"SPI {intid}'s resamplefd was signalled {signals} times but the guest "
+        f"deactivated it at most {attempts} times; {why}", how=how, outcome=outcome)

@@ -12,7 +12,9 @@ run stayed within the realistic timing bounds, ``timing-window`` when it needed 
 
 Its text form, `key`, names finding folders and goes into results.jsonl and
 finding.json: ``ordering/deactivation-lost/DIR-trapped:pseudo-lr/on-ap-list@merged-too``
-(``crash/RuntimeError`` for a run that raised). `from_key` reads it back.
+(``crash/RuntimeError`` for a run that raised). `from_key` reads it back. A lost
+deactivation's key ends with where it was lost (checks/loss.py):
+``.../on-ap-list/undo:vgic_v3_fold_lr<-vgic_v3_fold_lr_state,clear:vgic_v3_fold_lr<-vgic_v3_deactivate``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ WHERE = ("in-lr", "on-ap-list", "off-ap-list")
 
 MERGED_TOO = "@merged-too"
 
+SITE_PREFIX = "undo:"
+"""How a lost deactivation's root-cause component starts (`Signature.site`)."""
+
 CLASSES = ("ordering", "timing-window")
 """A finding's classes (`Signature.finding_class`)."""
 
@@ -40,6 +45,11 @@ ROOT_CAUSES: dict[str, frozenset[str]] = {
 device waiting (deadlock), the line high (an interrupt storm: livelock, or budget-spent
 while the storm keeps the guest's handler making progress) or the guest taking the
 interrupt again (expectation), one bug (F3) whatever the run then did."""
+
+
+LOSSES = ("deactivation-lost", "stuck-active")
+"""Violations whose how/outcome/where/site name the finding before any other's: a lost
+deactivation inside an F3 storm is keyed by where the deactivation was lost."""
 
 
 def core_invariants(violations: Iterable[str]) -> set[str]:
@@ -59,6 +69,8 @@ class Signature(msgspec.Struct, frozen=True, kw_only=True):
     first lost deactivation was made (EOIR, DIR-trapped, DIR-untrapped, ICACTIVER), or the
     exception of a crash; ``outcome``: vgic_v3_deactivate's branch for that trapped DIR
     (icactiver, pseudo-lr, not-queued, ...); ``where``: one of `WHERE`;
+    ``site``: where a lost deactivation was lost (checks/loss.py: the event that undid it
+    and the function that cleared it, ``undo:FN<-CALLER,clear:FN<-CALLER``);
     ``merged_too``: the differential re-run on merged broke the same (the finding is not
     the variant's own); ``finding_class``: one of `CLASSES` (or "" when unknown). A
     clean run has no invariants and is falsy."""
@@ -68,17 +80,19 @@ class Signature(msgspec.Struct, frozen=True, kw_only=True):
     how: str = ""
     outcome: str = ""
     where: str = ""
+    site: str = ""
     merged_too: bool = False
 
     @classmethod
     def of(cls, violations: Sequence[Violation], finding_class: str = "") -> Signature:
         """The signature of a run that broke ``violations`` (warnings excluded), of class
         ``finding_class``."""
-        lost = next((v for v in violations if v.how), None)
+        lost = next((v for v in violations if v.how and v.invariant in LOSSES), None) or \
+            next((v for v in violations if v.how), None)
         return cls(finding_class=finding_class if violations else "",
                    invariants=tuple(sorted(core_invariants(v.invariant for v in violations))),
                    how=lost.how if lost else "", outcome=lost.outcome if lost else "",
-                   where=lost.where if lost else "")
+                   where=lost.where if lost else "", site=lost.site if lost else "")
 
     @classmethod
     def crash(cls, exc: BaseException) -> Signature:
@@ -104,6 +118,8 @@ class Signature(msgspec.Struct, frozen=True, kw_only=True):
             text += f"/{self.how}" + (f":{self.outcome}" if self.outcome else "")
         if self.where:
             text += f"/{self.where}"
+        if self.site:
+            text += f"/{self.site}"
         return text + (MERGED_TOO if self.merged_too else "")
 
     @classmethod
@@ -113,11 +129,12 @@ class Signature(msgspec.Struct, frozen=True, kw_only=True):
         merged_too = key.endswith(MERGED_TOO)
         parts = key.removesuffix(MERGED_TOO).split("/")
         finding_class = parts.pop(0) if len(parts) > 1 and parts[0] in CLASSES else ""
+        site = parts.pop() if len(parts) > 1 and parts[-1].startswith(SITE_PREFIX) else ""
         where = parts.pop() if len(parts) > 1 and parts[-1] in WHERE else ""
         how, _, outcome = (parts[1] if len(parts) > 1 else "").partition(":")
         return cls(finding_class=finding_class,
                    invariants=tuple(p for p in parts[0].split("+") if p), how=how,
-                   outcome=outcome, where=where, merged_too=merged_too)
+                   outcome=outcome, where=where, site=site, merged_too=merged_too)
 
     def __str__(self) -> str:
         return self.key or "no finding"

@@ -13,7 +13,9 @@ class Violation(msgspec.Struct, frozen=True, kw_only=True):
     A lost deactivation also says, as data, how the last deactivation was made (``how``:
     EOIR, DIR-trapped, DIR-untrapped, ICACTIVER), the branch vgic_v3_deactivate took for a
     trapped DIR (``outcome``, the DirEmulated outcome) and where the Active state stayed
-    (``where``: in-lr, on-ap-list, off-ap-list): the parts of a finding's signature."""
+    (``where``: in-lr, on-ap-list, off-ap-list), and where it was lost (``site``: the
+    undoing event and the clearing function, checks/loss.py): the parts of a finding's
+    signature."""
 
     invariant: str
     kind: str
@@ -21,6 +23,7 @@ class Violation(msgspec.Struct, frozen=True, kw_only=True):
     how: str = ""
     outcome: str = ""
     where: str = ""
+    site: str = ""
 
 
 def violation(name: str, message: str) -> Violation:

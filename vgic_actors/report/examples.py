@@ -39,17 +39,23 @@ class Example:
 
 EXAMPLES = (
     Example("F1", "scenarios/pseudo_lr_window.yaml", "merged",
-            "ordering/deactivation-lost/DIR-trapped:icactiver/on-ap-list"),
+            "ordering/deactivation-lost/DIR-trapped:icactiver/on-ap-list"
+            "/undo:vgic_v3_fold_lr<-vgic_v3_fold_lr_state,"
+            "clear:vgic_mmio_change_active<-vgic_v3_deactivate"),
     Example("F2", "scenarios/pseudo_lr_window.yaml", "merged",
-            "ordering/deactivation-lost/DIR-trapped:pseudo-lr/on-ap-list"),
+            "ordering/deactivation-lost/DIR-trapped:pseudo-lr/on-ap-list"
+            "/undo:vgic_v3_fold_lr<-vgic_v3_fold_lr_state,"
+            "clear:vgic_v3_fold_lr<-vgic_v3_deactivate"),
     Example("F3", "scenarios/irqfd_resample.yaml", "merged",
             "ordering/resample-lost/vgic_v3_fold_lr:no-notify"),
     Example("F4", "scenarios/irqfd_broadcast_atomic.yaml", "merged",
             "ordering/smp-call-in-atomic"),
     Example("F5", "scenarios/broadcast_after_publish.yaml", "merged",
-            "ordering/deactivation-lost/DIR-untrapped:flushed-before-bcst/on-ap-list"),
+            "ordering/deactivation-lost/DIR-untrapped:flushed-before-bcst/on-ap-list"
+            "/undo:ICV_DIR_EL1"),
     Example("A", "scenarios/asym_dir.yaml", "merged",
-            "timing-window/deactivation-lost/DIR-untrapped:request-set/on-ap-list",
+            "timing-window/deactivation-lost/DIR-untrapped:request-set/on-ap-list"
+            "/undo:ICV_DIR_EL1",
             timing="adversarial"),
 )
 

@@ -164,6 +164,20 @@ def _wrap(text: str, indent: str = "  ", first: str | None = None) -> list[str]:
                          break_on_hyphens=False)
 
 
+def _key_lines(key: str) -> list[str]:
+    """A long signature key folded at 80 columns after its ``/`` and ``,`` separators (a
+    lost deactivation's root cause makes keys longer than a line: checks/loss.py)."""
+    parts = key.replace("/", "/\n").replace(",", ",\n").splitlines()
+    lines, line = [], "  "
+    for part in parts:
+        if len(line) + len(part) > WIDTH and line.strip():
+            lines.append(line)
+            line = "    "
+        line += part
+    lines.append(line)
+    return lines
+
+
 def _command(cmd: str) -> list[str]:
     """A shell command folded at 80 columns with backslashes."""
     words, lines, line = cmd.split(), [], "  "
@@ -259,7 +273,7 @@ def render_text(rep: Report) -> str:
     for name in sig.invariants:
         out += _wrap(f"{name}: {INVARIANTS[name].meaning}", " " * 13, "Invariant:   ")
     out += (_wrap(sig.key, " " * 13, "Signature:   ") if len(sig.key) <= WIDTH - 13
-            else ["Signature:", f"  {sig.key}"])
+            else ["Signature:", *_key_lines(sig.key)])
     out += _wrap(f"{case.variant} ({VARIANTS[case.variant].story}); {KERNEL}", " " * 13,
                  "Kernel:      ")
     out += ["", "What the guest (or the kernel's own checks) observes:"]

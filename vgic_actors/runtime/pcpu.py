@@ -184,7 +184,7 @@ async def kvm_arch_vcpu_ioctl_run(
         actor.window = 0
         ctx.exit_guest()
         await vcpu.mode.store(OUTSIDE_GUEST_MODE)
-        if em.on:
+        if em.kernel_on:  # the liveness monitors count MI exits (checks/liveness.py)
             _emit_exit(actor, vcpu, exit)
         await hooks.sync_hwstate()
         _leave_atomic()

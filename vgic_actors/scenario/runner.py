@@ -22,6 +22,8 @@ import msgspec
 from vgic_actors.checks import Violation, check_run, irq_name, is_active
 from vgic_actors.checks.ack_oracle import AckOracle
 from vgic_actors.checks.final import violation
+from vgic_actors.checks.liveness import LivenessMonitors
+from vgic_actors.checks.loss import LossTracker
 from vgic_actors.checks.monitor import StepMonitor
 from vgic_actors.checks.signature import Signature
 from vgic_actors.errors import InputError, ModelInternalError, UsageError
@@ -316,6 +318,8 @@ def run_once(scenario: Scenario, variant: str, seed: int, strategy: str | Strate
     step_monitor = StepMonitor()
     ack_oracle = AckOracle([(g.ops, g.handler) for g in scenario.guests], scenario.irqs,
                            scenario.host)
+    loss = LossTracker(host_v2=config.host_v2)
+    hot = LivenessMonitors(guests)
 
     def setup(sched: Scheduler) -> None:
         machine = start_vm(sched, config, guests, host=vmm)
@@ -324,6 +328,7 @@ def run_once(scenario: Scenario, variant: str, seed: int, strategy: str | Strate
             for n, guest in enumerate(guests):
                 guest.timer = kvm_timer_enable(machine.kvm, sched, n)
         step_monitor.kvm = machine.kvm
+        loss.sched = sched
         ledger.untrapped_probe = partial(broadcast_phase, machine.kvm)
         box.append(machine)
 
@@ -334,16 +339,18 @@ def run_once(scenario: Scenario, variant: str, seed: int, strategy: str | Strate
     result = run(setup, strat, seed=seed, max_steps=budget,
                  log=log, variant=variant, scenario=scenario.name, digest=scenario.digest,
                  choices=choices,
-                 kernel_sinks=[ledger.kernel_event, ack_oracle.event,
+                 kernel_sinks=[ledger.kernel_event, ack_oracle.event, loss.event, hot.event,
                                *([step_monitor] if monitor else [])],
                  timing=timing)
     kvm = box[0].kvm
-    found = liveness_monitor(check_run(kvm, guests, ledger, result, vmm), result.steps,
+    found = liveness_monitor(check_run(kvm, guests, ledger, result, vmm, loss), result.steps,
                              max([g.last_progress for g in guests]
                                  + [p.last_progress for p in vmm]))
     at_end = {v.invariant for v in found}
     found += [v for v in step_monitor.violations() if v.invariant not in at_end]
     found += ack_oracle.violations()
+    found += [v for v in hot.violations(kvm, ledger, result.outcome, result.vt, loss)
+              if v.invariant not in at_end]
     found += [violation("guest-assertion", f) for p in vmm for f in p.failures]
     if judgement.judge_expect:
         found += check_expectations(scenario, kvm, ledger, judgement.final, judgement.counters)

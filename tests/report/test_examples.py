@@ -35,3 +35,17 @@ def test_every_example_is_a_replayable_finding_of_its_signature(monkeypatch):
         finding = msgspec.json.decode((folder / "finding.json").read_bytes(), type=Finding)
         assert finding.signature == example.signature
         assert (folder / "scenario.yaml").exists() and (folder / "choices.json").exists()
+
+
+@pytest.mark.parametrize("name", [e.name for e in EXAMPLES])
+def test_every_example_replays_to_its_signature(name, monkeypatch):
+    """The folder's own replay (the shrunk pair when present) shows the finding: a report
+    whose replay went clean would describe nothing."""
+    monkeypatch.chdir(ROOT)
+    from vgic_actors.report.finding import load_case
+    from vgic_actors.report.render import replay
+
+    example = next(e for e in EXAMPLES if e.name == name)
+    first, _, _ = replay(load_case(str(Path("docs/reports") / name)))
+    assert first.signature.key == example.signature
+

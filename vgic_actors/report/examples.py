@@ -1,5 +1,5 @@
 """The committed example reports (docs/reports/): one findings folder per docs/findings.md
-kernel bug (F1-F4) and one timing window (A), made from a library scenario, and the
+kernel bug (F1-F6) and one timing window (A), made from a library scenario, and the
 reports generated from it.
 
 `make_finding` runs a scenario over seeds until a run has the wanted signature and writes
@@ -53,6 +53,9 @@ EXAMPLES = (
     Example("F5", "scenarios/broadcast_after_publish.yaml", "merged",
             "ordering/deactivation-lost/DIR-untrapped:flushed-before-bcst/on-ap-list"
             "/undo:ICV_DIR_EL1"),
+    Example("F6", "scenarios/active_spis_wrap.yaml", "merged",
+            "ordering/active-spis-undercount+deactivation-lost/DIR-untrapped:no-broadcast"
+            "/on-ap-list/undo:ICV_DIR_EL1"),
     Example("A", "scenarios/asym_dir.yaml", "merged",
             "timing-window/deactivation-lost/DIR-untrapped:request-set/on-ap-list"
             "/undo:ICV_DIR_EL1",

@@ -13,6 +13,7 @@ report above it.
 from __future__ import annotations
 
 import html
+import re
 import tempfile
 import textwrap
 from collections.abc import Sequence
@@ -84,8 +85,7 @@ def _title(case: Case, table: Table) -> str:
         return (f"vgic_queue_irq_unlock: kvm_make_all_cpus_request with IRQs disabled "
                 f"({what})")
     if "active-spis-undercount" in sig.invariants:
-        return (f"vgic_queue_irq_unlock: active_spis counts {what} from -1 to 0, so TDIR "
-                "stays clear")
+        return f"vgic_queue_irq_unlock: active_spis wraps to 0 with {what} queued, TDIR clear"
     if "deactivation-lost" in sig.invariants:
         if sig.outcome == "icactiver":
             return f"vgic_mmio_change_active: a vCPU's fold restores {what} Active"
@@ -159,23 +159,31 @@ def _json(path: Path) -> dict[str, object] | None:
 
 
 def _wrap(text: str, indent: str = "  ", first: str | None = None) -> list[str]:
-    return textwrap.wrap(text, WIDTH, initial_indent=first if first is not None else indent,
-                         subsequent_indent=indent, break_long_words=False,
-                         break_on_hyphens=False)
+    lines = textwrap.wrap(text, WIDTH, initial_indent=first if first is not None else indent,
+                          subsequent_indent=indent, break_long_words=False,
+                          break_on_hyphens=False)
+    return [part for line in lines for part in _fold(line, indent)]
+
+
+def _fold(line: str, indent: str) -> list[str]:
+    """A line longer than 80 columns (a signature key: a lost deactivation's root cause
+    makes keys longer than a line, checks/loss.py) broken after its spaces, ``/`` and
+    ``,`` too, each continuation starting with ``indent``."""
+    if len(line) <= WIDTH:
+        return [line]
+    out, cur = [], ""
+    for token in re.split(r"(?<=[ /,])", line):
+        if cur.strip() and len(cur) + len(token.rstrip()) > WIDTH:
+            out.append(cur.rstrip())
+            cur = indent + token.lstrip()
+        else:
+            cur += token
+    return [*out, cur.rstrip()]
 
 
 def _key_lines(key: str) -> list[str]:
-    """A long signature key folded at 80 columns after its ``/`` and ``,`` separators (a
-    lost deactivation's root cause makes keys longer than a line: checks/loss.py)."""
-    parts = key.replace("/", "/\n").replace(",", ",\n").splitlines()
-    lines, line = [], "  "
-    for part in parts:
-        if len(line) + len(part) > WIDTH and line.strip():
-            lines.append(line)
-            line = "    "
-        line += part
-    lines.append(line)
-    return lines
+    """A long signature key on lines of its own, folded at 80 columns."""
+    return _fold("  " + key, "    ")
 
 
 def _command(cmd: str) -> list[str]:
@@ -212,7 +220,17 @@ def _atoms(key: str) -> set[str]:
     atoms = {f"{sig.finding_class}/{name}" for name in sig.invariants}
     if sig.how:
         atoms.add(f"{sig.finding_class}/{sig.how}:{sig.outcome}/{sig.where}")
+    if sig.site:
+        atoms.add(f"{sig.finding_class}/{sig.site}")
     return atoms
+
+
+def _same_loss(sig: Signature, wanted: Signature) -> bool:
+    """The same finding, also when one side is a signature recorded before loss sites
+    were part of the key (a soak summary kept from then has none)."""
+    if not (sig.site and wanted.site):
+        sig, wanted = (msgspec.structs.replace(x, site="") for x in (sig, wanted))
+    return sig.same_finding(wanted)
 
 
 def unexplained(fix_keys: set[str], merged_keys: set[str]) -> list[str]:
@@ -258,9 +276,10 @@ def _soak_lines(rep: Report) -> list[str]:
                           else "ordering signatures with an invariant or loss site merged "
                           "did not show: " + ", ".join(new)),
                        "    ", "  ")
-        gone = rep.case.wanted.key
-        lines += _wrap(f"{gone}: " + ("absent" if gone not in _signatures(rep.soak)
-                                     else "still found") + " in the fix soak", "    ", "  ")
+        found = any(_same_loss(Signature.from_key(k), rep.case.wanted)
+                    for k in _signatures(rep.soak))
+        lines += _wrap(f"{rep.case.wanted.key}: " + ("still found" if found else "absent")
+                       + " in the fix soak", "    ", "  ")
     lines += _wrap(f"full check: {cmd}", "    ", "  ")
     return lines
 

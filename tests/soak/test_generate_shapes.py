@@ -179,6 +179,21 @@ def test_a_write_from_vcpu0_waits_until_its_target_holds_the_interrupt():
     assert seen >= 5
 
 
+def test_at_most_one_vcpu_holds_an_spi_for_vcpu0_s_write():
+    """vCPU0 waits for each holder in turn, so two holders could wait for each other
+    through vCPU0 (a holder sending the other's SGI after it unmasks: a livelock a
+    10-minute soak found); and an SGI's GICR write from vCPU0 reaches vCPU0's own SGI."""
+    seen = 0
+    for seed in range(300):
+        data = generate(_profile(inflight_write=1.0), seed)
+        remote = _remote_writes(data)
+        assert len(remote) <= 1, seed
+        for _, write in remote:
+            seen += 1
+            assert write["intid"] >= 32, seed
+    assert seen >= 5
+
+
 @pytest.mark.parametrize("shape", SHAPES)
 def test_scenarios_with_the_shape_break_nothing_on_merged_but_known_bugs(shape):
     """The shape's scenarios run to quiescence on merged and break only what

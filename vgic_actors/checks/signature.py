@@ -39,12 +39,13 @@ CLASSES = ("ordering", "timing-window")
 
 ROOT_CAUSES: dict[str, frozenset[str]] = {
     "resample-lost": frozenset({"deadlock", "livelock", "budget-spent", "expectation",
-                                "guest-assertion"}),
+                                "guest-assertion", "mi-storm"}),
 }
 """Root-cause invariants and the symptoms they explain: a dropped resample leaves the
 device waiting (deadlock), the line high (an interrupt storm: livelock, or budget-spent
-while the storm keeps the guest's handler making progress) or the guest taking the
-interrupt again (expectation), one bug (F3) whatever the run then did."""
+while the storm keeps the guest's handler making progress, or the maintenance
+interrupts of the storm, mi-storm) or the guest taking the interrupt again
+(expectation), one bug (F3) whatever the run then did."""
 
 
 LOSSES = ("deactivation-lost", "stuck-active")

@@ -189,7 +189,12 @@ def _inflight_write(plan: Plan, p: float, rng: random.Random) -> None:
         write = {"write": {"reg": rng.choice(("ICPENDR", "ISACTIVER")), "intid": mine[0].intid}}
         # From vCPU0 while v holds it, or from v's own handler. Not on a vCPU that takes
         # hand-offs: vCPU0's handler may wait for it while vCPU0's program waits for v.
-        if v != 0 and not plan.defer[v - 1] and rng.random() < 0.5:
+        # An SPI only (an SGI's GICR_ISACTIVER0/ICPENDR0 write from vCPU0 reaches vCPU0's
+        # own redistributor, not v's), and on one vCPU only: vCPU0 waits for each holder
+        # in turn, so a second holder that sends the first one's SGI after it unmasks
+        # would wait for vCPU0 while vCPU0 waits for the first (a cycle of spins).
+        if (v != 0 and not plan.defer[v - 1] and mine[0].klass == "spi"
+                and not plan.remote_writes and rng.random() < 0.5):
             plan.inflight[v] = [{"store": {"var": f"held{v}", "value": 1}},
                                 {"wait": {"var": f"written{v}", "value": 1}}]
             plan.remote_writes.append((v, write))

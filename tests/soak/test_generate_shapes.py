@@ -16,10 +16,11 @@ from vgic_actors.soak.shapes import HW_OFFSET, VTIMER
 from vgic_actors.soak.worker import ScenarioSource, scenario_text
 
 SHAPES = ("hw_timer", "hw_spi", "multi_overflow", "its_discard", "its_movi", "its_disable",
-          "inflight_write", "v2_no_tdir")
+          "inflight_write", "v2_no_tdir", "long_lived")
 # Known kernel bugs a generated scenario may reach on merged (docs/findings.md): F1/F2
 # (deactivation-lost), F4 (smp-call-in-atomic), and their expectation symptom.
-KNOWN = {"deactivation-lost", "expectation", "smp-call-in-atomic"}
+# F6 (active-spis-undercount, with its lost DIR) on a long-lived VM's history.
+KNOWN = {"deactivation-lost", "expectation", "smp-call-in-atomic", "active-spis-undercount"}
 
 
 def _profile(**weights):
@@ -77,6 +78,8 @@ def _has(shape, data):
                                  in ("write_isactiver", "write_icactiver", "write_icpendr")]
                               )) or bool(
             _remote_writes(data))
+    if shape == "long_lived":
+        return data["vm"].get("edge_spis_queued") == 2**32 - 1
     assert shape == "v2_no_tdir"
     return data["vm"].get("gic") == "v2" and data["vm"].get("host_tdir") is False
 

@@ -389,6 +389,8 @@ def generate(profile: Profile, seed: int) -> dict[str, Any]:
         "vm": {**({"gic": "v2", "host_gic": "v3"} if plan.v2 else {}),
                **({"host_tdir": False} if plan.no_tdir == "host_tdir" else
                   {"host_common_trap": True} if plan.no_tdir else {}),
+               **({"edge_spis_queued": plan.edge_spis_queued} if plan.edge_spis_queued
+                  else {}),
                "vcpus": plan.vcpus, "lrs": lrs, "nr_spis": profile.nr_spis,
                "timeslice": timeslice, "ipi_latency": profile.ipi_latency},
         "guests": guests,

@@ -36,6 +36,7 @@ class Plan:
     lrs: int = 1
     irqs: list[Irq] = field(default_factory=list)
     no_tdir: str = ""  # "host_tdir" or "host_common_trap": the hyp handles trapped DIRs
+    edge_spis_queued: int = 0  # the VM's history (vm.edge_spis_queued, `_long_lived`)
     reroute: Irq | None = None  # an SPI re-routed, or an LPI MOVI'd, while in flight
     hold: dict[int, int] = field(default_factory=dict)  # vCPU A -> B: A masked until B done
     toggle: list[int] = field(default_factory=list)  # SPIs disabled and re-enabled

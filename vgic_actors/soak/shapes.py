@@ -49,6 +49,10 @@ expectations each writes are the architecture's:
   waits for a burst vCPU before storing ``burst``). Not on a common-trap host whose
   plan `_privatize` left without SPIs (an SPI would set TDIR there).
 * ``v2_no_tdir``: a GICv2 guest on a GICv3 host without ICH_HCR_EL2.TDIR.
+* ``long_lived``: a VM that has queued and deactivated 2^32 - 1 edge SPIs before the run
+  (``vm.edge_spis_queued``): the run starts with the active_spis that history leaves
+  (docs/findings.md F6). It changes nothing the guest may observe, so every expectation
+  stands.
 """
 
 from __future__ import annotations
@@ -228,8 +232,14 @@ def _v2_no_tdir(plan: Plan, p: float, rng: random.Random) -> None:
         plan.no_tdir = "host_tdir"
 
 
+def _long_lived(plan: Plan, p: float, rng: random.Random) -> None:
+    if rng.random() < p:
+        plan.edge_spis_queued = 2**32 - 1
+
+
 _SHAPES: tuple[tuple[str, Any], ...] = (
     ("hw_timer", _timer), ("hw_spi", _hw_spi), ("multi_overflow", _multi_overflow),
     ("its_discard", _its_discard), ("its_movi", _its_movi), ("its_disable", _its_disable),
     ("inflight_write", _inflight_write), ("v2_no_tdir", _v2_no_tdir),
+    ("long_lived", _long_lived),
 )

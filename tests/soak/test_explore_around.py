@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from vgic_actors.cli import main
+from vgic_actors.report.examples import EXAMPLES
 from vgic_actors.runtime import timing_model
 from vgic_actors.runtime.choices import ChoiceLog
 from vgic_actors.scenario import load_scenario
@@ -13,7 +14,7 @@ from vgic_actors.soak.explore import BoundedSchedule, explore, schedule_as_run
 
 ROOT = Path(__file__).resolve().parents[2]
 F1 = ROOT / "docs/reports/F1"
-F1_KEY = "ordering/deactivation-lost/DIR-trapped:icactiver/on-ap-list"
+F1_KEY = next(e.signature for e in EXAMPLES if e.name == "F1")
 
 
 class _Item:

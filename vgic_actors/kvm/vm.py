@@ -302,13 +302,14 @@ def leaked_active_spis(config: VmConfig) -> int:
     """vgic_dist.active_spis after ``config.edge_spis_queued`` edge SPIs were each queued
     (vgic_queue_irq_unlock: atomic_fetch_inc) and deactivated, none in flight: 0 at vGIC
     init (vgic-init.c), and one count left by each where the variant decrements only for
-    level SPIs (vgic-v3.c at 1c3b3cadcd69: vgic_v3_fold_lr; findings W1), as an atomic_t
-    (an int) holds them; 0 where nothing is counted or the count follows the ap_lists."""
+    level SPIs (vgic-v3.c at 1c3b3cadcd69: vgic_v3_fold_lr; findings W1), which the
+    `AtomicInt` holds as an int, wrapping; 0 where nothing is counted or the count follows
+    the ap_lists."""
     sw = config.switches
     if (not sw.active_spis_accounting or sw.fix_count_spis_on_ap_lists
             or not bcst_kick_needed(sw, config)):
         return 0
-    return (config.edge_spis_queued + 0x8000_0000) % 0x1_0000_0000 - 0x8000_0000
+    return config.edge_spis_queued
 
 
 def build_kvm(sched: Scheduler, config: VmConfig) -> Kvm:

@@ -129,3 +129,16 @@ def test_a_level_spi_keeps_its_path():
     assert injection_paths(scenario) == set()
     assert {v.axis for v in variations(scenario, ROOT / "docs/reports/F3/shrunk.yaml")} == {
         "as run", "GIC", "EOImode"}
+
+
+def test_an_irqfd_path_under_the_scenario_s_own_routing_is_not_expressible(tmp_path):
+    """A moved injection assumes the default GSI n -> SPI 32+n routing; a scenario that
+    replaces it (KVM_SET_GSI_ROUTING) gets no irqfd configuration rather than a wrong one."""
+    text = EOI0.replace("host:\n", "host:\n- do: set_gsi_routing\n  entries:\n"
+                        "  - {gsi: 1, type: irqchip, pin: 5}\n")
+    scenario, path = _load(tmp_path, text)
+    by = {v.label: v for v in variations(scenario, path)}
+    for label in ("edge SPIs by an irqfd written from a thread",
+                  "edge SPIs by an irqfd signalled from a device's hard IRQ"):
+        assert by[label].scenario is None and "GSI routing" in by[label].error
+    assert injection_paths(scenario) == {"irq_line"}  # the as-run path still applies

@@ -213,9 +213,10 @@ def _signatures(summary: dict[str, object]) -> set[str]:
 
 
 def _atoms(key: str) -> set[str]:
-    """What a signature is made of: its class with each invariant, and its loss site (how,
-    outcome, where). A run that shows F1 and F4 together has a signature of its own, but
-    nothing merged lacks when merged shows each."""
+    """What a signature is made of: its class with each invariant, its loss (how, outcome,
+    where) and, when the key names one, where it was lost (the site). A run that shows F1
+    and F4 together has a signature of its own, but nothing merged lacks when merged shows
+    each."""
     sig = Signature.from_key(key)
     atoms = {f"{sig.finding_class}/{name}" for name in sig.invariants}
     if sig.how:

@@ -194,14 +194,23 @@ def _edge_spis(scenario: Scenario) -> set[int]:
     return {n for n in range(32, 32 + scenario.vm.nr_spis) if n not in level | hw}
 
 
-def _irqfd_spis(scenario: Scenario) -> dict[str, int]:
-    """eventfd -> the SPI its non-resampling irqfd raises (default GSI routing only)."""
+def _vmm_actions(scenario: Scenario) -> list[object]:
+    """Every VMM action the scenario asks for, from a guest's GUEST_SYNC or the VMM."""
     steps: list[object] = [op.action for ops in _programs(scenario) for op in ops
                            if isinstance(op, Host)]
-    steps += [s.action if isinstance(s, Do) else s for s in scenario.host]
-    if any(isinstance(a, SetGsiRouting) for a in steps):
+    return steps + [s.action if isinstance(s, Do) else s for s in scenario.host]
+
+
+def _own_routing(scenario: Scenario) -> bool:
+    """The scenario replaces the default GSI n -> SPI 32+n routing (KVM_SET_GSI_ROUTING)."""
+    return any(isinstance(a, SetGsiRouting) for a in _vmm_actions(scenario))
+
+
+def _irqfd_spis(scenario: Scenario) -> dict[str, int]:
+    """eventfd -> the SPI its non-resampling irqfd raises (default GSI routing only)."""
+    if _own_routing(scenario):
         return {}
-    return {a.eventfd: 32 + a.gsi for a in steps
+    return {a.eventfd: 32 + a.gsi for a in _vmm_actions(scenario)
             if isinstance(a, IrqfdAssign) and not a.resample}
 
 
@@ -238,6 +247,9 @@ def injection_paths(scenario: Scenario) -> set[str]:
 
 def _injection(scenario: Scenario, path: str) -> Variation:
     label = f"edge SPIs by {PATH_TEXT[path]}"
+    if path.startswith("irqfd") and _own_routing(scenario):
+        return Variation("injection", label, None,
+                         "the scenario sets its own GSI routing: no GSI known to raise the SPI")
     edge, fds = _edge_spis(scenario), _irqfd_spis(scenario)
     assigned: set[int] = set()
 

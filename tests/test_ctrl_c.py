@@ -26,14 +26,22 @@ def interrupt(tmp_path, argv, ready):
     """Start ``vgic-actors argv``, wait until ``ready(stderr text)``, send SIGINT."""
     err = tmp_path / "stderr.txt"
     with err.open("w") as fh:
+        # A shell that starts jobs in the background hands them SIGINT ignored, and Python
+        # keeps an ignored SIGINT ignored: the command is given the default disposition.
         proc = subprocess.Popen([sys.executable, "-m", "vgic_actors.cli", *argv], cwd=tmp_path,
                                 stdout=subprocess.PIPE, stderr=fh, text=True,
-                                env={**os.environ, "PYTHONPATH": str(ROOT)})
+                                env={**os.environ, "PYTHONPATH": str(ROOT)},
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         while proc.poll() is None and not ready(err.read_text()):
             time.sleep(0.05)
         assert proc.poll() is None, "the command ended before it could be interrupted"
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=120)
+        try:
+            out, _ = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            pytest.fail(f"still running 120 s after SIGINT; stderr: {err.read_text()[-500:]!r}")
     lines = [ln for ln in err.read_text().replace("\r", "\n").splitlines() if ln.strip()]
     return proc.returncode, out, lines
 

@@ -163,3 +163,37 @@ def test_resample_extra_catches_a_double_notification(monkeypatch):
     assert extra and extra[0].how == "irqfd_resampler_ack"
     assert extra[0].outcome == "extra-signal"
     assert report.signature.key.startswith("ordering/resample-extra")
+
+
+
+DATA = Path(__file__).parent / "data"
+
+
+def storm_peer():
+    """A default-soak finding on merged (campaign seed 0, run 5440), kept with its choice
+    log: F3's storm (level SPI 48 behind a resampling irqfd, never lowered) on vcpu3,
+    which the guest takes 1,389 times, while SGI 5 of the same priority (0xc0) waits,
+    until the step budget cuts the run."""
+    scn = load_scenario(DATA / "storm_peer.yaml")
+    return run_once(scn, "merged", 7278240877117634787,
+                    f"replay:{DATA / 'storm_peer.choices.json'}")
+
+
+def test_undelivered_is_cold_on_an_equal_priority_peer_of_a_storm():
+    """Equal priorities are the CPU interface's choice (IMPLEMENTATION DEFINED): while the
+    guest keeps taking the storming SPI 48, SGI 5 may wait. Only F3 is left."""
+    report = storm_peer()
+    assert report.signature.key == "ordering/resample-lost/vgic_v3_fold_lr:no-notify", \
+        report.signature.key
+
+
+def test_the_storm_peer_would_be_judged_without_the_tie_rule(monkeypatch):
+    """Not vacuous: judging SGI 5 alone (the lowest INTID of the tie, as before the rule)
+    reports it undelivered in the same run."""
+    from vgic_actors.checks.liveness import LivenessMonitors
+
+    real = LivenessMonitors._unserved
+    monkeypatch.setattr(LivenessMonitors, "_unserved",
+                        lambda self, vid, intid: intid == 48 or real(self, vid, intid))
+    report = storm_peer()
+    assert "undelivered" in report.broken, report.broken

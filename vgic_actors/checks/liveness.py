@@ -21,7 +21,9 @@ breaks it, and the violation says how long it had been hot in virtual time.
   pending while the vCPU runs may be unseen until the next exit, so a run cut short is
   judged only when the vCPU has entered the guest twice since it was queued (a full
   guest slice with it in the LRs); a quiet or deadlocked end is always judged (the vCPU
-  sleeps, and kvm_vgic_vcpu_pending_irq would have woken it).
+  sleeps, and kvm_vgic_vcpu_pending_irq would have woken it). Equal priorities: which
+  one the CPU interface signals is IMPLEMENTATION DEFINED, so a run cut short while the
+  guest keeps taking one of them (a level line never lowered: F3's storm) judges none.
 - ``level-unacked``: the same for a level interrupt whose line is held high: while the
   device holds the line, the interrupt enabled and the guest idle and polling, it must
   be acknowledged before the run ends.
@@ -178,14 +180,18 @@ class LivenessMonitors:
                 continue
             # the highest-priority pending interrupt of either enabled group (HPPVI): one of
             # the other group masks the one waited for (it signals vFIQ instead of vIRQ)
-            best = min((irq for irq in all_irqs(kvm) if self._signallable(kvm, vcpu, irq)),
-                       key=lambda irq: (irq.priority, irq.intid), default=None)
+            ready = [irq for irq in all_irqs(kvm) if self._signallable(kvm, vcpu, irq)]
+            best = min(ready, key=lambda irq: (irq.priority, irq.intid), default=None)
             if best is None or best.hw or best.group != group:
                 continue
-            queued = self.queued.get((vcpu.vcpu_id, best.intid))
-            if not settled_end and (queued is None or self.entries[vcpu.vcpu_id]
-                                    < queued[0] + SETTLE_ENTRIES):
+            # Among equal priorities the choice is IMPLEMENTATION DEFINED (gic-arch.md 3),
+            # so one taken again and again may starve the rest: a run cut short is judged
+            # only when every tied one has waited its settle entries unacknowledged.
+            tied = [irq for irq in ready if irq.priority == best.priority]
+            if not settled_end and not all(self._unserved(vcpu.vcpu_id, irq.intid)
+                                           for irq in tied):
                 continue
+            queued = self.queued.get((vcpu.vcpu_id, best.intid))
             level = best.config is IrqConfig.LEVEL and best.line_level
             name = "level-unacked" if level else "undelivered"
             what = "its line held high" if level else "pending"
@@ -196,6 +202,12 @@ class LivenessMonitors:
                                  "active), whose guest waits for an interrupt, and was "
                                  "never acknowledged"))
         return out
+
+    def _unserved(self, vid: int, intid: int) -> bool:
+        """Queued for vCPU ``vid`` and not acknowledged since, over `SETTLE_ENTRIES` guest
+        entries (not queued since its last acknowledgement: the guest is taking it)."""
+        queued = self.queued.get((vid, intid))
+        return queued is not None and self.entries[vid] >= queued[0] + SETTLE_ENTRIES
 
     def _waiting_group(self, vid: int, vcpu: Any) -> int | None:
         """The interrupt group vCPU ``vid``'s guest is waiting for, or None when it is not

@@ -121,3 +121,47 @@ def test_throughput_reports_cpu_time_per_run_in_the_workers_and_the_parent():
     assert (one.runs, two.runs) == (3, 4)
     assert one.cpu_ms_per_run > 0 and one.parent_ms_per_run == 0 and one.cores > 0
     assert two.cpu_ms_per_run > 0 and two.parent_ms_per_run > 0 and two.cores > 0
+
+
+def test_the_judge_takes_one_root_cause_as_one_bug_and_asks_for_what_the_variant_shows():
+    """A merged root learned beside another symptom is still merged's; a mutant's finding
+    that does not show the catalogue's form of its bug (`Variant.shows`) is not its own,
+    with no re-run needed (no scenario -1)."""
+    import msgspec
+
+    from vgic_actors.checks.signature import Signature
+    from vgic_actors.kvm.variants import VARIANTS
+
+    f1 = ("ordering/deactivation-lost/DIR-trapped:icactiver/on-ap-list/undo:vgic_v3_fold_lr"
+          "<-vgic_v3_fold_lr_state,clear:vgic_mmio_change_active<-vgic_v3_deactivate")
+    judge = soak_bench.MergedJudge()
+    judge._merged(Signature.from_key(f1))
+    source, recs = _no_spi_tracking_runs(1)
+    rec = msgspec.structs.replace(recs[0], scenario_seed=-1, variant="mutant-stale-tdir",
+                                  signature=f1.replace("lost/", "lost+smp-call-in-atomic/"))
+    assert not judge.own(source, rec)
+    wrong = msgspec.structs.replace(
+        rec, signature="ordering/deactivation-lost/DIR-untrapped:request-set/on-ap-list/"
+                       "undo:ICV_DIR_EL1")
+    assert not judge.own(source, wrong)
+    assert all(VARIANTS[v].shows for v in VARIANTS if VARIANTS[v].is_mutant)
+
+
+def test_bench_soak_takes_variants_and_refuses_those_without_a_bug_of_their_own():
+    """--variant narrows --soak to that variant's tables; merged and a fix are refused,
+    and --variant without --soak too (exit 2, one line)."""
+    import io
+
+    from vgic_actors.cli import main
+
+    for argv in (["bench", "--soak", "--variant", "merged"],
+                 ["bench", "--soak", "--variant", "merged+fix-all"],
+                 ["bench", "--variant", "mutant-stale-tdir"]):
+        err = io.StringIO()
+        assert main(argv, stdout=io.StringIO(), stderr=err) == 2, argv
+        assert err.getvalue().count("\n") == 1 and "--variant" in err.getvalue(), argv
+    soak = soak_bench.bench_soak(campaigns=1, cap=5.0, rate_runs=2,
+                                 variants=["mutant-dec-on-every-fold"])
+    assert not soak.throughput and not soak.profiles
+    assert {r.variant for r in soak.find_rates} == {"mutant-dec-on-every-fold"}
+    assert {f.variant for f in soak.first_findings} == {"mutant-dec-on-every-fold"}

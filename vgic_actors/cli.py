@@ -130,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--rate-runs", type=int, default=100,
                        help="with --soak/--all: runs per variant and strategy behind the find "
                        "rates (default 100)")
+    bench.add_argument("--variant", action="append", metavar="V", dest="variants",
+                       help="--soak: only this variant's find rate and first finding "
+                       "(repeatable), with no throughput figures")
     bench.add_argument("--all", action="store_true",
                        help="every figure of design.md section 7 in one JSON object")
     bench.add_argument("--markdown", metavar="FILE",
@@ -173,10 +176,18 @@ def _bench(args: argparse.Namespace, stdout: TextIO) -> int:
         return EXIT_OK
     if (args.soak or args.all) and (args.campaigns < 1 or args.cap <= 0 or args.rate_runs < 1):
         raise UsageError("bench needs --campaigns >= 1, --cap > 0 and --rate-runs >= 1")
+    if args.variants and not args.soak:
+        raise UsageError("--variant: only with --soak")
     if args.soak:
+        from vgic_actors.kvm.variants import get_variant
         from vgic_actors.soak.bench import bench_soak
 
-        soak = bench_soak(campaigns=args.campaigns, cap=args.cap, rate_runs=args.rate_runs)
+        for name in args.variants or ():
+            if get_variant(name).is_fix or name == "merged":
+                raise UsageError(f"--variant: expected a version or mutant with a bug of "
+                                 f"its own, got {name!r}")
+        soak = bench_soak(campaigns=args.campaigns, cap=args.cap, rate_runs=args.rate_runs,
+                          variants=args.variants)
         print(msgspec.json.encode(soak).decode(), file=stdout)
         return EXIT_OK
     if args.all:

@@ -77,3 +77,30 @@ def test_a_lost_deactivation_names_the_key_before_a_lost_resample():
     sig = Signature.of([resample, stuck], "ordering")
     assert sig.key == ("ordering/resample-lost+stuck-active/DIR-trapped:pseudo-lr/on-ap-list/"
                        "undo:vgic_v3_fold_lr<-vgic_v3_fold_lr_state")
+
+
+F1 = ("deactivation-lost/DIR-trapped:icactiver/on-ap-list/undo:vgic_v3_fold_lr"
+      "<-vgic_v3_fold_lr_state,clear:vgic_mmio_change_active<-vgic_v3_deactivate")
+
+
+def test_one_root_cause_whatever_else_the_run_broke():
+    """F1 beside F4 (smp-call-in-atomic) is F1's root; another branch or site is not."""
+    alone = Signature.from_key("ordering/" + F1)
+    beside = Signature.from_key("ordering/" + F1.replace(
+        "deactivation-lost/", "deactivation-lost+smp-call-in-atomic/"))
+    assert alone.root and alone.root == beside.root and alone.key != beside.key
+    assert Signature.from_key(F1.replace(":icactiver", ":pseudo-lr")).root != alone.root
+    assert Signature.from_key(F1.replace("clear:vgic_mmio_change_active",
+                                         "clear:vgic_v3_fold_lr")).root != alone.root
+    assert Signature.from_key("deactivation-lost/DIR-untrapped:request-set/on-ap-list").root \
+        == ""  # no loss site named: no root to compare
+
+
+def test_shows_matches_an_invariant_and_how_the_deactivation_was_made():
+    sig = Signature.from_key("ordering/deactivation-lost+smp-call-in-atomic/"
+                             "DIR-untrapped:request-set/on-ap-list/undo:ICV_DIR_EL1")
+    assert sig.shows("deactivation-lost/DIR-untrapped:request-set")
+    assert sig.shows("deactivation-lost/DIR-untrapped") and sig.shows("smp-call-in-atomic")
+    assert not sig.shows("deactivation-lost/DIR-untrapped:after-broadcast")
+    assert not sig.shows("deactivation-lost/DIR-trapped")
+    assert not sig.shows("active-spis-undercount")

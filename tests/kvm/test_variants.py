@@ -1,5 +1,7 @@
 """kernel-vgic.md section 12: the variant catalogue as data."""
 
+from pathlib import Path
+
 import pytest
 
 from vgic_actors.errors import UsageError
@@ -41,3 +43,33 @@ def test_unknown_variant_is_a_usage_error_listing_names():
     with pytest.raises(UsageError, match="merged") as exc:
         get_variant("mereged")
     assert exc.value.exit_code == 2
+
+
+SHOWN_BY = {  # variant -> its library reproducer and the strategy it is run under
+    "v4-applied": ("late_mi_overflow.yaml", "random"),
+    "v2-posted": ("late_mi_overflow.yaml", "random"),
+    "no-spi-tracking": ("asym_dir.yaml", "random"),
+    "pre-series": ("asym_dir.yaml", "random"),
+    "mutant-kick-only-target": ("asym_dir.yaml", "random"),
+    "mutant-no-request-recheck": ("entry_window.yaml", "window"),
+    "mutant-dec-on-every-fold": ("dec_on_fold.yaml", "random"),
+    "mutant-stale-tdir": ("entry_window.yaml", "window"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHOWN_BY))
+def test_what_a_variant_shows_is_what_its_reproducer_finds(name):
+    """`Variant.shows` (what `bench` counts as the variant's own bug) is the signature its
+    library reproducer breaks with, and merged's runs of it never show it."""
+    from vgic_actors.runtime.context import timing_model
+    from vgic_actors.scenario import load_scenario
+    from vgic_actors.scenario.runner import run_once
+
+    file, strategy = SHOWN_BY[name]
+    scn = load_scenario(Path("scenarios") / file)
+    timing = timing_model("realistic")
+    shows = VARIANTS[name].shows
+    assert any(run_once(scn, name, seed, strategy, timing=timing).signature.shows(shows)
+               for seed in range(120)), (name, shows)
+    assert not any(run_once(scn, "merged", seed, strategy, timing=timing).signature.shows(
+        shows) for seed in range(20))

@@ -103,6 +103,24 @@ class Signature(msgspec.Struct, frozen=True, kw_only=True):
     def __bool__(self) -> bool:
         return bool(self.invariants)
 
+    @property
+    def root(self) -> str:
+        """A lost deactivation's root cause: how it was made (and vgic_v3_deactivate's
+        branch) and where it was lost, whatever else the run broke; "" when the signature
+        names no loss site. One bug reached from different runs has one root."""
+        if not self.site:
+            return ""
+        return self.how + (f":{self.outcome}" if self.outcome else "") + f"/{self.site}"
+
+    def shows(self, spec: str) -> bool:
+        """Whether this signature shows ``spec``, ``INVARIANT[/HOW[:OUTCOME]]``: the
+        invariant among its core ones and, if given, the same way the deactivation was
+        made (`Variant.shows`)."""
+        invariant, _, how = spec.partition("/")
+        made = self.how + (f":{self.outcome}" if self.outcome else "")
+        return invariant in self.invariants and (
+            not how or made == how or made.startswith(how + ":"))
+
     def same_finding(self, other: Signature) -> bool:
         """The one comparison: the same finding, whatever the merged re-run said."""
         return msgspec.structs.replace(self, merged_too=False) == \

@@ -148,6 +148,11 @@ class Variant:
     story: str
     switches: KernelSwitches
     bug: str = ""  # kernel-vgic.md 11.1 id ("K1"...), "mutant", "fix" (a proposed fix); "" if none
+    shows: str = ""
+    """What its own bug's signature shows, ``INVARIANT[/HOW[:OUTCOME]]``
+    (`Signature.shows`): a planted bug's by construction, a version's as docs/findings.md
+    and docs/benchmarks.md record it; "" where it has no single form. `bench` counts a
+    finding of this variant only when it shows this."""
 
     @property
     def is_mutant(self) -> bool:
@@ -181,6 +186,7 @@ VARIANTS: dict[str, Variant] = {
             "ap_list head, so a late MI deactivates an interrupt that sat in an LR",
             _V4_APPLIED,
             bug="K1",
+            shows="deactivation-lost/EOIR",
         ),
         Variant(
             "v2-posted",
@@ -188,6 +194,7 @@ VARIANTS: dict[str, Variant] = {
             "VM even without host TDIR; TDIR not forced without the capability",
             _V2_POSTED,
             bug="K4",
+            shows="deactivation-lost/EOIR",
         ),
         Variant(
             "v1-posted",
@@ -206,6 +213,7 @@ VARIANTS: dict[str, Variant] = {
             "vCPU's LR runs untrapped and the deactivation is lost",
             replace(_MERGED, active_spis_accounting=False, bcst_kick="off"),
             bug="lost-deactivation",
+            shows="deactivation-lost/DIR-untrapped:no-broadcast",
         ),
         Variant(
             "pre-series",
@@ -219,6 +227,7 @@ VARIANTS: dict[str, Variant] = {
                 notify_requires_deactivated=False, flush_skips_empty_ap_list=True,
             ),
             bug="overflow",
+            shows="deactivation-lost/DIR-untrapped:no-broadcast",
         ),
         Variant(
             "merged+fix-halt-wait",
@@ -276,6 +285,7 @@ VARIANTS: dict[str, Variant] = {
             "planted bug: the 0->1 transition of active_spis kicks only the target vCPU",
             replace(_MERGED, mutant_kick_only_target=True),
             bug="mutant",
+            shows="deactivation-lost/DIR-untrapped:no-broadcast",
         ),
         Variant(
             "mutant-no-request-recheck",
@@ -283,12 +293,14 @@ VARIANTS: dict[str, Variant] = {
             "that raced with entry is missed until the next exit",
             replace(_MERGED, mutant_no_request_recheck=True),
             bug="mutant",
+            shows="deactivation-lost/DIR-untrapped:request-set",
         ),
         Variant(
             "mutant-dec-on-every-fold",
             "planted bug: active_spis is decremented on every fold of an active SPI",
             replace(_MERGED, mutant_dec_on_every_fold=True),
             bug="mutant",
+            shows="active-spis-undercount",
         ),
         Variant(
             "mutant-stale-tdir",
@@ -296,6 +308,7 @@ VARIANTS: dict[str, Variant] = {
             "requests were checked",
             replace(_MERGED, mutant_stale_tdir=True),
             bug="mutant",
+            shows="deactivation-lost/DIR-untrapped:after-broadcast",
         ),
     )
 }

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import msgspec
 
+from vgic_actors.checks.signature import Signature
 from vgic_actors.kvm.variants import VARIANTS
 from vgic_actors.runtime import timing_model
 from vgic_actors.scenario.loader import config_dir
@@ -43,12 +44,22 @@ class MergedJudge:
     of docs/findings.md) found on a schedule merged does not repeat passes as the
     variant's. Here a signature is merged's if merged showed it in its own reference
     campaigns (`learn`) or, re-running the candidate's scenario, under any of
-    `MERGED_SCHEDULES`; the verdicts are cached by signature. A merged bug too rare
-    for both can still pass (the tables name the signature found)."""
+    `MERGED_SCHEDULES`; the verdicts are cached by signature. Two findings are one bug
+    when they have one root cause (`Signature.root`: how the deactivation was made and
+    where it was lost), whatever else the runs broke: F1 beside F4 is still F1. And a
+    variant whose catalogue entry says what its bug shows (`Variant.shows`) is found
+    only by a signature that shows it. A merged bug too rare for all of these can still
+    pass (the tables name the signature found)."""
 
     def __init__(self) -> None:
         self.merged: set[str] = set()
+        self.roots: set[str] = set()  # merged's lost deactivations (`Signature.root`)
         self.checked: dict[tuple[int, str], bool] = {}
+
+    def _merged(self, sig: Signature) -> None:
+        self.merged.add(sig.key)
+        if sig.root:
+            self.roots.add(sig.root)
 
     def learn(self, source: ScenarioSource, seeds: range, runs: int) -> None:
         """Every signature of ``runs`` portfolio runs of merged per campaign seed."""
@@ -56,24 +67,35 @@ class MergedJudge:
             for i in range(runs):
                 sig = run_index(source, "merged", seed, "portfolio", i).signature
                 if sig:
-                    self.merged.add(sig)
+                    self._merged(Signature.from_key(sig))
 
     def own(self, source: ScenarioSource, rec: RunRecord) -> bool:
-        """``rec`` found something merged does not show (see the class doc)."""
+        """``rec`` found something merged does not show (see the class doc), and what
+        its variant's own bug shows (`Variant.shows`), if the catalogue says."""
         sig = rec.signature
-        if not sig or sig.endswith("@merged-too") or sig in self.merged:
+        found = Signature.from_key(sig)
+        shows = VARIANTS[rec.variant].shows if rec.variant in VARIANTS else ""
+        if (not sig or sig.endswith("@merged-too") or sig in self.merged
+                or (found.root and found.root in self.roots)
+                or (shows and not found.shows(shows))):
             return False
         key = (rec.scenario_seed, sig)
         if key not in self.checked:
             scenario = source.build(rec.scenario_seed)
             timing = timing_model(source.timing)
             self.checked[key] = not any(
-                run_once(scenario, "merged", rec.scenario_seed + k, with_horizon(s, scenario),
-                         max_steps=source.max_steps, timing=timing).signature.key == sig
+                _same_bug(run_once(scenario, "merged", rec.scenario_seed + k,
+                                   with_horizon(s, scenario), max_steps=source.max_steps,
+                                   timing=timing).signature, found)
                 for s, k in MERGED_SCHEDULES)
             if not self.checked[key]:
-                self.merged.add(sig)
+                self._merged(found)
         return self.checked[key]
+
+
+def _same_bug(a: Signature, b: Signature) -> bool:
+    """One bug: the same root cause of a lost deactivation, or else the same key."""
+    return a.root == b.root if a.root and b.root else a.key == b.key
 
 
 class ProfileCost(msgspec.Struct, frozen=True):
@@ -261,13 +283,15 @@ def first_finding(variant: str, strategy: str, campaigns: int, cap: float,
 
 def bench_soak(*, runs: int = 300, campaigns: int = 5, cap: float = 60.0,
                findings: bool = True, throughput_too: bool = True,
-               rate_runs: int = 100) -> SoakBench:
+               rate_runs: int = 100, variants: list[str] | None = None) -> SoakBench:
     """Per-profile cost, 1- and 2-worker throughput, find rates per variant and strategy,
-    then time to first finding."""
+    then time to first finding (``variants``: only theirs, and no throughput)."""
+    throughput_too = throughput_too and not variants
     costs = [profile_cost(name, runs) for name in profiles()] if throughput_too else []
     tput, scaling = interleaved_throughput(runs) if throughput_too else ([], 0.0)
-    mutants = [v for v, var in VARIANTS.items() if v != "merged" and not var.is_fix] \
-        if findings else []  # proposed fixes carry merged's bugs: not find-rate subjects
+    # proposed fixes carry merged's bugs: not find-rate subjects
+    mutants = (variants or [v for v, var in VARIANTS.items() if v != "merged"
+                            and not var.is_fix]) if findings else []
     judge = MergedJudge()
     if mutants:
         profile, _ = load_profile(None)

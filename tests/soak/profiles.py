@@ -18,7 +18,7 @@ def edge_profile(tmp_path: Path) -> str:
     # finding can keep a guest-assertion its core-invariant verdict does not list.)
     for shape in ("no_tdir_host", "reroute", "toggle_enable", "nested", "icactiver_dir",
                   "hw_timer", "hw_spi", "multi_overflow", "its_discard", "its_movi",
-                  "its_disable", "inflight_write", "v2_no_tdir", "long_lived"):
+                  "its_disable", "inflight_write", "v2_no_tdir", "long_lived", "entry_race"):
         data[shape] = 0
     path = tmp_path / "soak-edge.yaml"
     path.write_text(yaml.safe_dump(data))

@@ -392,11 +392,12 @@ def generate(profile: Profile, seed: int) -> dict[str, Any]:
                **({"edge_spis_queued": plan.edge_spis_queued} if plan.edge_spis_queued
                   else {}),
                "vcpus": plan.vcpus, "lrs": lrs, "nr_spis": profile.nr_spis,
-               "timeslice": timeslice, "ipi_latency": profile.ipi_latency},
+               "timeslice": plan.timeslice or timeslice, "ipi_latency": profile.ipi_latency},
         "guests": guests,
         "expect": {"final": final, "counters": {"acks": {i.intid: 1 for i in plan.irqs
                                                           if not i.uncertain}}},
-        "run": {"max_steps": profile.max_steps},
+        "run": {"max_steps": profile.max_steps,
+                **({"strategy": plan.strategy} if plan.strategy else {})},
     }
     levels = [{"intid": i.intid, "trigger": "level"} for i in plan.irqs
               if i.injector == "level_irqfd"]

@@ -34,6 +34,8 @@ class Plan:
     late_unmask: list[bool]
     slow_handler: list[bool]
     lrs: int = 1
+    timeslice: int = 0  # a shape's time slice for the VM (0: the one the base plan drew)
+    strategy: str = ""  # a shape's search strategy (run.strategy: the portfolio follows it)
     irqs: list[Irq] = field(default_factory=list)
     no_tdir: str = ""  # "host_tdir" or "host_common_trap": the hyp handles trapped DIRs
     edge_spis_queued: int = 0  # the VM's history (vm.edge_spis_queued, `_long_lived`)

@@ -54,6 +54,7 @@ class Profile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=T
     inflight_write: Prob = 0.0
     v2_no_tdir: Prob = 0.0
     long_lived: Prob = 0.0
+    entry_race: Prob = 0.0
     strategy: str = "portfolio"
     max_steps: Annotated[int, Meta(ge=100, le=MAX_STEPS)] = 60_000
 

@@ -49,6 +49,22 @@ expectations each writes are the architecture's:
   waits for a burst vCPU before storing ``burst``). Not on a common-trap host whose
   plan `_privatize` left without SPIs (an SPI would set TDIR there).
 * ``v2_no_tdir``: a GICv2 guest on a GICv3 host without ICH_HCR_EL2.TDIR.
+* ``entry_race``: GICv3 guests on a VM with no history. An edge SPI is re-targeted to
+  vCPU0 (or, if none can be, one more is added); vCPU0 injects it first (a GICD_ISPENDR
+  write: its queueing is the VM's first 0 -> 1 of active_spis and its broadcast), takes
+  it with no exit before the hand-off, and hands its DIR to vCPU1 (both then run
+  EOImode 1, as the base plan's hand-offs; vCPU0 has no private or level interrupt, so
+  every DIR it hands on is one vCPU1 may do). The VM gets the shortest time slice (4), a
+  host with TDIR (a no-TDIR host's hyp handles every DIR) and no nested handler
+  (nesting orders injections by priority): vCPU1 is then often inside its run-loop
+  entry when the broadcast lands (scenarios/entry_window.yaml, generated: the window
+  where kvm_arch_vcpu_ioctl_run re-checks requests after the IN_GUEST_MODE store, and
+  where vgic_v3_configure_hcr reads active_spis). A GICv2 guest's DIR goes through the
+  GICV page, which TDIR does not trap. Where an SPI is routed before it is injected, who
+  injects an edge SPI and when, and the time slice change nothing the guest may
+  observe, so every expectation stands. The scenario names the entry-window search as
+  its strategy (``run.strategy: window``), which the portfolio follows: random walk and
+  PCT do not schedule that race.
 * ``long_lived``: a VM that has queued and deactivated 2^32 - 1 edge SPIs before the run
   (``vm.edge_spis_queued``): the run starts with the active_spis that history leaves
   (docs/findings.md F6). It changes nothing the guest may observe, so every expectation
@@ -237,9 +253,59 @@ def _long_lived(plan: Plan, p: float, rng: random.Random) -> None:
         plan.edge_spis_queued = 2**32 - 1
 
 
+def _entry_race(plan: Plan, p: float, rng: random.Random) -> None:
+    if plan.v2 or plan.no_tdir == "host_common_trap" or plan.edge_spis_queued:
+        return  # no TDIR trap (GICV page), the hyp owns the DIRs, no first 0 -> 1
+    moved = plan.reroute.intid if plan.reroute is not None else -1
+    spis = [i for i in plan.irqs if i.klass == "spi" and i.intid != moved
+            and i.injector in ("guest_ispendr", "host_inject", "irqfd")
+            and i.intid not in plan.toggle and _plain(plan, i.target)
+            and i.target not in plan.hold and i.target not in plan.burst]
+    if not _may_hand_on(plan, 0) or rng.random() >= p:
+        return
+    if spis:
+        irq = rng.choice(spis)
+        irq.target = 0  # vCPU0 injects, takes and hands it to vCPU1: entry_window's pair
+    else:  # none to move: one more, as the base plan draws them
+        used = {i.intid for i in plan.irqs if i.klass in ("spi", "timer")}
+        free = [s for s in range(32, 64) if s not in used]
+        if not free:
+            return
+        irq = Irq("spi", rng.choice(free), 0, rng.choice((0x60, 0x80, 0xA0, 0xC0)))
+        plan.irqs.append(irq)
+    plan.eoimode1[0] = plan.eoimode1[1] = plan.defer[0] = True
+    plan.slow_handler[0] = False  # no exit between its IAR and the hand-off
+    irq.injector = "guest_ispendr"
+    plan.no_tdir = ""  # a host with TDIR: configure_hcr decides whether DIRs trap
+    plan.nested = [False] * plan.vcpus  # plan order is injection order (no priority sort)
+    plan.irqs.remove(irq)
+    plan.irqs.insert(0, irq)
+    plan.timeslice = 4
+    plan.strategy = "window"
+
+
+def _may_hand_on(plan: Plan, v: int) -> bool:
+    """vCPU ``v`` may take one more edge SPI and hand its DIRs to v + 1, as it does or as
+    it may start to (both then run EOImode 1). Not when v is in another shape's
+    one-interrupt handler, an overflow burst, or holds a DISCARDed LPI (its count of
+    acknowledges would be open); to start, the base plan's rule (no private or level
+    interrupt of v's own; neither held) and v + 1 not waiting in its handler for vCPU0's
+    write (vCPU0 could then wait in its own for v + 1's DIR)."""
+    if (v + 1 >= plan.vcpus or not _plain(plan, v) or v in plan.burst
+            or any(i.uncertain for i in plan.mine(v))):
+        return False
+    if plan.defer[v]:
+        return True
+    return (v not in plan.hold and v not in plan.hold.values() and v + 1 not in plan.hold
+            and v + 1 not in plan.icactiver
+            and all(held != v + 1 for held, _ in plan.remote_writes)
+            and all(i.klass in ("spi", "lpi") and i.injector != "level_irqfd"
+                    for i in plan.mine(v)))
+
+
 _SHAPES: tuple[tuple[str, Any], ...] = (
     ("hw_timer", _timer), ("hw_spi", _hw_spi), ("multi_overflow", _multi_overflow),
     ("its_discard", _its_discard), ("its_movi", _its_movi), ("its_disable", _its_disable),
     ("inflight_write", _inflight_write), ("v2_no_tdir", _v2_no_tdir),
-    ("long_lived", _long_lived),
+    ("long_lived", _long_lived), ("entry_race", _entry_race),
 )

@@ -28,7 +28,8 @@ PORTFOLIO = ("random", "pct:2", "random", "pct:3", "window", "pct:4")
 """Random walk, PCT at depths 2-4, and one run in six of the entry-window search
 (`runtime.strategies.EntryWindow`): random walk and PCT find the kick and overflow bugs,
 ``window`` the races between a vCPU's request check and its guest entry, which neither
-finds with their own signature (docs/benchmarks.md)."""
+finds with their own signature (docs/benchmarks.md). A generated scenario that names its
+strategy (the ``entry_race`` shape: ``window``) is run under that one instead."""
 
 
 class RunRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -56,11 +57,14 @@ def scenario_seed(campaign_seed: int, index: int) -> int:
     return int.from_bytes(digest[:8], "big") >> 1
 
 
-def strategy_for(spec: str, index: int) -> str:
+def strategy_for(spec: str, index: int, named: str = "") -> str:
     """The strategy of run ``index``: ``portfolio`` cycles through `PORTFOLIO` (random
     walk, PCT depths 2, 3, 4, the entry-window search; `run_index` then sets PCT's
-    horizon from the scenario: ``pct:D:K``)."""
-    return PORTFOLIO[index % len(PORTFOLIO)] if spec == "portfolio" else spec
+    horizon from the scenario: ``pct:D:K``), unless the generated scenario ``named`` one
+    (a shape built for one search: soak/shapes.py ``entry_race``)."""
+    if spec != "portfolio":
+        return spec
+    return named or PORTFOLIO[index % len(PORTFOLIO)]
 
 
 def scenario_text(data: dict[str, Any]) -> str:
@@ -109,6 +113,8 @@ def run_index(source: ScenarioSource, variant: str, campaign_seed: int, strategy
     spec = strategy_for(strategy, index)
     try:
         scenario = source.build(seed)
+        if source.profile is not None:
+            spec = strategy_for(strategy, index, scenario.run.strategy or "")
         spec = with_horizon(spec, scenario)
         report = run_once(scenario, variant, seed, spec, max_steps=source.max_steps,
                           timing=timing_model(source.timing))

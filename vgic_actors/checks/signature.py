@@ -106,9 +106,12 @@ class Signature(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def root(self) -> str:
         """A lost deactivation's root cause: how it was made (and vgic_v3_deactivate's
-        branch) and where it was lost, whatever else the run broke; "" when the signature
-        names no loss site. One bug reached from different runs has one root."""
-        if not self.site:
+        branch) and where it was lost, whatever else the run broke. One bug reached from
+        different runs has one root. "" unless the site names kernel functions
+        (``callee<-caller``): an untrapped DIR is undone by the guest's own instruction
+        (``undo:ICV_DIR_EL1``), which says nothing of why TDIR was clear (no tracking,
+        a missed request, a wrapped count: different bugs)."""
+        if "<-" not in self.site:
             return ""
         return self.how + (f":{self.outcome}" if self.outcome else "") + f"/{self.site}"
 

@@ -108,3 +108,15 @@ def test_shows_matches_an_invariant_and_how_the_deactivation_was_made():
     assert not sig.shows("deactivation-lost/DIR-untrapped:after-broadcast")
     assert not sig.shows("deactivation-lost/DIR-trapped")
     assert not sig.shows("active-spis-undercount")
+
+
+def test_an_untrapped_dir_lost_beside_an_undercount_shows_the_undercount_only():
+    """F6's wrapped count (active-spis-undercount) leaves TDIR clear: the DIR it loses
+    untrapped after a broadcast is not mutant-stale-tdir's bug showing."""
+    f6 = Signature.from_key("ordering/active-spis-undercount+deactivation-lost/DIR-untrapped:"
+                            "after-broadcast/on-ap-list/undo:ICV_DIR_EL1")
+    assert not f6.shows("deactivation-lost/DIR-untrapped:after-broadcast")
+    assert f6.shows("active-spis-undercount")
+    trapped = Signature.from_key("active-spis-undercount+deactivation-lost/DIR-trapped:"
+                                 "pseudo-lr/on-ap-list")
+    assert trapped.shows("deactivation-lost/DIR-trapped")

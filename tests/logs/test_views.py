@@ -85,7 +85,8 @@ def test_stats_block_path_gives_what_the_line_by_line_path_gives(
         passing_log: Path, failing_log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         chunk: int) -> None:
     """Counting whole blocks in C (stats._bulk) changes no figure and no reported problem,
-    on clean logs and on one with a bad line, a CRLF line and a contended lock mixed in."""
+    on clean logs and on one with a bad line, a CRLF line, a contended lock, a line holding
+    two events and one with a negative step mixed in."""
     from vgic_actors.logs import reader as reader_mod
     from vgic_actors.logs import stats as stats_mod
     from vgic_actors.logs.reader import LogReader
@@ -94,6 +95,9 @@ def test_stats_block_path_gives_what_the_line_by_line_path_gives(
     odd = [*lines[:9], b'{"ev":"GuestExited","vcpu":"x","actor":"pcpu0"}',
            b'{"ev":"LockAcquired","lock":"ap_list","contended":true,"step":3,"vt":3,'
            b'"actor":"pcpu1"}\r', *lines[9:]]
+    exits = [ln for ln in lines if ln.startswith(b'{"ev":"GuestExited"')]
+    odd[250:250] = [exits[0] + b"," + exits[0]]  # two values on one line
+    odd[150:150] = [exits[1].replace(b'"step":', b'"step":-', 1)]  # a negative step
     mixed = tmp_path / "odd.jsonl"
     mixed.write_bytes(b"\n".join(odd) + b"\n")
     monkeypatch.setattr(reader_mod, "CHUNK", chunk)

@@ -56,6 +56,9 @@ _EXPECTED_GOT = re.compile(r"Expected `([^`]+)`, got `([^`]+)`\Z")
 _JSON_TYPES = {"object": "a JSON object", "array": "a JSON array", "int": "an integer",
                "str": "a string", "bool": "true or false", "null": "null", "float": "a float"}
 
+_ARRAY_DECODER: msgspec.json.Decoder[list[AnyEvent | None]] = msgspec.json.Decoder(
+    list[AnyEvent])
+
 RawFilter = Callable[[bytes], bool]
 """A necessary condition on a raw line: False means the line can be skipped undecoded."""
 
@@ -222,6 +225,25 @@ class LogReader:
             return event
         return None
 
+    def try_decode_all(self, joined: bytes, count: int) -> list[AnyEvent | None] | None:
+        """`try_decode` of ``count`` lines joined by commas (the caller checked that no
+        19-digit run is there), in one decoder call, reporting nothing: None unless they
+        decode to ``count`` events, else each line's event, or None for one that fails
+        the cheap checks."""
+        try:
+            events: list[AnyEvent | None] = _ARRAY_DECODER.decode(b"[" + joined + b"]")
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None
+        if len(events) != count:  # a line held more than one value
+            return None
+        if b":-" not in joined and {e.actor for e in events if e is not None} <= self._actors:
+            return events  # no negative number, none of 19 digits: step and vt in range
+        for index, event in enumerate(events):
+            if event is not None and (event.actor not in self._actors or not (
+                    0 <= event.step <= INT_MAX and 0 <= event.vt <= INT_MAX)):
+                events[index] = None
+        return events
+
     def lines(self, keep: RawFilter | None = None, *, anchor: re.Pattern[bytes] | None = None
               ) -> Iterator[tuple[int, bytes, bool]]:
         """``(line number, raw line without its newline, complete)`` for each non-blank
@@ -233,7 +255,7 @@ class LogReader:
         hits are looked at, so a selective filter costs a scan in C per block instead of
         Python work per line."""
         first = True
-        for number, body, complete in self.blocks():
+        for number, body, complete, _ in self.blocks():
             if not complete:
                 if not body.isspace() and (first or (
                         (anchor is None or anchor.search(body))
@@ -255,11 +277,12 @@ class LogReader:
             else:
                 first = yield from self.split(number, body, keep, first)
 
-    def blocks(self) -> Iterator[tuple[int, bytes, bool]]:
-        """``(lines before it, body, complete)``: the file in blocks of about `CHUNK`
-        bytes, each body a run of whole lines without its last newline (``complete``), and
-        at the end a last line with no newline (not complete). Memory is one block plus
-        the longest line, at most `MAX_LINE` (a longer one is reported and skipped)."""
+    def blocks(self) -> Iterator[tuple[int, bytes, bool, int]]:
+        """``(lines before it, body, complete, newlines in body)``: the file in blocks of
+        about `CHUNK` bytes, each body a run of whole lines without its last newline
+        (``complete``), and at the end a last line with no newline (not complete). Memory
+        is one block plus the longest line, at most `MAX_LINE` (a longer one is reported
+        and skipped)."""
         try:
             fh = self.path.open("rb")
         except OSError as exc:
@@ -275,21 +298,21 @@ class LogReader:
                     if end < 0:
                         continue
                     block, skipping, number = block[end + 1:], False, number + 1
-                data = rest + block if rest else block
-                cut = data.rfind(b"\n")
+                cut = block.rfind(b"\n")
                 if cut < 0:
-                    rest = data
-                else:
-                    rest = data[cut + 1:]
-                    body = data[:cut]
-                    yield number, body, True
-                    number += body.count(b"\n") + 1
+                    rest += block
+                else:  # one copy: the line carried over, then the block up to its last newline
+                    body = b"".join((rest, memoryview(block)[:cut])) if rest else block[:cut]
+                    rest = block[cut + 1:]
+                    newlines = body.count(b"\n")
+                    yield number, body, True, newlines
+                    number += newlines + 1
                 if len(rest) > MAX_LINE:
                     self.report(Problem(self.file, number + 1, "$",
                                         f"a line of at most {MAX_LINE} bytes", "a longer one"))
                     rest, skipping = b"", True
             if rest:
-                yield number, rest, False
+                yield number, rest, False, 0
 
     def split(self, number: int, body: bytes, keep: RawFilter | None = None,
               first: bool = False) -> Generator[tuple[int, bytes, bool], None, bool]:

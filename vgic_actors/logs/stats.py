@@ -87,24 +87,13 @@ class Stats(msgspec.Struct, kw_only=True):
 
 def collect(reader: LogReader) -> Stats:
     """One pass over the log."""
-    kinds: Counter[bytes] = Counter()
-    lanes: Counter[str] = Counter()
-    exits: Counter[str] = Counter()
-    exits_by: dict[int, Counter[str]] = {}
-    dirs: Counter[str] = Counter()
-    deacts: Counter[str] = Counter()
-    kicks: Counter[str] = Counter()
-    msgs: Counter[str] = Counter()
-    tdir_now: dict[int, bool] = {}
-    entered: dict[int, tuple[int, bool]] = {}
-    times: dict[int, VcpuTime] = {}
-    st = Stats(file=reader.file)
-    last_vt = last_step = 0
+    tally = _Tally(Stats(file=reader.file))
+    st = tally.st
     pairs: Counter[tuple[bytes, bytes]] = Counter()  # (kind, actor) -> count: the hot path
     first = True
 
     def one(number: int, line: bytes, complete: bool) -> None:
-        nonlocal first, last_vt, last_step
+        nonlocal first
         end = line.find(b'"', 7)
         kind = line[7:end] if line.startswith(b'{"ev":"') else b""
         if kind in _DECODE or kind not in _KNOWN or first or not complete:
@@ -117,19 +106,14 @@ def collect(reader: LogReader) -> Stats:
                 return
             event: AnyEvent = decoded
             kind = type(event).__name__.encode()
-            feed(event)
+            tally.feed(event)
         elif kind == _LOCK and _CONTENDED_FIELD in line:
             st.contended_locks += 1
         at = line.rfind(b'"actor":"')
         pairs[kind, line[at + 9:line.find(b'"', at + 9)] if at >= 0 else b""] += 1
 
-    def feed(event: AnyEvent) -> None:
-        nonlocal last_vt, last_step
-        _feed(event, st, exits, exits_by, dirs, deacts, kicks, msgs, tdir_now, entered, times)
-        last_vt, last_step = event.vt, event.step
-
     bulk = _Bulk()
-    for number, body, complete in reader.blocks():
+    for number, body, complete, newlines in reader.blocks():
         if not complete:
             if not body.isspace() and reader._utf8(number + 1, body):
                 one(number + 1, body, False)
@@ -140,10 +124,11 @@ def collect(reader: LogReader) -> Stats:
                     one(at, line, True)
                 if cut < 0:
                     continue
-                number, body = number + 1, body[cut + 1:]
-            if first or not _bulk(reader, number, body, bulk, feed):
+                number, body, newlines = number + 1, body[cut + 1:], newlines - 1
+            if first or not _bulk(reader, number, body, newlines, bulk, tally):
                 for at, line, _ in reader.split(number, body):
                     one(at, line, True)
+    kinds: Counter[bytes] = Counter()
     actors: Counter[str] = Counter()
     for (kind, raw_actor), n in pairs.items():
         kinds[kind] += n
@@ -152,36 +137,31 @@ def collect(reader: LogReader) -> Stats:
     for raw_actor, n in bulk.actors.items():
         actors[raw_actor.decode()] += n
     st.contended_locks += bulk.contended
-    for vid, (since, tdir) in entered.items():  # still in the guest when the log ends
-        _leave(times, vid, since, tdir, last_vt)
+    tally.finish()
+    lanes: Counter[str] = Counter()
     for actor, n in actors.items():
         lanes[lane_of(actor)] += n
     header = reader.header
     if header is not None:
         st.scenario, st.variant, st.seed = header.scenario, header.variant, header.seed
     st.events = sum(kinds.values())
-    st.steps = max(st.steps, last_step)
-    st.vt = max(st.vt, last_vt)
     st.by_kind = {k.decode(): n for k, n in kinds.most_common()}
     st.by_lane = {k: lanes[k] for k in sorted(lanes, key=lane_order)}
-    st.exits = dict(exits.most_common())
-    st.exits_by_vcpu = {f"vcpu{v}": dict(c.most_common()) for v, c in sorted(exits_by.items())}
-    st.dir_emulated = dict(dirs.most_common())
-    st.guest_deactivations = dict(deacts.most_common())
-    st.kicks = dict(kicks.most_common())
-    st.messages = dict(msgs.most_common())
-    st.vcpus = {f"vcpu{v}": t for v, t in sorted(times.items())}
     st.problems = reader.problems
     return st
 
 
 _START = b'{"ev":"'
-_KIND = re.compile(rb'\{"ev":"([A-Za-z]+)"')
-_ACTOR_LAST = re.compile(rb'"actor":"([^"\n]*)"\}$', re.M)
-"""A well-formed line's actor: the last field, as `collect` finds it from the end. No
-``^`` in `_KIND`: a literal start lets the regex engine jump from one hit to the next;
-`_bulk` trusts the two only on a block whose every line starts with `_START` and gives
-each exactly one hit (a second kind in a line would make one more)."""
+_FIRST_KIND = re.compile(rb'\{"ev":"([A-Za-z]+)"')
+_LAST_ACTOR = re.compile(rb'"actor":"([^"\n]*)"\}\Z')
+_SEAM = b'"}\n{"ev":"'
+_JOINED = re.compile(rb'"actor":"([^"]*' + re.escape(_SEAM) + rb'[^"]*)"')
+"""A seam between two well-formed lines: the first one's actor (its last field, as
+`collect` finds it from the end) and the next one's kind, captured as one string (one
+object per line, not two). A block of L lines with L - 1 seams, whose first line
+starts with a kind and whose last ends with an actor, is a block of well-formed lines:
+each seam holds at least one of the block's newlines, so none holds two (and no actor or
+kind holds one; ``[^"]`` is cheaper to match than ``[^"\n]``)."""
 _DECODE_LINE = re.compile(rb'\{"ev":"(?:' + b"|".join(sorted(_DECODE)) + rb')"[^\n]*')
 _CONTENDED = re.compile(rb'\{"ev":"LockAcquired"[^\n]*"contended":true')
 
@@ -196,37 +176,49 @@ class _Bulk:
         self.contended = 0
 
 
-def _bulk(reader: LogReader, number: int, body: bytes, bulk: _Bulk,
-          feed: Callable[[AnyEvent], None]) -> bool:
-    """Count a `LogReader.blocks` body that follows line ``number`` in C (kinds and actors
-    by a pattern each) and decode only its lines of the
-    `_DECODE` kinds; False, having done nothing, unless every line is a well-formed ASCII
-    line of a known kind (then the caller takes the block line by line)."""
-    lines = body.count(b"\n") + 1
-    if not body.isascii() or b"\r" in body or not body.startswith(_START) \
-            or body.count(b"\n" + _START) != lines - 1:
+def _bulk(reader: LogReader, number: int, body: bytes, newlines: int, bulk: _Bulk,
+          tally: _Tally) -> bool:
+    """Count a `LogReader.blocks` body that follows line ``number`` and holds
+    ``newlines`` in C (kinds and actors
+    from the seams between lines) and decode only its lines of the `_DECODE` kinds;
+    False, having done nothing, unless every line is a well-formed ASCII line of a known
+    kind (then the caller takes the block line by line)."""
+    if not body.isascii() or b"\r" in body:
         return False
-    found = _KIND.findall(body)
-    actors = _ACTOR_LAST.findall(body)
-    if len(found) != lines or len(actors) != lines:
+    head = _FIRST_KIND.match(body)
+    last = _LAST_ACTOR.search(body, body.rfind(b"\n") + 1)
+    seams = _JOINED.findall(body)
+    if head is None or last is None or len(seams) != newlines:
         return False
-    kinds = Counter(found)
+    kinds: Counter[bytes] = Counter({head[1]: 1})
+    counts: Counter[bytes] = Counter({last[1]: 1})
+    for seam, n in Counter(seams).items():
+        actor, _, kind = seam.partition(_SEAM)
+        kinds[kind] += n
+        counts[actor] += n
     if not kinds.keys() <= _KNOWN:
         return False
-    counts = Counter(actors)
-    short = not has_long_number(body)
-    for m in _DECODE_LINE.finditer(body):
-        line = m.group()
-        event = reader.try_decode(line) if short else None
-        if event is None:
-            event = reader.decode(number + body.count(b"\n", 0, m.start()) + 1, line, True)
-        if event is None:  # reported: not counted, as on the line-by-line path
-            kind = line[7:line.find(b'"', 7)]
-            at = line.rfind(b'"actor":"')
-            kinds[kind] -= 1
-            counts[line[at + 9:line.find(b'"', at + 9)]] -= 1
-            continue
-        feed(event)
+    found = _DECODE_LINE.findall(body)
+    joined = b",".join(found)
+    events = None if has_long_number(joined) else reader.try_decode_all(joined, len(found))
+    if events is not None and None not in events:
+        tally.feed_all(typing.cast(list[AnyEvent], events))
+    else:  # line by line, each doubtful line decoded again for its verdict
+        at, counted = number + 1, 0
+        starts = (m.start() for m in _DECODE_LINE.finditer(body))
+        for index, (line, start) in enumerate(zip(found, starts, strict=True)):
+            event = events[index] if events is not None else None
+            if event is None:
+                at += body.count(b"\n", counted, start)
+                counted = start
+                event = reader.decode(at, line, True)
+            if event is None:  # reported: not counted, as on the line-by-line path
+                kind = line[7:line.find(b'"', 7)]
+                cut = line.rfind(b'"actor":"')
+                kinds[kind] -= 1
+                counts[line[cut + 9:line.find(b'"', cut + 9)]] -= 1
+                continue
+            tally.feed(event)
     bulk.kinds.update(kinds)
     bulk.actors.update(counts)
     if _CONTENDED_FIELD in body:
@@ -234,53 +226,119 @@ def _bulk(reader: LogReader, number: int, body: bytes, bulk: _Bulk,
     return True
 
 
-def _leave(times: dict[int, VcpuTime], vid: int, since: int, tdir: bool, vt: int) -> None:
-    t = times.setdefault(vid, VcpuTime())
-    t.guest_vt += vt - since
-    if tdir:
-        t.tdir_vt += vt - since
+class _Tally:
+    """The figures that need an event's fields, fed the decoded events in log order; each
+    kind has its own method (a dict lookup per event, not a chain of class patterns)."""
 
+    def __init__(self, st: Stats) -> None:
+        self.st = st
+        self.exits: Counter[str] = Counter()
+        self.exits_by: dict[int, Counter[str]] = {}
+        self.dirs: Counter[str] = Counter()
+        self.deacts: Counter[str] = Counter()
+        self.kicks: Counter[str] = Counter()
+        self.msgs: Counter[str] = Counter()
+        self.tdir_now: dict[int, bool] = {}
+        self.entered: dict[int, tuple[int, bool]] = {}  # vCPU -> (vt it entered, TDIR)
+        self.times: dict[int, VcpuTime] = {}
+        self.last_vt = self.last_step = 0
+        self._by_type: dict[type, Callable[[typing.Any], None]] = {
+            GuestExited: self._exited, GuestEntered: self._entered,
+            HcrConfigured: self._hcr, IrqQueued: self._queued, KickSent: self._kick,
+            MessageSent: self._message, DirEmulated: self._dir,
+            GuestDeactivated: self._deactivated, GuestEoied: self._eoied,
+            IrqfdResampled: self._resampled, RunEnded: self._ended}
 
-def _feed(event: AnyEvent, st: Stats, exits: Counter[str], exits_by: dict[int, Counter[str]],
-          dirs: Counter[str], deacts: Counter[str], kicks: Counter[str], msgs: Counter[str],
-          tdir_now: dict[int, bool], entered: dict[int, tuple[int, bool]],
-          times: dict[int, VcpuTime]) -> None:
-    match event:
-        case GuestExited(vcpu=v, reason=r):
-            exits[r] += 1
-            exits_by.setdefault(v, Counter())[r] += 1
-            if r == "trap":
-                st.traps += 1
-            if v in entered:
-                since, tdir = entered.pop(v)
-                _leave(times, v, since, tdir, event.vt)
-        case GuestEntered(vcpu=v):
-            tdir = tdir_now.get(v, False)
-            entered[v] = (event.vt, tdir)
-            t = times.setdefault(v, VcpuTime())
-            t.entries += 1
-            t.tdir_entries += tdir
-        case HcrConfigured(vcpu=v, tdir=t):
-            tdir_now[v] = t
-        case IrqQueued(bcst=True):
-            st.broadcasts += 1
-        case KickSent(how=h, req=r):
-            kicks[h] += 1
-            st.broadcast_legs += r >= 0
-        case MessageSent(kind=k):
-            msgs[k] += 1
-            st.maintenance_interrupts += k == "maintenance"
-        case DirEmulated(outcome=o):
-            dirs[o] += 1
-        case GuestDeactivated(how=h, trapped=t):
-            deacts[f"{h} {'trapped' if t else 'not trapped'}"] += 1
-        case GuestEoied(deactivates=True, trapped=t):  # EOImode 0: EOIR deactivates too
-            deacts[f"eoir {'trapped' if t else 'not trapped'}"] += 1
-        case IrqfdResampled():
-            st.resamples += 1
-        case RunEnded(outcome=o):
-            st.outcome = o
-            st.steps, st.vt = event.step, event.vt
+    def feed(self, event: AnyEvent) -> None:
+        """Count one decoded event."""
+        handle = self._by_type.get(type(event))
+        if handle is not None:
+            handle(event)
+        self.last_vt, self.last_step = event.vt, event.step
+
+    def feed_all(self, events: list[AnyEvent]) -> None:
+        """`feed` each of ``events`` (the block path's loop, without a call per event)."""
+        by_type = self._by_type
+        for event in events:
+            handle = by_type.get(type(event))
+            if handle is not None:
+                handle(event)
+        if events:
+            self.last_vt, self.last_step = events[-1].vt, events[-1].step
+
+    def finish(self) -> None:
+        """Close the guest time of a vCPU still in its guest, and fill the Stats."""
+        st = self.st
+        for vid, (since, tdir) in self.entered.items():
+            self._leave(vid, since, tdir, self.last_vt)
+        st.steps = max(st.steps, self.last_step)
+        st.vt = max(st.vt, self.last_vt)
+        st.exits = dict(self.exits.most_common())
+        st.exits_by_vcpu = {f"vcpu{v}": dict(c.most_common())
+                            for v, c in sorted(self.exits_by.items())}
+        st.dir_emulated = dict(self.dirs.most_common())
+        st.guest_deactivations = dict(self.deacts.most_common())
+        st.kicks = dict(self.kicks.most_common())
+        st.messages = dict(self.msgs.most_common())
+        st.vcpus = {f"vcpu{v}": t for v, t in sorted(self.times.items())}
+
+    def _leave(self, vid: int, since: int, tdir: bool, vt: int) -> None:
+        t = self.times.setdefault(vid, VcpuTime())
+        t.guest_vt += vt - since
+        if tdir:
+            t.tdir_vt += vt - since
+
+    def _exited(self, event: GuestExited) -> None:
+        v, r = event.vcpu, event.reason
+        self.exits[r] += 1
+        by_vcpu = self.exits_by.get(v)
+        if by_vcpu is None:
+            by_vcpu = self.exits_by[v] = Counter()
+        by_vcpu[r] += 1
+        if r == "trap":
+            self.st.traps += 1
+        if v in self.entered:
+            since, tdir = self.entered.pop(v)
+            self._leave(v, since, tdir, event.vt)
+
+    def _entered(self, event: GuestEntered) -> None:
+        v = event.vcpu
+        tdir = self.tdir_now.get(v, False)
+        self.entered[v] = (event.vt, tdir)
+        t = self.times.setdefault(v, VcpuTime())
+        t.entries += 1
+        t.tdir_entries += tdir
+
+    def _hcr(self, event: HcrConfigured) -> None:
+        self.tdir_now[event.vcpu] = event.tdir
+
+    def _queued(self, event: IrqQueued) -> None:
+        self.st.broadcasts += event.bcst
+
+    def _kick(self, event: KickSent) -> None:
+        self.kicks[event.how] += 1
+        self.st.broadcast_legs += event.req >= 0
+
+    def _message(self, event: MessageSent) -> None:
+        self.msgs[event.kind] += 1
+        self.st.maintenance_interrupts += event.kind == "maintenance"
+
+    def _dir(self, event: DirEmulated) -> None:
+        self.dirs[event.outcome] += 1
+
+    def _deactivated(self, event: GuestDeactivated) -> None:
+        self.deacts[f"{event.how} {'trapped' if event.trapped else 'not trapped'}"] += 1
+
+    def _eoied(self, event: GuestEoied) -> None:
+        if event.deactivates:  # EOImode 0: EOIR deactivates too
+            self.deacts[f"eoir {'trapped' if event.trapped else 'not trapped'}"] += 1
+
+    def _resampled(self, _event: IrqfdResampled) -> None:
+        self.st.resamples += 1
+
+    def _ended(self, event: RunEnded) -> None:
+        self.st.outcome = event.outcome
+        self.st.steps, self.st.vt = event.step, event.vt
 
 
 def render(st: Stats) -> str:

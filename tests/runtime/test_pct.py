@@ -130,3 +130,16 @@ def test_pct_with_spin_yield_never_starves_a_flag_handshake():
 
     outcomes = {run(setup, PCT(seed, 3, 100), max_steps=5000).outcome for seed in range(200)}
     assert outcomes == {Outcome.QUIESCENT}
+
+
+@settings(max_examples=200)
+@given(seed=st.integers(0, 2**32), sizes=st.lists(st.integers(1, 1000), min_size=1, max_size=30))
+def test_below_draws_what_randrange_draws(seed: int, sizes: list[int]) -> None:
+    """strategies.below is randrange(n) on the same stream: every seed's schedule is kept."""
+    import random
+
+    from vgic_actors.runtime.strategies import below
+
+    ours, theirs = random.Random(seed), random.Random(seed)
+    assert [below(ours, n) for n in sizes] == [theirs.randrange(n) for n in sizes]
+    assert ours.random() == theirs.random()  # and leaves the stream where randrange does

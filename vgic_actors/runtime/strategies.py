@@ -42,6 +42,18 @@ class Strategy(Protocol):
         ...
 
 
+def below(rng: random.Random, n: int) -> int:
+    """``rng.randrange(n)`` for ``n >= 1``, the same draw from the same stream (CPython's
+    ``Random._randbelow_with_getrandbits``: the lowest ``n.bit_length()`` bits, redrawn
+    until below ``n``) without randrange's argument handling, which the hot path pays at
+    every decision; spelt out, the schedule a seed gives no longer hangs on it."""
+    k = n.bit_length()
+    r = rng.getrandbits(k)
+    while r >= n:
+        r = rng.getrandbits(k)
+    return r
+
+
 class RandomWalk:
     """Uniform choice among the enabled events at every decision."""
 
@@ -54,7 +66,7 @@ class RandomWalk:
 
     def choose(self, enabled: Sequence[Schedulable]) -> int:
         """A uniformly random index."""
-        return self._rng.randrange(len(enabled))
+        return below(self._rng, len(enabled))
 
     def describe(self) -> str:
         """``random(seed=...)``."""
@@ -134,7 +146,7 @@ class TrioLike:
         """The item that has waited longest (random among equals)."""
         oldest = min(item.prio for item in enabled)
         ties = [i for i, item in enumerate(enabled) if item.prio == oldest]
-        pick = ties[self._rng.randrange(len(ties))] if len(ties) > 1 else ties[0]
+        pick = ties[below(self._rng, len(ties))] if len(ties) > 1 else ties[0]
         self._clock += 1
         enabled[pick].prio = float(self._clock)
         return pick
@@ -232,8 +244,8 @@ class EntryWindow:
             free.append(i)
         rng = self._rng
         if free:
-            return free[rng.randrange(len(free))] if len(free) > 1 else free[0]
-        return rng.randrange(len(enabled))
+            return free[below(rng, len(free))] if len(free) > 1 else free[0]
+        return below(rng, len(enabled))
 
     def _consider(self, actor: Any, window: int, now: int, written: dict[str, int]) -> None:
         """Maybe hold `actor`, parked at a marked point: once per point (per entry in the

@@ -165,7 +165,8 @@ class EntryWindow:
     and before ``vcpu->mode = IN_GUEST_MODE`` (`WINDOW_MODE`), and in its guest slice
     (`WINDOW_GUEST`). When an actor parks at a marked point (once per point; once per
     entry in the guest) this strategy may *hold* it: for the next H decisions it is
-    chosen only when nothing else is enabled, while every other choice is uniform.
+    chosen only when nothing else is enabled (when all are held, the hold that ends
+    first gives way), while every other choice is uniform.
 
     - A *conflict hold*: the actor read a shared cell in its last few points (``C.read``,
       cells.py) that another enabled actor is parked to write (``C.set``,
@@ -216,8 +217,8 @@ class EntryWindow:
         """Window needs no per-item state."""
 
     def choose(self, enabled: Sequence[Schedulable]) -> int:
-        """The favoured writer if enabled, else uniform among the items not held (among
-        all when every one is held)."""
+        """The favoured writer if enabled, else uniform among the items not held (when
+        every one is held, among those whose hold ends first)."""
         self.decisions += 1
         now = self.decisions
         until = self._until
@@ -245,7 +246,12 @@ class EntryWindow:
         rng = self._rng
         if free:
             return free[below(rng, len(free))] if len(free) > 1 else free[0]
-        return below(rng, len(enabled))
+        # every one is held: the one whose hold ends first (a short random hold does not
+        # undo a conflict's long guest hold), uniform among ties
+        ends = [until.get(getattr(item, "id", -1), 0) for item in enabled]
+        first = min(ends)
+        soonest = [i for i, end in enumerate(ends) if end == first]
+        return soonest[below(rng, len(soonest))] if len(soonest) > 1 else soonest[0]
 
     def _consider(self, actor: Any, window: int, now: int, written: dict[str, int]) -> None:
         """Maybe hold `actor`, parked at a marked point: once per point (per entry in the

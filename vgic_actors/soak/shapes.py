@@ -52,7 +52,9 @@ expectations each writes are the architecture's:
 * ``entry_race``: GICv3 guests on a VM with no history. An edge SPI is re-targeted to
   vCPU0 (or, if none can be, one more is added); vCPU0 injects it first (a GICD_ISPENDR
   write: its queueing is the VM's first 0 -> 1 of active_spis and its broadcast), takes
-  it with no exit before the hand-off, and hands its DIR to vCPU1 (both then run
+  it with no exit before the hand-off (unmasked before its injections, so it takes it
+  before it injects the others, unless another vCPU waits for what vCPU0 does later: a
+  burst, a held re-routed SPI, a remote write), and hands its DIR to vCPU1 (both then run
   EOImode 1, as the base plan's hand-offs; vCPU0 has no private or level interrupt, so
   every DIR it hands on is one vCPU1 may do). The VM gets the shortest time slice (4), a
   host with TDIR (a no-TDIR host's hyp handles every DIR) and no nested handler
@@ -275,6 +277,9 @@ def _entry_race(plan: Plan, p: float, rng: random.Random) -> None:
         plan.irqs.append(irq)
     plan.eoimode1[0] = plan.eoimode1[1] = plan.defer[0] = True
     plan.slow_handler[0] = False  # no exit between its IAR and the hand-off
+    if not plan.burst and not plan.hold and not plan.remote_writes:
+        plan.late_unmask[0] = False  # takes it right after the write (nobody waits for
+        # what vCPU0 does after it, so its handler's wait for vCPU1 blocks no one)
     irq.injector = "guest_ispendr"
     plan.no_tdir = ""  # a host with TDIR: configure_hcr decides whether DIRs trap
     plan.nested = [False] * plan.vcpus  # plan order is injection order (no priority sort)

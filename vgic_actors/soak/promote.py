@@ -26,7 +26,7 @@ import yaml
 from vgic_actors.checks.signature import Signature
 from vgic_actors.errors import InputError
 from vgic_actors.runtime import timing_model
-from vgic_actors.scenario import load_scenario
+from vgic_actors.scenario import emit, load_scenario
 from vgic_actors.scenario.loader import parse_scenario_data
 from vgic_actors.scenario.runner import run_once, run_scenario
 from vgic_actors.soak.campaign import Finding
@@ -97,7 +97,7 @@ def promote_finding(folder: Path, *, name: str, variants: Sequence[str], out_dir
     header = (f"# Promoted from {folder} by `vgic-actors promote`: finding {wanted}\n"
               f"# first found on {finding.variant} (campaign run {finding.index}, "
               f"scenario seed {finding.scenario_seed}); verdicts over seeds 0..{seeds - 1}.\n")
-    text = header + yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
+    text = header + emit.dump(data, sort_keys=False, default_flow_style=None, width=100)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
     tmp.write_text(text)

@@ -27,6 +27,7 @@ import yaml
 from vgic_actors.checks.signature import Signature
 from vgic_actors.errors import ModelInternalError, VgicActorsError
 from vgic_actors.runtime import ChoiceLog, timing_model
+from vgic_actors.scenario import emit
 from vgic_actors.scenario.loader import Scenario, parse_scenario, parse_scenario_data
 from vgic_actors.scenario.runner import (
     RecordedRun,
@@ -292,7 +293,7 @@ def _written(folder: Path, header: str, data: dict[str, Any], recorded: Recorded
              seed: int, choices: ChoiceLog) -> tuple[str, Scenario, bytes]:
     """shrunk.yaml's text, the scenario it loads as, and the choices pair for it (its
     digest covers the verdict, so the pair is built for this very text)."""
-    body = header + yaml.safe_dump(data, sort_keys=False, width=100)
+    body = header + emit.dump(data, sort_keys=False, width=100)
     shrunk = parse_scenario(load_source(body, str(folder / "shrunk.yaml")))
     pair = encode_recorded(RecordedRun(
         scenario=shrunk.name, digest=shrunk.digest, variant=recorded.variant, seed=seed,

@@ -14,10 +14,10 @@ from functools import lru_cache
 from typing import Any
 
 import msgspec
-import yaml
 
 from vgic_actors.checks.signature import Signature
 from vgic_actors.runtime import timing_model
+from vgic_actors.scenario import emit
 from vgic_actors.scenario.loader import Scenario, parse_scenario, parse_scenario_data
 from vgic_actors.scenario.runner import run_once, with_horizon
 from vgic_actors.scenario.source import load_source
@@ -69,7 +69,7 @@ def strategy_for(spec: str, index: int, named: str = "") -> str:
 
 def scenario_text(data: dict[str, Any]) -> str:
     """Generated scenario data as the YAML a finding is saved as."""
-    return yaml.safe_dump(data, sort_keys=False, width=100)
+    return emit.dump(data, sort_keys=False, width=100)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ reproducers).
 PyYAML's safe emitter, through libyaml (``yaml.CSafeDumper``) when PyYAML was built with
 it: the same text about four times faster (a finding's scenario is written by the soak's
 own process, beside its workers), else the pure-Python ``yaml.SafeDumper``.
-tests/scenario/test_emit.py checks that both give the same text.
+tests/scenario/test_fast_paths.py checks that both give the same text.
 """
 
 from __future__ import annotations

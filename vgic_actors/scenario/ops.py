@@ -511,10 +511,12 @@ def decode_ops(items: Any, path: str, templates: Mapping[str, tuple[list[Any], s
     if depth > 16:
         raise OpError(path, "templates nested at most 16 deep", "deeper nesting (a cycle?)")
     out: list[DecodedOp] = []
+    plain = _plain(items)
     for i, item in enumerate(items):
         ipath = child_path(path, i)
         work.spend(ipath)
-        item = _substitute(item, env or {}, ipath)
+        if not plain:
+            item = _substitute(item, env or {}, ipath)
         if not isinstance(item, dict) or len(item) != 1:
             raise OpError(ipath, "an operation: a mapping with one key such as 'ack: 32'",
                           describe(item) if not isinstance(item, dict)
@@ -524,7 +526,7 @@ def decode_ops(items: Any, path: str, templates: Mapping[str, tuple[list[Any], s
         if name in _FORMS:
             out += _expand(name, arg, apath, templates, env or {}, depth, work)
         elif name in OPS:
-            out.append(_decode_one(OPS[name], arg, apath, env or {}))
+            out.append(_decode_one(OPS[name], arg, apath, env or {}, plain))
         else:
             known = ", ".join(sorted([*OPS, *_FORMS]))
             raise OpError(ipath, f"an operation name ({known})", repr(name))
@@ -534,10 +536,20 @@ def decode_ops(items: Any, path: str, templates: Mapping[str, tuple[list[Any], s
     return out
 
 
-def _decode_one(kind: OpKind, arg: Any, path: str, env: Mapping[str, int]) -> DecodedOp:
+def _plain(items: Any) -> bool:
+    """No ``$`` value and no ``for`` anywhere in ``items`` (the soak's generated programs):
+    then substituting, expanding and looking for unbound values would each walk the data
+    to return it unchanged. One ``repr`` in C instead; a false alarm takes those walks."""
+    text = repr(items)
+    return "$" not in text and "'for'" not in text
+
+
+def _decode_one(kind: OpKind, arg: Any, path: str, env: Mapping[str, int],
+                plain: bool = False) -> DecodedOp:
     if kind.custom is not None:
-        arg = _expand_values(arg, path, env)
-        _unbound(arg, path, env)
+        if not plain:
+            arg = _expand_values(arg, path, env)
+            _unbound(arg, path, env)
         return DecodedOp(kind.custom(arg, path), path, None)
     if arg is None:
         arg = {}
@@ -545,8 +557,9 @@ def _decode_one(kind: OpKind, arg: Any, path: str, env: Mapping[str, int]) -> De
         if kind.shorthand is None:
             raise OpError(path, "a mapping of fields", describe(arg))
         arg = {kind.shorthand: arg}
-    arg = _expand_values(arg, path, env)
-    _unbound(arg, path, env)
+    if not plain:
+        arg = _expand_values(arg, path, env)
+        _unbound(arg, path, env)
     spec = convert(arg, kind.spec, path)
     intid = getattr(spec, kind.intid_field, None) if kind.intid_field else None
     return DecodedOp(kind.build(spec), path, intid if isinstance(intid, int) else None,

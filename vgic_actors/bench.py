@@ -160,18 +160,33 @@ def measure_scenario(steps: int, strategy: str = "random") -> tuple[str, int, in
     return scenario.name, runs, total, time.perf_counter() - t0
 
 
+REPEATS = 3
+"""Each figure of `bench` is the fastest of this many timings of the same work (a shared
+machine only ever slows a timing down: one slow hand-off baseline moved a ratio by a
+third between runs)."""
+
+
 def bench(actors: int = 4, steps: int = 200_000, strategy: str = "random") -> BenchResult:
-    """Measure every line in this process and return the figures."""
+    """Measure every line in this process (each the fastest of `REPEATS`) and return the
+    figures."""
     points = max(1, steps // actors)
-    strat: Strategy = RandomWalk(1) if strategy == "random" else PCT(1, 3, actors * points)
+
+    def fresh() -> Strategy:  # the same strategy, from its seed, for each timing
+        return RandomWalk(1) if strategy == "random" else PCT(1, 3, actors * points)
+
+    strat = fresh()
     measure_model(actors, min(points, 1000), RandomWalk(0))  # warm-up
-    model_steps, model_s = measure_model(actors, points, strat)
+    model_steps, model_s = min(
+        (measure_model(actors, points, fresh()) for _ in range(REPEATS)), key=lambda m: m[1])
     measure_handoff(max(actors, 2), min(steps, 4000))  # warm-up
-    hops, handoff_s = measure_handoff(max(actors, 2), steps)
+    hops, handoff_s = min((measure_handoff(max(actors, 2), steps) for _ in range(REPEATS)),
+                          key=lambda m: m[1])
     measure_ring(actors, min(steps, 4000))
-    ring_hops, ring_s = measure_ring(actors, steps)
-    name, runs, sc_steps, sc_s = measure_scenario(min(steps, 50_000),
-                                                  "random" if strategy == "random" else "pct:3")
+    ring_hops, ring_s = min((measure_ring(actors, steps) for _ in range(REPEATS)),
+                            key=lambda m: m[1])
+    name, runs, sc_steps, sc_s = min(
+        (measure_scenario(min(steps, 50_000), "random" if strategy == "random" else "pct:3")
+         for _ in range(REPEATS)), key=lambda m: m[3])
     model_rate, handoff_rate = model_steps / model_s, hops / handoff_s
     ring_rate, sc_rate = ring_hops / ring_s, sc_steps / sc_s
     return BenchResult(

@@ -178,9 +178,9 @@ class _Bulk:
 
 def _bulk(reader: LogReader, number: int, body: bytes, newlines: int, bulk: _Bulk,
           tally: _Tally) -> bool:
-    """Count a `LogReader.blocks` body that follows line ``number`` and holds
-    ``newlines`` in C (kinds and actors
-    from the seams between lines) and decode only its lines of the `_DECODE` kinds;
+    """Count a `LogReader.blocks` body that follows line ``number`` and holds ``newlines``
+    in C (kinds and actors from the seams between lines) and decode only its lines of the
+    `_DECODE` kinds;
     False, having done nothing, unless every line is a well-formed ASCII line of a known
     kind (then the caller takes the block line by line)."""
     if not body.isascii() or b"\r" in body:
@@ -251,13 +251,10 @@ class _Tally:
 
     def feed(self, event: AnyEvent) -> None:
         """Count one decoded event."""
-        handle = self._by_type.get(type(event))
-        if handle is not None:
-            handle(event)
-        self.last_vt, self.last_step = event.vt, event.step
+        self.feed_all([event])
 
     def feed_all(self, events: list[AnyEvent]) -> None:
-        """`feed` each of ``events`` (the block path's loop, without a call per event)."""
+        """Count each of ``events``, in order (one loop for a whole block)."""
         by_type = self._by_type
         for event in events:
             handle = by_type.get(type(event))
